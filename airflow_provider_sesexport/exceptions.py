@@ -1,0 +1,68 @@
+"""Typed errors raised by the SES export-job hook, sensor, operators and trigger."""
+
+from __future__ import annotations
+
+from airflow_provider_sesexport._compat import AirflowException, AirflowFailException
+from airflow_provider_sesexport.utils.redaction import redact_url
+
+
+class SesExportJobError(AirflowException):
+    """Base error for SES export jobs."""
+
+
+class _SesExportJobEndedBadly(SesExportJobError):
+    """An export job reached a terminal failure state; carries what AWS said about it."""
+
+    verb = "ended"
+
+    def __init__(
+        self,
+        job_id: str,
+        job_status: str,
+        error_message: str | None = None,
+        failed_records_url: str | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.job_status = job_status
+        self.error_message = error_message
+        self.failed_records_url = redact_url(failed_records_url)
+        message = f"SES export job {job_id!r} {self.verb} with status {job_status}"
+        if error_message:
+            message += f": {error_message}"
+        if self.failed_records_url:
+            message += f" (failed records: {self.failed_records_url})"
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple:
+        # Keeps the error picklable (Airflow may ship exceptions across processes).
+        return (type(self), (self.job_id, self.job_status, self.error_message, self.failed_records_url))
+
+
+class SesExportJobFailedError(_SesExportJobEndedBadly, AirflowFailException):
+    """The export job FAILED. Fails the task without spending retries."""
+
+    verb = "failed"
+
+
+class SesExportJobCancelledError(_SesExportJobEndedBadly, AirflowFailException):
+    """The export job was CANCELLED. Fails the task without spending retries."""
+
+    verb = "was cancelled"
+
+
+class SesExportJobNotFoundError(SesExportJobError):
+    """SES does not know the export job (NotFoundException)."""
+
+    def __init__(self, job_id: str, detail: str | None = None) -> None:
+        self.job_id = job_id
+        self.detail = detail
+        message = (
+            f"SES export job {job_id!r} was not found in this account and region "
+            "(check job_id, aws_conn_id and region_name)"
+        )
+        if detail:
+            message += f": {detail}"
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.job_id, self.detail))

@@ -1,0 +1,156 @@
+"""Hook for Amazon SES v2 export jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from airflow_provider_sesexport.utils import aws_errors
+from airflow_provider_sesexport.utils.job_states import (
+    FAILURE_STATES,
+    INTERMEDIATE_STATES,
+    SUCCESS_STATES,
+)
+from airflow_provider_sesexport.utils.validation import validate_job_id
+
+#: Used when neither the hook's ``config`` nor the connection's ``config_kwargs`` configure retries:
+#: botocore's standard mode retries TooManyRequestsException (HTTP 429), 5xx and network errors with
+#: jittered exponential backoff.
+DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 5}
+
+
+class SesExportJobHook(AwsBaseHook):
+    """
+    Interact with Amazon SES v2 export jobs (Virtual Deliverability Manager and Message Insights exports).
+
+    Provide thin wrapper around :external+boto3:py:class:`boto3.client("sesv2") <SESV2.Client>`.
+
+    Additional arguments (such as ``aws_conn_id``) may be specified and
+    are passed down to the underlying AwsBaseHook.
+
+    .. seealso::
+        - :class:`airflow.providers.amazon.aws.hooks.base_aws.AwsBaseHook`
+    """
+
+    INTERMEDIATE_STATES: frozenset[str] = INTERMEDIATE_STATES
+    SUCCESS_STATES: frozenset[str] = SUCCESS_STATES
+    FAILURE_STATES: frozenset[str] = FAILURE_STATES
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["client_type"] = "sesv2"
+        super().__init__(*args, **kwargs)
+
+    @property
+    def config(self) -> Config:
+        """Botocore config: the user's, with standard-mode retries added unless the user set retries."""
+        config = super().config or Config()
+        if config.retries is None:
+            config = config.merge(Config(retries=dict(DEFAULT_RETRIES)))
+        return config
+
+    @cached_property
+    def waiter_path(self) -> Path:  # type: ignore[override]
+        return Path(__file__).parents[1] / "waiters" / "sesv2.json"
+
+    def get_export_job(self, job_id: str) -> dict[str, Any]:
+        """
+        Describe an export job.
+
+        .. seealso::
+            - :external+boto3:py:meth:`SESV2.Client.get_export_job`
+
+        :param job_id: the export job's id.
+        :return: the GetExportJob response without ``ResponseMetadata``.
+        """
+        validate_job_id(job_id)
+        try:
+            response = self.conn.get_export_job(JobId=job_id)
+        except ClientError as exc:
+            raise aws_errors.translate(exc, job_id) from exc
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def get_export_job_status(self, job_id: str) -> str:
+        """
+        Return the export job's ``JobStatus``.
+
+        :param job_id: the export job's id.
+        """
+        return self.get_export_job(job_id)["JobStatus"]
+
+    def create_export_job(self, export_data_source: dict[str, Any], data_format: str = "CSV") -> str:
+        """
+        Start an export job.
+
+        .. seealso::
+            - :external+boto3:py:meth:`SESV2.Client.create_export_job`
+
+        :param export_data_source: ``ExportDataSource`` as the API takes it
+            (``MetricsDataSource`` or ``MessageInsightsDataSource``).
+        :param data_format: ``CSV`` or ``JSON``.
+        :return: the new job's id.
+        """
+        try:
+            response = self.conn.create_export_job(
+                ExportDataSource=export_data_source,
+                ExportDestination={"DataFormat": data_format},
+            )
+        except ClientError as exc:
+            raise aws_errors.translate(exc) from exc
+        return response["JobId"]
+
+    def cancel_export_job(self, job_id: str) -> None:
+        """
+        Cancel an export job that has not finished.
+
+        .. seealso::
+            - :external+boto3:py:meth:`SESV2.Client.cancel_export_job`
+
+        :param job_id: the export job's id.
+        """
+        validate_job_id(job_id)
+        try:
+            self.conn.cancel_export_job(JobId=job_id)
+        except ClientError as exc:
+            raise aws_errors.translate(exc, job_id) from exc
+
+    def list_export_jobs(
+        self,
+        export_source_type: str | None = None,
+        job_status: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Yield export job summaries, following ``NextToken`` across pages (botocore has no paginator for it).
+
+        .. seealso::
+            - :external+boto3:py:meth:`SESV2.Client.list_export_jobs`
+
+        :param export_source_type: only jobs of this ``ExportSourceType`` (``METRICS_DATA`` or
+            ``MESSAGE_INSIGHTS``).
+        :param job_status: only jobs in this ``JobStatus``.
+        :param page_size: jobs per page.
+        """
+        request: dict[str, Any] = {}
+        if export_source_type is not None:
+            request["ExportSourceType"] = export_source_type
+        if job_status is not None:
+            request["JobStatus"] = job_status
+        if page_size is not None:
+            request["PageSize"] = page_size
+        while True:
+            try:
+                response = self.conn.list_export_jobs(**request)
+            except ClientError as exc:
+                raise aws_errors.translate(exc) from exc
+            yield from response.get("ExportJobs", [])
+            token = response.get("NextToken")
+            if not token:
+                return
+            request["NextToken"] = token

@@ -1,0 +1,82 @@
+"""One place for classifying errors from SES (sync boto3 and aiobotocore raise the same botocore types)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionError as BotocoreConnectionError,
+    HTTPClientError,
+)
+
+from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportJobNotFoundError
+from airflow_provider_sesexport.utils.redaction import redact_text
+
+#: Error codes botocore's standard retry mode treats as throttling, plus SES's own.
+THROTTLING_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "RequestThrottled",
+        "SlowDown",
+        "RequestLimitExceeded",
+    }
+)
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a ``ClientError``, else None."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code")
+    return None
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a ``ClientError``, else None."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """
+    Whether ``exc`` is throttling, a server-side (5xx) error, or a network fault or timeout.
+
+    These outlasted botocore's own retries; a wait treats them as "not done yet", never as a failure.
+    """
+    if isinstance(exc, (BotocoreConnectionError, HTTPClientError, asyncio.TimeoutError, TimeoutError)):
+        return True
+    if isinstance(exc, ClientError):
+        status = http_status(exc) or 0
+        return error_code(exc) in THROTTLING_CODES or status == 429 or status >= 500
+    return False
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of ``exc`` that is safe to log (URLs redacted)."""
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        text = f"{err.get('Code')}: {err.get('Message')}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return redact_text(text)
+
+
+def translate(exc: ClientError, job_id: str | None = None) -> Exception:
+    """
+    Map a modeled SES error to this provider's exceptions.
+
+    NotFoundException becomes :class:`SesExportJobNotFoundError`; BadRequestException a
+    :class:`SesExportJobError` that repeats AWS's message; anything else is returned unchanged.
+    """
+    code = error_code(exc)
+    message = exc.response.get("Error", {}).get("Message")
+    if code == "NotFoundException" and job_id is not None:
+        return SesExportJobNotFoundError(job_id, redact_text(message) if message else None)
+    if code == "BadRequestException":
+        return SesExportJobError(f"SES rejected the request: {describe(exc)}")
+    return exc
