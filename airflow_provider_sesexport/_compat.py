@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow import __version__ as AIRFLOW_VERSION  # noqa: N812
+from airflow import __version__ as AIRFLOW_VERSION
 from packaging.version import Version
 
 AIRFLOW_V_3 = Version(Version(AIRFLOW_VERSION).base_version) >= Version("3.0.0")
@@ -35,6 +35,11 @@ except ImportError:
         AirflowSensorTimeout,
         TaskDeferralTimeout,
     )
+
+try:
+    from airflow.sdk import PokeReturnValue
+except ImportError:
+    from airflow.sensors.base import PokeReturnValue  # type: ignore[assignment,no-redef]
 
 try:
     from airflow.sdk import BaseOperatorLink
@@ -98,6 +103,7 @@ __all__ = [
     "AssetOrDataset",
     "BaseOperatorLink",
     "Context",
+    "PokeReturnValue",
     "TaskDeferralTimeout",
     "default_deferrable",
     "get_async_client",

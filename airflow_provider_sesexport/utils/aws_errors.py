@@ -6,8 +6,10 @@ import asyncio
 
 from botocore.exceptions import (
     ClientError,
-    ConnectionError as BotocoreConnectionError,
     HTTPClientError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotocoreConnectionError,
 )
 
 from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportJobNotFoundError

@@ -49,8 +49,7 @@ def check_job_outcome(
         raise SesExportJobCancelledError(job_id, status, error_message, failed_records_url)
     if status not in INTERMEDIATE_STATES:
         (logger or log).warning(
-            "SES export job %s has status %r, which this provider does not know; treating it as "
-            "still running.",
+            "SES export job %s has status %r, which this provider does not know; treating it as still running.",
             job_id,
             status,
         )

@@ -71,10 +71,9 @@ def url_expires_at(url: str | None, retrieved_at: dt.datetime) -> dt.datetime:
     if url:
         try:
             query = {k.lower(): v[0] for k, v in parse_qs(urlsplit(url).query).items()}
-            signed = dt.datetime.strptime(query["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(
-                tzinfo=dt.timezone.utc
-            )
-            return min(signed + dt.timedelta(seconds=int(query["x-amz-expires"])), retrieved_at + S3_URL_LIFETIME)
+            signed = dt.datetime.strptime(query["x-amz-date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
+            signed_expiry = signed + dt.timedelta(seconds=int(query["x-amz-expires"]))
+            return min(signed_expiry, retrieved_at + S3_URL_LIFETIME)
         except (KeyError, ValueError):
             pass
     return retrieved_at + S3_URL_LIFETIME

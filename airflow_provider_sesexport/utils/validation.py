@@ -7,8 +7,8 @@ from typing import Any
 from airflow_provider_sesexport._compat import AirflowFailException
 
 _UPSTREAM_HINT = (
-    "If it comes from a template such as \"{{ ti.xcom_pull(task_ids='create_export') }}\", the upstream "
-    "task did not push a value: check the task id, and that the upstream task ran and succeeded."
+    "If it is rendered from an upstream XCom, e.g. \"{{ ti.xcom_pull(task_ids='create_export') }}\", that XCom "
+    "did not arrive: check the task id, and that the upstream task ran and succeeded."
 )
 
 

@@ -1,0 +1,107 @@
+"""Sensor that waits for an Amazon SES v2 export job to finish."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+
+from airflow_provider_sesexport._compat import AirflowSkipException, PokeReturnValue
+from airflow_provider_sesexport.exceptions import SesExportJobError
+from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+from airflow_provider_sesexport.utils import aws_errors
+from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
+from airflow_provider_sesexport.utils.job_summary import utcnow
+from airflow_provider_sesexport.utils.validation import validate_job_id
+
+if TYPE_CHECKING:
+    from airflow_provider_sesexport._compat import Context
+
+
+class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
+    """
+    Wait until an Amazon SES v2 export job is COMPLETED, FAILED or CANCELLED.
+
+    COMPLETED finishes the task and pushes the job summary (plain JSON, no URL) as ``return_value``.
+    FAILED raises :class:`~airflow_provider_sesexport.exceptions.SesExportJobFailedError` and CANCELLED
+    :class:`~airflow_provider_sesexport.exceptions.SesExportJobCancelledError`, with AWS's message and
+    without spending retries. Throttling and network errors that outlast botocore's retries only make
+    that poke "not done". ``soft_fail`` skips on timeout only: a failed or cancelled job still fails.
+
+    .. seealso::
+        For more information on how to use this sensor, take a look at the README's reference table.
+
+    :param job_id: the export job's id (templated), e.g. the ``return_value`` of the task that created it.
+    :param poke_interval: seconds between polls (default 60).
+    :param mode: ``reschedule`` (default: holds no worker slot between polls) or ``poke``.
+    :param aws_conn_id: The Airflow connection used for AWS credentials.
+        If this is ``None`` or empty then the default boto3 behaviour is used. If
+        running Airflow in a distributed manner and aws_conn_id is None or
+        empty, then default boto3 configuration would be used (and must be
+        maintained on each worker node).
+    :param region_name: AWS region_name. If not specified then the default boto3 behaviour is used.
+    :param verify: Whether or not to verify SSL certificates. See:
+        https://boto3.amazonaws.com/v1/documentation/api/latest/reference/core/session.html
+    :param botocore_config: Configuration dictionary (key-values) for botocore client. See:
+        https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
+    """
+
+    aws_hook_class = SesExportJobHook
+    template_fields: Sequence[str] = aws_template_fields("job_id")
+    ui_color = "#ffd89b"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        poke_interval: float = 60,
+        mode: str = "reschedule",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, mode=mode, **kwargs)
+        self.job_id = job_id
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        job_id = validate_job_id(self.job_id)
+        try:
+            job = self.hook.get_export_job(job_id)
+        except SesExportJobError:
+            raise
+        except Exception as exc:
+            if not aws_errors.is_transient(exc):
+                raise
+            self.log.warning(
+                "SES export job %s: could not read its status (%s); botocore's retries are used up, will poll again.",
+                job_id,
+                aws_errors.describe(exc),
+            )
+            return False
+        done, summary = evaluate_export_job(job_id, job, utcnow(), self.log)
+        return PokeReturnValue(is_done=True, xcom_value=summary) if done else False
+
+    def execute(self, context: Context) -> Any:
+        with _soft_fail_on_timeout_only(self):
+            return super().execute(context)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        with _soft_fail_on_timeout_only(self):
+            return super().resume_execution(next_method, next_kwargs, context)
+
+
+@contextmanager
+def _soft_fail_on_timeout_only(sensor: Any) -> Iterator[None]:
+    """
+    Undo Airflow's ``soft_fail`` conversion of a failed or cancelled job into a skip.
+
+    Airflow's BaseSensorOperator turns every AirflowFailException into a skip when ``soft_fail`` is
+    set; for an export gate a failed export must fail the task, so ``soft_fail`` skips on timeout only.
+    """
+    try:
+        yield
+    except AirflowSkipException as skip:
+        if isinstance(skip.__cause__, SesExportJobError) and not getattr(sensor, "never_fail", False):
+            raise skip.__cause__ from None
+        raise
