@@ -51,6 +51,14 @@ try:
 except ImportError:
     from airflow.datasets import Dataset as AssetOrDataset  # type: ignore[assignment,no-redef]
 
+# DAG-authoring names, for the example DAGs (user code would import them from its own Airflow).
+try:
+    from airflow.sdk import DAG, Param, task
+except ImportError:
+    from airflow import DAG  # type: ignore[assignment,no-redef]
+    from airflow.decorators import task  # type: ignore[no-redef]
+    from airflow.models.param import Param  # type: ignore[assignment,no-redef]
+
 if TYPE_CHECKING:
     try:
         from airflow.sdk import Context
@@ -100,12 +108,15 @@ __all__ = [
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "DAG",
     "AssetOrDataset",
     "BaseOperatorLink",
     "Context",
+    "Param",
     "PokeReturnValue",
     "TaskDeferralTimeout",
     "default_deferrable",
     "get_async_client",
     "mask_secret",
+    "task",
 ]

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Build an MWAA-exact Python environment from the image's constraint file, install our wheel into it the
+# way MWAA does (pip install -c airflow_constraints.txt), check pip changed no constrained package, and
+# optionally run the unit and e2e suites in it.
+#
+#   bash .ci/mwaa_env.sh IMAGE install-check|test
+set -euo pipefail
+image=${1:?usage: mwaa_env.sh IMAGE install-check|test}
+action=${2:-test}
+here=$(cd "$(dirname "$0")/.." && pwd)
+constraints="$here/.ci/constraints/$image/airflow_constraints.txt"
+[ -f "$constraints" ] || { echo "no constraints for MWAA image $image" >&2; exit 2; }
+case "$image" in
+  2.10.*) pyver=3.11.7; pyexe=python3.11 ;;
+  *) pyver=3.12.1; pyexe=python3.12 ;;
+esac
+python=$(PYENV_VERSION=$pyver pyenv which $pyexe 2>/dev/null || command -v $pyexe)
+venv="$here/.venv-mwaa-$image"
+airflow_version=$(grep -i '^apache-airflow==' "$constraints" | cut -d= -f3)
+
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q uv
+  # The image itself: Airflow with the extras MWAA ships, and the Amazon provider with aiobotocore.
+  VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q "apache-airflow[celery,statsd]==$airflow_version" \
+    "apache-airflow-providers-amazon[aiobotocore]" -c "$constraints"
+fi
+
+wheel_dir="$here/dist"
+rm -rf "$wheel_dir"
+"$venv/bin/python" -m pip wheel -q --no-deps -w "$wheel_dir" "$here" >/dev/null
+wheel=$(ls "$wheel_dir"/airflow_provider_sesexport-*.whl)
+
+"$venv/bin/python" -m pip freeze --exclude airflow-provider-sesexport | sort > "$venv/freeze-before.txt"
+"$venv/bin/python" -m pip install -q "$wheel" -c "$constraints"
+"$venv/bin/python" -m pip freeze --exclude airflow-provider-sesexport | sort > "$venv/freeze-after.txt"
+if ! diff -u "$venv/freeze-before.txt" "$venv/freeze-after.txt"; then
+  echo "MWAA $image: installing the wheel changed packages (above)" >&2
+  exit 1
+fi
+echo "MWAA $image: wheel installed, pip left every package alone ($(wc -l < "$venv/freeze-after.txt") packages)"
+"$venv/bin/python" -m pip check || true
+
+if [ "$action" = test ]; then
+  # Test tools, constrained too so they cannot move what the image pins.
+  VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q pytest hypothesis "moto[server,s3]" requests -c "$constraints"
+  cd "$here"
+  "$venv/bin/python" -m pytest tests/unit tests/e2e -q -p no:cacheprovider ${PYTEST_ARGS:-}
+fi

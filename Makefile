@@ -1,0 +1,54 @@
+# Developer commands. `make test` is what CI runs; it builds its own virtual environment on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell PYENV_VERSION=3.12.1 pyenv which python3.12 2>/dev/null || command -v python3.12 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The newest stack: Airflow 3.3.x with the latest Amazon provider (the oldest one runs in `make mwaa-test`).
+AIRFLOW_SPEC ?= apache-airflow>=3.3,<3.4
+
+.PHONY: venv test lint typecheck unit e2e integration demo mwaa-test mwaa-install-check benchmarks clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade uv
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install -q "$(AIRFLOW_SPEC)" -e ".[dev]"
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+e2e: venv
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+integration: venv
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+demo: venv
+	$(BIN)/python -m airflow_provider_sesexport.emulator.demo
+
+# Unit + e2e suites in an MWAA-exact environment: make mwaa-test IMAGE=2.10.3
+IMAGE ?= 2.10.3
+mwaa-test:
+	bash .ci/mwaa_env.sh $(IMAGE) test
+
+# Does the wheel install on an MWAA image without pip changing any constrained package?
+mwaa-install-check:
+	bash .ci/mwaa_env.sh $(IMAGE) install-check
+
+benchmarks: venv
+	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .venv-mwaa-* build dist *.egg-info .mypy_cache .ruff_cache

@@ -1,0 +1,167 @@
+"""
+Fault injection for the four API operations and for downloads, deterministic for a given seed.
+
+API faults (checked in this order on every API request): latency, connection reset (probability),
+fail-everything storm, throttle-everything storm, rate limit (token bucket over all API operations),
+5xx (probability). Download faults: drop the connection after K bytes, expire URLs at once.
+Storm durations are wall-clock seconds, never scaled by ``time_scale``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass
+class FaultConfig:
+    """
+    Fault settings. All default to "no fault".
+
+    :param api_rate_limit: API requests per second (all four operations together) above which
+        requests get ``TooManyRequestsException`` (``None``: unlimited).
+    :param error_rate: probability of answering an API request with ``error_status``.
+    :param error_status: 500 (``InternalFailure``) or 503 (``ServiceUnavailable``).
+    :param latency: seconds added to every API request (awaited, never blocking the loop).
+    :param reset_rate: probability of aborting the connection without a response.
+    :param download_drop_after: abort downloads after this many body bytes (``None``: never).
+    :param download_latency: seconds added before a download's first byte.
+    :param expire_urls_immediately: new download URLs are expired from the start.
+    """
+
+    api_rate_limit: float | None = None
+    error_rate: float = 0.0
+    error_status: int = 500
+    latency: float = 0.0
+    reset_rate: float = 0.0
+    download_drop_after: int | None = None
+    download_latency: float = 0.0
+    expire_urls_immediately: bool = False
+
+    def update(self, **options: Any) -> None:
+        """
+        Set some fields; unknown names are an error.
+
+        :param options: field values.
+        """
+        names = {f.name for f in fields(self)}
+        unknown = set(options) - names
+        if unknown:
+            raise ValueError(f"Unknown fault option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(names))}")
+        if "error_status" in options and int(options["error_status"]) not in (500, 503):
+            raise ValueError("error_status must be 500 or 503")
+        for key, value in options.items():
+            setattr(self, key, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly copy."""
+        return asdict(self)
+
+
+class TokenBucket:
+    """
+    A token bucket: ``rate`` tokens per second, burst ``max(1, rate)``.
+
+    :param rate: tokens per second.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+
+    def take(self, now: float | None = None) -> bool:
+        """
+        Take a token if one is available.
+
+        :param now: monotonic time (default now).
+        """
+        now = time.monotonic() if now is None else now
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class FaultInjector:
+    """
+    Decides, per request, which fault (if any) to inject.
+
+    :param config: the settings (mutable; see :meth:`set`).
+    :param seed: seeds the random decisions.
+    """
+
+    def __init__(self, config: FaultConfig | None = None, seed: int = 0) -> None:
+        self.config = config or FaultConfig()
+        self._rng = random.Random(seed ^ 0x5EED)
+        self._bucket: TokenBucket | None = None
+        self.throttle_until = 0.0
+        self.fail_until = 0.0
+        self.fail_status = 503
+
+    def set(self, **options: Any) -> None:
+        """
+        Change fault settings (see :class:`FaultConfig`).
+
+        :param options: field values.
+        """
+        self.config.update(**options)
+        if "api_rate_limit" in options:
+            self._bucket = None
+
+    def clear(self) -> None:
+        """Remove every fault, storms included."""
+        self.config = FaultConfig()
+        self._bucket = None
+        self.throttle_until = self.fail_until = 0.0
+
+    def throttle_all(self, seconds: float) -> None:
+        """
+        Answer every API call with 429 for the next ``seconds`` wall-clock seconds.
+
+        :param seconds: storm duration.
+        """
+        self.throttle_until = time.monotonic() + seconds
+
+    def fail_all(self, seconds: float, status: int = 503) -> None:
+        """
+        Answer every API call with ``status`` for the next ``seconds`` wall-clock seconds.
+
+        :param seconds: storm duration.
+        :param status: 500 or 503.
+        """
+        self.fail_until = time.monotonic() + seconds
+        self.fail_status = status
+
+    def api_decision(self) -> str | None:
+        """``"reset"``, ``"throttle"``, ``"error"`` or ``None`` for one API request (latency aside)."""
+        cfg = self.config
+        now = time.monotonic()
+        if cfg.reset_rate and self._rng.random() < cfg.reset_rate:
+            return "reset"
+        if now < self.fail_until:
+            return "storm_error"
+        if now < self.throttle_until:
+            return "throttle"
+        if cfg.api_rate_limit is not None:
+            if self._bucket is None or self._bucket.rate != cfg.api_rate_limit:
+                self._bucket = TokenBucket(cfg.api_rate_limit)
+            if not self._bucket.take(now):
+                return "throttle"
+        if cfg.error_rate and self._rng.random() < cfg.error_rate:
+            return "error"
+        return None
+
+    def state(self) -> dict[str, Any]:
+        """Settings plus remaining storm seconds."""
+        now = time.monotonic()
+        return {
+            **self.config.to_dict(),
+            "throttle_all_remaining": max(0.0, self.throttle_until - now),
+            "fail_all_remaining": max(0.0, self.fail_until - now),
+        }

@@ -1,0 +1,58 @@
+"""
+Gate a pipeline on an SES v2 export job that something else started.
+
+Trigger it with the job id: ``airflow dags trigger example_ses_export_gate --conf '{"job_id": "..."}'``.
+The sensor waits in reschedule mode (no worker slot held between polls), the result operator pushes
+``statistics`` and ``s3_url`` to XCom, and the report task reads the file while the URL is fresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import urllib.request
+
+from airflow_provider_sesexport._compat import DAG, Param, task
+from airflow_provider_sesexport.operators.ses_export import SesExportJobResultOperator
+from airflow_provider_sesexport.sensors.ses_export import SesExportJobSensor
+from airflow_provider_sesexport.utils.redaction import redact_url
+
+# Seconds between polls; the tests and `make demo` shorten it.
+POKE_INTERVAL = float(os.environ.get("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "60"))
+
+with DAG(
+    dag_id="example_ses_export_gate",
+    schedule=None,
+    start_date=dt.datetime(2026, 1, 1),
+    catchup=False,
+    params={"job_id": Param("", type="string", description="The SES export job to wait for")},
+    tags=["example", "ses"],
+) as dag:
+    wait_for_export = SesExportJobSensor(
+        task_id="wait_for_export",
+        job_id="{{ params.job_id }}",
+        poke_interval=POKE_INTERVAL,
+        timeout=6 * 60 * 60,
+    )
+
+    export_result = SesExportJobResultOperator(task_id="export_result", job_id="{{ params.job_id }}")
+
+    @task
+    def report(summary: dict, statistics: dict, s3_url: str) -> dict:
+        """Use the export: here, count its data rows and compare them with what SES says it exported."""
+        with urllib.request.urlopen(s3_url, timeout=60) as response:  # the URL lives five minutes
+            lines = [line for line, _ in zip(response, range(3))]
+            total = len(lines) + sum(1 for _ in response)
+        header = 1 if summary["data_format"] == "CSV" else 0  # JSON exports are JSON Lines, no header
+        data_rows = total - header
+        print(f"Export file {redact_url(s3_url)}: {data_rows} data rows; SES statistics {statistics}")
+        for line in lines:
+            print("  " + line.decode("utf-8", "replace").rstrip())
+        return {"data_rows": data_rows, "exported_records": statistics["ExportedRecordsCount"]}
+
+    wait_for_export >> export_result
+    report(
+        summary=export_result.output,
+        statistics=export_result.output["statistics"],  # type: ignore[index]
+        s3_url=export_result.output["s3_url"],  # type: ignore[index]
+    )
