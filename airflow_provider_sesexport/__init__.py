@@ -42,4 +42,17 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_sesexport.operators.ses_export"],
             }
         ],
+        "triggers": [
+            {
+                "integration-name": "Amazon SES export jobs",
+                "python-modules": ["airflow_provider_sesexport.triggers.ses_export"],
+            }
+        ],
+        "transfers": [
+            {
+                "source-integration-name": "Amazon SES export jobs",
+                "target-integration-name": "Amazon Simple Storage Service (S3)",
+                "python-module": "airflow_provider_sesexport.transfers.ses_export_to_s3",
+            }
+        ],
     }
