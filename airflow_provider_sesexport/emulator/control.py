@@ -1,0 +1,345 @@
+"""
+:class:`SesExportEmulator`: run the emulator in a background thread with its own event loop.
+
+Control methods are thread-safe: they run on the server's loop (the state is loop-confined).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
+
+from airflow_provider_sesexport.emulator.config import DEFAULT_HOST, DEFAULT_REGION, EmulatorOptions
+from airflow_provider_sesexport.emulator.faults import FaultConfig
+from airflow_provider_sesexport.emulator.jobs import Rule
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from airflow_provider_sesexport.emulator.server import EmulatorCore
+
+T = TypeVar("T")
+DUMMY_ACCESS_KEY = "testing"
+DUMMY_SECRET_KEY = "testing"
+
+
+class SesExportEmulator:
+    """
+    A local SES v2 export-job service on 127.0.0.1.
+
+    ``with SesExportEmulator(port=0, seed=0, time_scale=0.01) as emu: emu.client().list_export_jobs()``
+
+    :param host: address to bind (loopback only unless ``allow_non_loopback``).
+    :param port: port (0: a free port; see :attr:`port` after start).
+    :param seed: seeds JobIds, export files, URL signatures and fault decisions.
+    :param time_scale: multiplies job durations, URL lifetimes and the create-rate period.
+    :param created_seconds: nominal seconds in ``CREATED``.
+    :param processing_seconds: nominal seconds in ``PROCESSING``.
+    :param row_multiplier: multiplies export files' row counts.
+    :param create_rate_limit: CreateExportJob calls per nominal second (``None``: unlimited).
+    :param url_expiry_seconds: nominal download-URL lifetime.
+    :param region: the region in connection values.
+    :param allow_non_loopback: allow a non-loopback ``host``.
+    :param faults: initial faults (:class:`FaultConfig` or a dict of its fields).
+    :param rules: initial outcome rules (:class:`Rule` or dicts of its fields).
+    """
+
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        seed: int = 0,
+        time_scale: float = 1.0,
+        created_seconds: float = 1.0,
+        processing_seconds: float = 2.0,
+        row_multiplier: int = 1,
+        create_rate_limit: float | None = 1.0,
+        url_expiry_seconds: int = 300,
+        region: str = DEFAULT_REGION,
+        allow_non_loopback: bool = False,
+        faults: FaultConfig | dict[str, Any] | None = None,
+        rules: list[Rule | dict[str, Any]] | None = None,
+    ) -> None:
+        fault_config = faults if isinstance(faults, FaultConfig) else FaultConfig(**(faults or {}))
+        self.options = EmulatorOptions(
+            host=host,
+            port=port,
+            seed=seed,
+            time_scale=time_scale,
+            created_seconds=created_seconds,
+            processing_seconds=processing_seconds,
+            row_multiplier=row_multiplier,
+            create_rate_limit=create_rate_limit,
+            url_expiry_seconds=url_expiry_seconds,
+            region=region,
+            allow_non_loopback=allow_non_loopback,
+            faults=fault_config,
+        )
+        self._initial_rules = list(rules or [])
+        self._core: EmulatorCore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.port: int = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is serving."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def region(self) -> str:
+        """The region (``us-east-1`` by default)."""
+        return self.options.region
+
+    @property
+    def host(self) -> str:
+        """The bound host."""
+        return self.options.host
+
+    @property
+    def endpoint_url(self) -> str:
+        """``http://127.0.0.1:PORT`` (after :meth:`start`)."""
+        if not self.port:
+            raise RuntimeError("The emulator is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> SesExportEmulator:
+        """Bind the socket and start serving in a background thread; returns ``self``."""
+        if self.running:
+            return self
+        from aiohttp import web
+
+        from airflow_provider_sesexport.emulator.server import EmulatorCore, build_app
+
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.options.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        core = self._core = EmulatorCore(self.options)
+        for rule in self._initial_rules:
+            core.add_rule(rule)
+        loop = self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def startup() -> None:
+            runner = web.AppRunner(build_app(core), handle_signals=False, access_log=None, shutdown_timeout=1.0)
+            await runner.setup()
+            await web.SockSite(runner, sock, backlog=4096).start()
+            self._runner = runner
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(startup())
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                if self._runner is not None:
+                    loop.run_until_complete(self._runner.cleanup())
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name=f"ses-export-emulator-{self.port}", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if failure:
+            self._thread.join()
+            self._thread = None
+            sock.close()
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the thread (idempotent)."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        if thread.is_alive() and not loop.is_closed():
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        self._thread = None
+        self._runner = None
+
+    def __enter__(self) -> SesExportEmulator:
+        """Start; see :meth:`start`."""
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Stop; see :meth:`stop`."""
+        self.stop()
+
+    # -- connection helpers ------------------------------------------------------------------
+    def airflow_conn_dict(self) -> dict[str, Any]:
+        """The Airflow AWS connection (as a dict) pointing at this emulator."""
+        return {
+            "conn_type": "aws",
+            "login": DUMMY_ACCESS_KEY,
+            "password": DUMMY_SECRET_KEY,
+            "extra": {"region_name": self.region, "endpoint_url": self.endpoint_url},
+        }
+
+    def airflow_conn_json(self) -> str:
+        """The JSON connection value for ``AIRFLOW_CONN_AWS_DEFAULT`` (Airflow 2.10 and 3.x)."""
+        return json.dumps(self.airflow_conn_dict())
+
+    def airflow_conn_uri(self) -> str:
+        """The URI connection value (``aws://testing:testing@/?region_name=...&endpoint_url=...``)."""
+        query = urlencode({"region_name": self.region, "endpoint_url": self.endpoint_url})
+        return f"aws://{DUMMY_ACCESS_KEY}:{DUMMY_SECRET_KEY}@/?{query}"
+
+    def client(self, **kwargs: Any) -> Any:
+        """
+        A boto3 ``sesv2`` client pointed at this emulator (dummy credentials).
+
+        :param kwargs: extra ``boto3.client`` arguments (e.g. ``config=``).
+        """
+        import boto3
+
+        options: dict[str, Any] = {
+            "endpoint_url": self.endpoint_url,
+            "region_name": self.region,
+            "aws_access_key_id": DUMMY_ACCESS_KEY,
+            "aws_secret_access_key": DUMMY_SECRET_KEY,
+        }
+        options.update(kwargs)
+        return boto3.client("sesv2", **options)
+
+    # -- control -----------------------------------------------------------------------------
+    def _call(self, func: Callable[[EmulatorCore], T]) -> T:
+        """
+        Run ``func(core)`` on the server's loop and return its result.
+
+        :param func: the function.
+        """
+        core, loop = self._core, self._loop
+        if core is None or loop is None or not self.running:
+            raise RuntimeError("The emulator is not running")
+        if threading.current_thread() is self._thread:
+            return func(core)
+
+        async def call() -> T:
+            return func(core)
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
+
+    def set_faults(self, **options: Any) -> dict[str, Any]:
+        """
+        Change faults: any :class:`FaultConfig` field (``api_rate_limit``, ``error_rate``,
+        ``error_status``, ``latency``, ``reset_rate``, ``download_drop_after``, ``download_latency``,
+        ``expire_urls_immediately``), plus ``throttle_all_seconds`` / ``fail_all_seconds``
+        (+ ``fail_all_status``) storms in wall-clock seconds.
+
+        :param options: the settings.
+        """
+        return self._call(lambda core: core.set_faults(**options))
+
+    def throttle_all(self, seconds: float) -> dict[str, Any]:
+        """
+        Every API call gets 429 for the next ``seconds`` (wall clock).
+
+        :param seconds: storm duration.
+        """
+        return self.set_faults(throttle_all_seconds=seconds)
+
+    def fail_all(self, seconds: float, status: int = 503) -> dict[str, Any]:
+        """
+        Every API call gets ``status`` for the next ``seconds`` (wall clock).
+
+        :param seconds: storm duration.
+        :param status: 500 or 503.
+        """
+        return self.set_faults(fail_all_seconds=seconds, fail_all_status=status)
+
+    def clear_faults(self) -> dict[str, Any]:
+        """Remove every fault."""
+        return self._call(lambda core: core.clear_faults())
+
+    def add_rule(self, rule: Rule | None = None, **fields: Any) -> dict[str, Any]:
+        """
+        Add an outcome rule: ``add_rule(action="fail", count=1, source_type="METRICS_DATA")``.
+
+        :param rule: a :class:`Rule`, or give its fields as keywords.
+        :param fields: :class:`Rule` fields.
+        """
+        value = rule if rule is not None else Rule(**fields)
+        return self._call(lambda core: core.add_rule(value))
+
+    def fail_next(self, n: int = 1, message: str | None = None, **criteria: Any) -> dict[str, Any]:
+        """
+        Make the next ``n`` (matching) jobs fail.
+
+        :param n: how many.
+        :param message: FailureInfo.ErrorMessage.
+        :param criteria: more Rule fields (``source_type=...``).
+        """
+        if message is not None:
+            criteria["message"] = message
+        return self.add_rule(action="fail", count=n, **criteria)
+
+    def clear_rules(self) -> None:
+        """Remove every rule."""
+        self._call(lambda core: core.clear_rules())
+
+    def complete_job(self, job_id: str) -> dict[str, Any]:
+        """
+        Force a job to COMPLETED now.
+
+        :param job_id: the JobId.
+        """
+        return self._call(lambda core: core.complete_job(job_id))
+
+    def fail_job(self, job_id: str, message: str | None = None) -> dict[str, Any]:
+        """
+        Force a job to FAILED now.
+
+        :param job_id: the JobId.
+        :param message: FailureInfo.ErrorMessage.
+        """
+        return self._call(lambda core: core.fail_job(job_id, message))
+
+    def delete_job(self, job_id: str) -> None:
+        """
+        Make a job disappear (NotFoundException afterwards).
+
+        :param job_id: the JobId.
+        """
+        self._call(lambda core: core.delete_job(job_id))
+
+    def expire_urls(self) -> int:
+        """Expire every download URL issued so far; returns how many were live."""
+        return self._call(lambda core: core.expire_urls())
+
+    def stats(self) -> dict[str, Any]:
+        """Counters (see :class:`~airflow_provider_sesexport.emulator.stats.Stats`)."""
+        return self._call(lambda core: core.stats.to_dict())
+
+    def reset_stats(self) -> None:
+        """Zero the counters."""
+        self._call(lambda core: core.stats.reset())
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job, oldest first (JobId, index, status, outcome, timestamps)."""
+        return self._call(lambda core: core.jobs())

@@ -1,0 +1,94 @@
+"""
+pytest fixtures (registered through the ``pytest11`` entry point ``ses_export_emulator``).
+
+* ``ses_export_emulator``: function-scoped, started on a free 127.0.0.1 port, ``time_scale=0.01``,
+  with ``AIRFLOW_CONN_AWS_DEFAULT``, ``AWS_DEFAULT_REGION`` and dummy ``AWS_ACCESS_KEY_ID`` /
+  ``AWS_SECRET_ACCESS_KEY`` set for the test. Tune it with
+  ``@pytest.mark.ses_export_emulator(time_scale=0.1, seed=3, ...)`` (any
+  :class:`~airflow_provider_sesexport.emulator.SesExportEmulator` option).
+* ``ses_export_emulator_session``: one emulator for the session (same defaults, env set for the session).
+* ``ses_export_emulator_factory``: ``factory(**options)`` starts more emulators; all stop at teardown
+  (the environment is not touched: use ``emu.airflow_conn_json()``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_sesexport.emulator.control import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, SesExportEmulator
+
+FIXTURE_DEFAULTS: dict[str, Any] = {"port": 0, "seed": 0, "time_scale": 0.01}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """
+    Register the ``ses_export_emulator`` marker.
+
+    :param config: the pytest config.
+    """
+    config.addinivalue_line(
+        "markers", "ses_export_emulator(**options): options for the ses_export_emulator fixture"
+    )
+
+
+def _env(emu: SesExportEmulator) -> dict[str, str]:
+    """
+    Environment pointing Airflow's ``aws_default`` and boto3 at ``emu``.
+
+    :param emu: a started emulator.
+    """
+    return {
+        "AIRFLOW_CONN_AWS_DEFAULT": emu.airflow_conn_json(),
+        "AWS_DEFAULT_REGION": emu.region,
+        "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_KEY,
+    }
+
+
+@pytest.fixture
+def ses_export_emulator_factory() -> Iterator[Callable[..., SesExportEmulator]]:
+    """Start emulators with ``factory(**options)``; they stop at teardown."""
+    started: list[SesExportEmulator] = []
+
+    def factory(**options: Any) -> SesExportEmulator:
+        emu = SesExportEmulator(**{**FIXTURE_DEFAULTS, **options})
+        started.append(emu.start())
+        return emu
+
+    yield factory
+    for emu in started:
+        emu.stop()
+
+
+@pytest.fixture
+def ses_export_emulator(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SesExportEmulator]:
+    """An emulator for one test, with Airflow's ``aws_default`` connection pointed at it."""
+    marker = request.node.get_closest_marker("ses_export_emulator")
+    options = {**FIXTURE_DEFAULTS, **(marker.kwargs if marker else {})}
+    with SesExportEmulator(**options) as emu:
+        for key, value in _env(emu).items():
+            monkeypatch.setenv(key, value)
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def ses_export_emulator_session() -> Iterator[SesExportEmulator]:
+    """One emulator for the whole session (environment set for the session, restored after)."""
+    with SesExportEmulator(**FIXTURE_DEFAULTS) as emu:
+        env = _env(emu)
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            yield emu
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value

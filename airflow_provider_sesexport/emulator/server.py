@@ -1,0 +1,583 @@
+"""
+The aiohttp application: SES v2 rest-json routes, downloads, control API and wire encoding.
+
+All state lives in one :class:`EmulatorCore`, touched only from the server's event loop, so no
+locks are needed and handlers never block: latency is ``await asyncio.sleep``, downloads are
+generated chunk by chunk and written with backpressure.
+
+Routes:
+
+* ``POST /v2/email/export-jobs`` (CreateExportJob), ``GET /v2/email/export-jobs/{JobId}``
+  (GetExportJob), ``POST /v2/email/list-export-jobs`` (ListExportJobs),
+  ``PUT /v2/email/export-jobs/{JobId}/cancel`` (CancelExportJob);
+* ``GET|HEAD /_exports/{JobId}/{file}?X-Amz-...``: pre-signed-style downloads (Range supported);
+* ``/_emulator/...``: JSON control API (see :func:`build_app`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+
+from airflow_provider_sesexport.emulator.config import EmulatorOptions
+from airflow_provider_sesexport.emulator.exportfile import ExportFile, FailedRecordsFile, mix64
+from airflow_provider_sesexport.emulator.faults import FaultInjector, TokenBucket
+from airflow_provider_sesexport.emulator.jobs import Job, JobError, JobStore, Rule
+from airflow_provider_sesexport.emulator.presign import UrlSigner
+from airflow_provider_sesexport.emulator.stats import Stats
+from airflow_provider_sesexport.emulator.validation import ValidationFailed, validate_request
+
+FAILED_RECORDS_FILE = "failed-records.csv"
+_STORM_KEYS = ("throttle_all_seconds", "fail_all_seconds", "fail_all_status")
+_ERROR_STATUS = {
+    "BadRequestException": 400,
+    "NotFoundException": 404,
+    "TooManyRequestsException": 429,
+    "LimitExceededException": 400,
+    "InternalFailure": 500,
+    "ServiceUnavailable": 503,
+}
+
+
+class EmulatorCore:
+    """
+    The state of one emulator: jobs, faults, URL signer, counters. Event-loop confined.
+
+    :param options: the emulator's options.
+    """
+
+    def __init__(self, options: EmulatorOptions) -> None:
+        self.options = options
+        self.store = JobStore(
+            seed=options.seed,
+            created_seconds=options.created_seconds,
+            processing_seconds=options.processing_seconds,
+            time_scale=options.time_scale,
+            row_multiplier=options.row_multiplier,
+        )
+        self.faults = FaultInjector(options.faults, seed=options.seed)
+        secret = mix64(options.seed, 0x51A7).to_bytes(8, "big") * 4
+        self.signer = UrlSigner(secret, options.region, options.url_expiry_seconds, options.time_scale)
+        self.signer.expire_immediately = options.faults.expire_urls_immediately
+        self.stats = Stats()
+        self.create_bucket: TokenBucket | None = None
+        if options.create_rate_limit is not None:
+            self.create_bucket = TokenBucket(options.create_rate_limit / options.time_scale)
+
+    # -- control (loop thread only) ------------------------------------------------------------
+    def set_faults(self, **options: Any) -> dict[str, Any]:
+        """
+        Change fault settings; also ``throttle_all_seconds`` / ``fail_all_seconds`` (+ ``fail_all_status``)
+        start a storm.
+
+        :param options: :class:`~airflow_provider_sesexport.emulator.faults.FaultConfig` fields and storm keys.
+        """
+        storm = {k: options.pop(k) for k in _STORM_KEYS if k in options}
+        self.faults.set(**options)
+        if "expire_urls_immediately" in options:
+            self.signer.expire_immediately = bool(options["expire_urls_immediately"])
+        if storm.get("throttle_all_seconds") is not None:
+            self.faults.throttle_all(float(storm["throttle_all_seconds"]))
+        if storm.get("fail_all_seconds") is not None:
+            self.faults.fail_all(float(storm["fail_all_seconds"]), int(storm.get("fail_all_status") or 503))
+        return self.faults.state()
+
+    def clear_faults(self) -> dict[str, Any]:
+        """Remove every fault."""
+        self.faults.clear()
+        self.signer.expire_immediately = False
+        return self.faults.state()
+
+    def add_rule(self, rule: Rule | dict[str, Any]) -> dict[str, Any]:
+        """
+        Add an outcome rule.
+
+        :param rule: a :class:`~airflow_provider_sesexport.emulator.jobs.Rule` or its keyword arguments.
+        """
+        if isinstance(rule, dict):
+            rule = Rule(**rule)
+        self.store.add_rule(rule)
+        return rule.to_dict()
+
+    def clear_rules(self) -> None:
+        """Remove every rule."""
+        self.store.rules.clear()
+
+    def complete_job(self, job_id: str) -> dict[str, Any]:
+        """
+        Force a job to COMPLETED now.
+
+        :param job_id: the JobId.
+        """
+        return self.store.describe(self.store.force(job_id, "COMPLETED"))
+
+    def fail_job(self, job_id: str, message: str | None = None) -> dict[str, Any]:
+        """
+        Force a job to FAILED now.
+
+        :param job_id: the JobId.
+        :param message: the FailureInfo.ErrorMessage.
+        """
+        return self.store.describe(self.store.force(job_id, "FAILED", message))
+
+    def delete_job(self, job_id: str) -> None:
+        """
+        Make a job disappear.
+
+        :param job_id: the JobId.
+        """
+        self.store.delete(job_id)
+
+    def expire_urls(self) -> int:
+        """Expire every download URL issued so far; returns how many were live."""
+        return self.signer.expire_all()
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job, oldest first, as JSON-friendly dicts."""
+        return [self.store.describe(job) for job in self.store.all_jobs()]
+
+
+# -- wire encoding ---------------------------------------------------------------------------
+def to_wire(value: Any) -> Any:
+    """
+    Params (with datetimes) to rest-json wire values (timestamps as epoch seconds).
+
+    :param value: params.
+    """
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, dict):
+        return {k: to_wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_wire(v) for v in value]
+    return value
+
+
+def _json(data: dict[str, Any], status: int = 200) -> web.Response:
+    """
+    A rest-json response.
+
+    :param data: the body.
+    :param status: HTTP status.
+    """
+    return web.Response(
+        body=json.dumps(data).encode(),
+        status=status,
+        content_type="application/json",
+        headers={"x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+def error_response(code: str, message: str) -> web.Response:
+    """
+    A rest-json modeled error: ``x-amzn-ErrorType`` header and ``{"message": ...}`` body.
+
+    :param code: the error shape name, e.g. ``NotFoundException``.
+    :param message: the message.
+    """
+    return web.Response(
+        body=json.dumps({"message": message}).encode(),
+        status=_ERROR_STATUS.get(code, 400),
+        content_type="application/json",
+        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+def _s3_error(status: int, code: str, message: str, resource: str, extra: dict[str, str] | None = None) -> web.Response:
+    """
+    An S3-style XML error.
+
+    :param status: HTTP status.
+    :param code: S3 error code.
+    :param message: message.
+    :param resource: the request path.
+    :param extra: extra response headers.
+    """
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>"
+        f"<Resource>{escape(resource)}</Resource><RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+    )
+    return web.Response(body=body.encode(), status=status, content_type="application/xml", headers=extra or {})
+
+
+def job_to_wire(core: EmulatorCore, job: Job, base_url: str, status: str | None = None) -> dict[str, Any]:
+    """
+    The GetExportJob response of a job (a fresh download URL when COMPLETED).
+
+    :param core: the emulator.
+    :param job: the job.
+    :param base_url: ``scheme://host:port`` for download URLs.
+    :param status: the status, if already computed.
+    """
+    store = core.store
+    status = status or store.status(job)
+    destination: dict[str, Any] = {"DataFormat": job.data_format}
+    data: dict[str, Any] = {
+        "JobId": job.job_id,
+        "ExportSourceType": job.source_type,
+        "JobStatus": status,
+        "ExportDestination": destination,
+        "ExportDataSource": to_wire(job.params["ExportDataSource"]),
+        "CreatedTimestamp": job.created_wall,
+    }
+    completed = store.completed_wall(job, status)
+    if completed is not None:
+        data["CompletedTimestamp"] = completed
+    if status == "COMPLETED":
+        destination["S3Url"] = core.signer.sign(base_url, f"/_exports/{job.job_id}/{job.file_name}")
+        rows = store.export_file(job).n_rows
+        data["Statistics"] = {"ProcessedRecordsCount": rows, "ExportedRecordsCount": rows}
+    elif status == "FAILED":
+        data["FailureInfo"] = {
+            "ErrorMessage": job.failure_message,
+            "FailedRecordsS3Url": core.signer.sign(base_url, f"/_exports/{job.job_id}/{FAILED_RECORDS_FILE}"),
+        }
+    return data
+
+
+def summary_to_wire(core: EmulatorCore, job: Job, status: str) -> dict[str, Any]:
+    """
+    A ListExportJobs item.
+
+    :param core: the emulator.
+    :param job: the job.
+    :param status: its status.
+    """
+    item: dict[str, Any] = {
+        "JobId": job.job_id,
+        "ExportSourceType": job.source_type,
+        "JobStatus": status,
+        "CreatedTimestamp": job.created_wall,
+    }
+    completed = core.store.completed_wall(job, status)
+    if completed is not None:
+        item["CompletedTimestamp"] = completed
+    return item
+
+
+# -- API handlers ----------------------------------------------------------------------------
+CORE_KEY: web.AppKey[EmulatorCore] = web.AppKey("core", EmulatorCore)
+Handler = Callable[[web.Request, EmulatorCore], Awaitable[web.StreamResponse]]
+
+
+async def _read_json(request: web.Request) -> Any:
+    """
+    The request's JSON body (``{}`` when empty).
+
+    :param request: the request.
+    """
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ValidationFailed(f"The request body is not valid JSON: {exc}") from exc
+
+
+def _abort(request: web.Request) -> web.Response:
+    """
+    Drop the connection without a response.
+
+    :param request: the request.
+    """
+    if request.transport is not None:
+        request.transport.abort()
+    raise ConnectionResetError("emulator fault: connection reset")
+
+
+def api(operation: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """
+    Wrap an operation handler with counting, fault injection and modeled-error encoding.
+
+    :param operation: the operation name.
+    :param handler: the handler.
+    """
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        core = request.app[CORE_KEY]
+        stats = core.stats
+        stats.count(operation, "requests")
+        latency = core.faults.config.latency
+        if latency:
+            await asyncio.sleep(latency)
+        decision = core.faults.api_decision()
+        if decision == "reset":
+            stats.count(operation, "resets")
+            return _abort(request)
+        if decision == "throttle":
+            stats.count(operation, "throttled")
+            return error_response("TooManyRequestsException", "Rate exceeded (emulator fault injection)")
+        if decision in ("error", "storm_error"):
+            stats.count(operation, "server_errors")
+            status = core.faults.fail_status if decision == "storm_error" else core.faults.config.error_status
+            code = "ServiceUnavailable" if status == 503 else "InternalFailure"
+            return error_response(code, f"{code} (emulator fault injection)")
+        try:
+            response = await handler(request, core)
+        except ValidationFailed as exc:
+            stats.count(operation, "client_errors")
+            return error_response("BadRequestException", str(exc))
+        except JobError as exc:
+            stats.count(operation, "throttled" if exc.code == "TooManyRequestsException" else "client_errors")
+            return error_response(exc.code, exc.message)
+        stats.count(operation, "succeeded")
+        return response
+
+    return wrapped
+
+
+def _base_url(request: web.Request) -> str:
+    """
+    ``scheme://host[:port]`` as the client addressed us.
+
+    :param request: the request.
+    """
+    return f"{request.scheme}://{request.host}"
+
+
+async def create_export_job(request: web.Request, core: EmulatorCore) -> web.StreamResponse:
+    """
+    CreateExportJob: validate, rate-limit, create.
+
+    :param request: the request.
+    :param core: the emulator.
+    """
+    body = await _read_json(request)
+    params = validate_request("CreateExportJob", body)
+    if core.create_bucket is not None and not core.create_bucket.take():
+        raise JobError("TooManyRequestsException", "Too many requests: CreateExportJob is limited to 1 call per second.")
+    job = core.store.create(params, body)
+    core.stats.jobs_created += 1
+    return _json({"JobId": job.job_id})
+
+
+async def get_export_job(request: web.Request, core: EmulatorCore) -> web.StreamResponse:
+    """
+    GetExportJob.
+
+    :param request: the request.
+    :param core: the emulator.
+    """
+    params = validate_request("GetExportJob", {}, {"JobId": request.match_info["JobId"]})
+    job = core.store.get(params["JobId"])
+    return _json(job_to_wire(core, job, _base_url(request)))
+
+
+async def list_export_jobs(request: web.Request, core: EmulatorCore) -> web.StreamResponse:
+    """
+    ListExportJobs: newest first, paginated, filtered.
+
+    :param request: the request.
+    :param core: the emulator.
+    """
+    params = validate_request("ListExportJobs", await _read_json(request))
+    page, token = core.store.list_jobs(
+        params.get("PageSize"), params.get("NextToken"), params.get("ExportSourceType"), params.get("JobStatus")
+    )
+    data: dict[str, Any] = {"ExportJobs": [summary_to_wire(core, job, status) for job, status in page]}
+    if token:
+        data["NextToken"] = token
+    return _json(data)
+
+
+async def cancel_export_job(request: web.Request, core: EmulatorCore) -> web.StreamResponse:
+    """
+    CancelExportJob: unfinished → CANCELLED; finished → BadRequestException.
+
+    :param request: the request.
+    :param core: the emulator.
+    """
+    params = validate_request("CancelExportJob", await _read_json(request), {"JobId": request.match_info["JobId"]})
+    core.store.cancel(params["JobId"])
+    return _json({})
+
+
+# -- downloads -------------------------------------------------------------------------------
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+    """
+    Parse a single ``Range: bytes=a-b`` header.
+
+    :param header: the header value.
+    :param size: the object size.
+    :returns: ``(first, last)`` inclusive, ``None`` for no/ignored range, ``False`` if unsatisfiable.
+    """
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        return None
+    first_s, last_s = match.groups()
+    if not first_s:
+        suffix = int(last_s)
+        if suffix == 0 or size == 0:
+            return False
+        return max(0, size - suffix), size - 1
+    first = int(first_s)
+    last = int(last_s) if last_s else size - 1
+    if last_s and last < first:
+        return None
+    if first >= size:
+        return False
+    return first, min(last, size - 1)
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    """
+    GET/HEAD of an export (or failed-records) file by pre-signed-style URL, with Range support.
+
+    :param request: the request.
+    """
+    core = request.app[CORE_KEY]
+    stats = core.stats.downloads
+    stats["requests"] += 1
+    problem = core.signer.check(request.path, request.query)
+    if problem is not None:
+        stats["denied"] += 1
+        return _s3_error(403, problem[0], problem[1], request.path)
+    job_id, name = request.match_info["job_id"], request.match_info["file_name"]
+    try:
+        job = core.store.get(job_id)
+    except JobError:
+        return _s3_error(404, "NoSuchKey", "The specified key does not exist.", request.path)
+    status = core.store.status(job)
+    export: ExportFile
+    if name == job.file_name and status == "COMPLETED":
+        export = core.store.export_file(job)
+    elif name == FAILED_RECORDS_FILE and status == "FAILED":
+        export = FailedRecordsFile()
+    else:
+        return _s3_error(404, "NoSuchKey", "The specified key does not exist.", request.path)
+    size = export.size
+    headers = {
+        "ETag": export.etag(f"{core.options.seed}:{job_id}:{name}"),
+        "Accept-Ranges": "bytes",
+        "Content-Type": export.content_type,
+        "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+    }
+    wanted = parse_range(request.headers.get("Range"), size)
+    if wanted is False:
+        return _s3_error(
+            416, "InvalidRange", "The requested range is not satisfiable", request.path,
+            {"Content-Range": f"bytes */{size}"},
+        )
+    status_code = 200
+    first, last = 0, size - 1
+    if isinstance(wanted, tuple):
+        first, last = wanted
+        status_code = 206
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+    length = last - first + 1 if size else 0
+    response = web.StreamResponse(status=status_code, headers=headers)
+    response.content_length = length
+    if core.faults.config.download_latency:
+        await asyncio.sleep(core.faults.config.download_latency)
+    await response.prepare(request)
+    if request.method == "HEAD" or length == 0:
+        await response.write_eof()
+        stats["ok"] += 1
+        return response
+    drop_after = core.faults.config.download_drop_after
+    sent = 0
+    for chunk in export.iter_range(first, last):
+        if drop_after is not None and sent + len(chunk) >= drop_after:
+            await response.write(chunk[: max(0, drop_after - sent)])
+            stats["bytes"] += max(0, drop_after - sent)
+            stats["dropped"] += 1
+            await asyncio.sleep(0.01)
+            if request.transport is not None:
+                request.transport.abort()
+            return response
+        await response.write(chunk)
+        sent += len(chunk)
+        stats["bytes"] += len(chunk)
+    await response.write_eof()
+    stats["ok"] += 1
+    return response
+
+
+# -- control API -----------------------------------------------------------------------------
+def _control(func: Callable[[EmulatorCore, web.Request, Any], Any]) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """
+    Wrap a control handler: JSON in, JSON out, errors as ``{"error": ...}``.
+
+    :param func: ``func(core, request, body) -> JSON-able``.
+    """
+
+    async def wrapped(request: web.Request) -> web.Response:
+        core = request.app[CORE_KEY]
+        try:
+            body = await _read_json(request) if request.can_read_body else {}
+            result = func(core, request, body)
+        except JobError as exc:
+            return web.json_response({"error": exc.code, "message": exc.message}, status=404)
+        except (ValueError, TypeError, ValidationFailed) as exc:
+            return web.json_response({"error": "BadRequest", "message": str(exc)}, status=400)
+        return web.json_response(result if result is not None else {"ok": True})
+
+    return wrapped
+
+
+def _job_id(request: web.Request) -> str:
+    """
+    The ``{job_id}`` path parameter.
+
+    :param request: the request.
+    """
+    return request.match_info["job_id"]
+
+
+def build_app(core: EmulatorCore) -> web.Application:
+    """
+    The aiohttp application for ``core``.
+
+    Control API (JSON):
+
+    * ``GET /_emulator/health``; ``GET /_emulator/stats``; ``POST /_emulator/stats/reset``;
+    * ``GET|POST|DELETE /_emulator/faults`` (POST body: FaultConfig fields, plus
+      ``throttle_all_seconds``, ``fail_all_seconds``, ``fail_all_status``);
+    * ``GET|POST|DELETE /_emulator/rules`` (POST body: Rule fields except ``predicate``);
+    * ``GET /_emulator/jobs``; ``POST /_emulator/jobs/{id}/complete``;
+      ``POST /_emulator/jobs/{id}/fail`` (``{"message": ...}``); ``DELETE /_emulator/jobs/{id}``;
+    * ``POST /_emulator/expire-urls``.
+
+    :param core: the emulator state.
+    """
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[CORE_KEY] = core
+    r = app.router
+    r.add_post("/v2/email/export-jobs", api("CreateExportJob", create_export_job))
+    r.add_get("/v2/email/export-jobs/{JobId}", api("GetExportJob", get_export_job), allow_head=False)
+    r.add_post("/v2/email/list-export-jobs", api("ListExportJobs", list_export_jobs))
+    r.add_put("/v2/email/export-jobs/{JobId}/cancel", api("CancelExportJob", cancel_export_job))
+    r.add_get("/_exports/{job_id}/{file_name}", download)
+    r.add_get("/_emulator/health", _control(lambda c, q, b: {"ok": True, "time": time.time()}))
+    r.add_get("/_emulator/stats", _control(lambda c, q, b: c.stats.to_dict()))
+    r.add_post("/_emulator/stats/reset", _control(lambda c, q, b: c.stats.reset()))
+    r.add_get("/_emulator/faults", _control(lambda c, q, b: c.faults.state()))
+    r.add_post("/_emulator/faults", _control(lambda c, q, b: c.set_faults(**b)))
+    r.add_delete("/_emulator/faults", _control(lambda c, q, b: c.clear_faults()))
+    r.add_get("/_emulator/rules", _control(lambda c, q, b: {"rules": [x.to_dict() for x in c.store.rules]}))
+    r.add_post("/_emulator/rules", _control(lambda c, q, b: c.add_rule(dict(b))))
+    r.add_delete("/_emulator/rules", _control(lambda c, q, b: c.clear_rules()))
+    r.add_get("/_emulator/jobs", _control(lambda c, q, b: {"jobs": c.jobs()}))
+    r.add_post("/_emulator/jobs/{job_id}/complete", _control(lambda c, q, b: c.complete_job(_job_id(q))))
+    r.add_post(
+        "/_emulator/jobs/{job_id}/fail", _control(lambda c, q, b: c.fail_job(_job_id(q), (b or {}).get("message")))
+    )
+    r.add_delete("/_emulator/jobs/{job_id}", _control(lambda c, q, b: c.delete_job(_job_id(q))))
+    r.add_post("/_emulator/expire-urls", _control(lambda c, q, b: {"expired": c.expire_urls()}))
+    return app
