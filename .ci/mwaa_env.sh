@@ -9,6 +9,7 @@ image=${1:?usage: mwaa_env.sh IMAGE install-check|test}
 action=${2:-test}
 here=$(cd "$(dirname "$0")/.." && pwd)
 constraints="$here/.ci/constraints/$image/airflow_constraints.txt"
+essential="$here/.ci/constraints/$image/mwaa_essential_constraints.txt"
 [ -f "$constraints" ] || { echo "no constraints for MWAA image $image" >&2; exit 2; }
 case "$image" in
   2.10.*) pyver=3.11.7; pyexe=python3.11 ;;
@@ -16,14 +17,14 @@ case "$image" in
 esac
 python=$(PYENV_VERSION=$pyver pyenv which $pyexe 2>/dev/null || command -v $pyexe)
 venv="$here/.venv-mwaa-$image"
-airflow_version=$(grep -i '^apache-airflow==' "$constraints" | cut -d= -f3)
+airflow_version=$(grep -i '^apache-airflow==' "$essential" | cut -d= -f3)
 
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install -q uv
   # The image itself: Airflow with the extras MWAA ships, and the Amazon provider with aiobotocore.
   VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q "apache-airflow[celery,statsd]==$airflow_version" \
-    "apache-airflow-providers-amazon[aiobotocore]" -c "$constraints"
+    "apache-airflow-providers-amazon[aiobotocore]" -c "$constraints" -c "$essential"
 fi
 
 wheel_dir="$here/dist"
