@@ -1,0 +1,36 @@
+"""
+Fixtures for the emulator conformance suite.
+
+The package's pytest11 plugin is not registered when the package is not installed (PYTHONPATH
+runs), so its fixtures are imported here explicitly; when it is registered these simply shadow it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.config import Config
+
+from airflow_provider_sesexport.emulator import SesExportEmulator
+from airflow_provider_sesexport.emulator.pytest_plugin import (  # noqa: F401
+    pytest_configure,
+    ses_export_emulator,
+    ses_export_emulator_factory,
+    ses_export_emulator_session,
+)
+
+NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+
+
+@pytest.fixture
+def emu(ses_export_emulator_factory: Callable[..., SesExportEmulator]) -> SesExportEmulator:
+    """A fast emulator (time_scale 0.01) without create-rate limiting."""
+    return ses_export_emulator_factory(create_rate_limit=None)
+
+
+@pytest.fixture
+def client(emu: SesExportEmulator) -> Any:
+    """A boto3 sesv2 client for ``emu`` with retries disabled."""
+    return emu.client(config=NO_RETRIES)
