@@ -21,7 +21,8 @@ from airflow_provider_sesexport.emulator.pytest_plugin import (  # noqa: F401
     ses_export_emulator_session,
 )
 
-NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})
+# botocore reads ``max_attempts`` as *retries* (1 => 2 attempts); ``total_max_attempts`` counts the first try.
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 @pytest.fixture

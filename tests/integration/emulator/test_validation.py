@@ -57,7 +57,7 @@ BAD_CREATES = {
 @pytest.fixture
 def strict_client(emu: SesExportEmulator) -> Any:
     """A client that does not validate client-side, so bad input reaches the emulator."""
-    return emu.client(config=Config(retries={"max_attempts": 1, "mode": "standard"}, parameter_validation=False))
+    return emu.client(config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, parameter_validation=False))
 
 
 @pytest.mark.parametrize(("source", "destination", "field"), BAD_CREATES.values(), ids=list(BAD_CREATES))
