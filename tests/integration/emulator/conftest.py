@@ -26,7 +26,7 @@ NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 @pytest.fixture
-def emu(ses_export_emulator_factory: Callable[..., SesExportEmulator]) -> SesExportEmulator:
+def emu(ses_export_emulator_factory: Callable[..., SesExportEmulator]) -> SesExportEmulator:  # noqa: F811
     """A fast emulator (time_scale 0.01) without create-rate limiting."""
     return ses_export_emulator_factory(create_rate_limit=None)
 

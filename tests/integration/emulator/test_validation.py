@@ -30,7 +30,9 @@ def _insights(**changes: Any) -> dict[str, Any]:
 
 CSV = {"DataFormat": "CSV"}
 BAD_CREATES = {
-    "s3url-in-request": (metrics_source(), {"DataFormat": "CSV", "S3Url": "s3://bucket/key"}, "ExportDestination.S3Url"),
+    "s3url-in-request": (
+        metrics_source(), {"DataFormat": "CSV", "S3Url": "s3://bucket/key"}, "ExportDestination.S3Url"
+    ),
     "both-sources": ({**metrics_source(), **insights_source()}, CSV, "MetricsDataSource"),
     "neither-source": ({}, CSV, "MessageInsightsDataSource"),
     "four-dimensions": (
@@ -110,15 +112,13 @@ def test_invalid_json_and_timestamps_as_iso_strings(emu: SesExportEmulator) -> N
     }
     status, _, payload = http("POST", f"{emu.endpoint_url}/v2/email/export-jobs", body)
     assert status == 200 and b"JobId" in payload
+    import urllib.error
     import urllib.request
 
     request = urllib.request.Request(
         f"{emu.endpoint_url}/v2/email/export-jobs", data=b"{not json", method="POST",
         headers={"Content-Type": "application/json"},
     )
-    try:
+    with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
-    except urllib.error.HTTPError as exc:
-        assert exc.code == 400 and b"not valid JSON" in exc.read()
-    else:  # pragma: no cover
-        raise AssertionError("invalid JSON accepted")
+    assert info.value.code == 400 and b"not valid JSON" in info.value.read()
