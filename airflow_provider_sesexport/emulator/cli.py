@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--create-rate", type=float, default=1.0, help="CreateExportJob calls per nominal second; 0 = unlimited"
     )
+    p.add_argument("--max-active-jobs", type=int, default=None, help="unfinished jobs before LimitExceeded")
     p.add_argument("--url-expiry-seconds", type=int, default=300, help="nominal download URL lifetime")
     faults = p.add_argument_group("fault injection (API operations)")
     faults.add_argument("--api-rate-limit", type=float, default=None, help="API requests/s before 429s")
@@ -82,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             row_multiplier=args.row_multiplier,
             create_rate_limit=args.create_rate or None,
             url_expiry_seconds=args.url_expiry_seconds,
+            max_active_jobs=args.max_active_jobs,
             region=args.region,
             allow_non_loopback=args.allow_non_loopback,
             faults=faults,

@@ -45,6 +45,8 @@ class EmulatorOptions:
     :param row_multiplier: multiplies the row count of export files.
     :param create_rate_limit: CreateExportJob calls per nominal second (``None``: unlimited); the
         real limit is ``create_rate_limit / time_scale`` calls per wall-clock second.
+    :param max_active_jobs: unfinished jobs allowed at once; one more create gets
+        ``LimitExceededException`` (``None``: unlimited).
     :param url_expiry_seconds: nominal lifetime of download URLs (``X-Amz-Expires``).
     :param region: region reported in connection values and URLs.
     :param allow_non_loopback: allow binding a non-loopback address.
@@ -59,6 +61,7 @@ class EmulatorOptions:
     processing_seconds: float = 2.0
     row_multiplier: int = 1
     create_rate_limit: float | None = 1.0
+    max_active_jobs: int | None = None
     url_expiry_seconds: int = 300
     region: str = DEFAULT_REGION
     allow_non_loopback: bool = False

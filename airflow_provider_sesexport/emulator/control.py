@@ -44,6 +44,7 @@ class SesExportEmulator:
     :param row_multiplier: multiplies export files' row counts.
     :param create_rate_limit: CreateExportJob calls per nominal second (``None``: unlimited).
     :param url_expiry_seconds: nominal download-URL lifetime.
+    :param max_active_jobs: unfinished jobs allowed at once (more: ``LimitExceededException``).
     :param region: the region in connection values.
     :param allow_non_loopback: allow a non-loopback ``host``.
     :param faults: initial faults (:class:`FaultConfig` or a dict of its fields).
@@ -61,6 +62,7 @@ class SesExportEmulator:
         row_multiplier: int = 1,
         create_rate_limit: float | None = 1.0,
         url_expiry_seconds: int = 300,
+        max_active_jobs: int | None = None,
         region: str = DEFAULT_REGION,
         allow_non_loopback: bool = False,
         faults: FaultConfig | dict[str, Any] | None = None,
@@ -77,6 +79,7 @@ class SesExportEmulator:
             row_multiplier=row_multiplier,
             create_rate_limit=create_rate_limit,
             url_expiry_seconds=url_expiry_seconds,
+            max_active_jobs=max_active_jobs,
             region=region,
             allow_non_loopback=allow_non_loopback,
             faults=fault_config,

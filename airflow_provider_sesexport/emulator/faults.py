@@ -49,7 +49,9 @@ class FaultConfig:
         names = {f.name for f in fields(self)}
         unknown = set(options) - names
         if unknown:
-            raise ValueError(f"Unknown fault option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(names))}")
+            raise ValueError(
+                f"Unknown fault option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(names))}"
+            )
         if "error_status" in options and int(options["error_status"]) not in (500, 503):
             raise ValueError("error_status must be 500 or 503")
         for key, value in options.items():

@@ -345,6 +345,11 @@ class JobStore:
         token = base64.urlsafe_b64encode(f"before:{page[-1][0].index}".encode()).decode() if more else None
         return page, token
 
+    def active_count(self) -> int:
+        """How many jobs are unfinished now."""
+        now = time.monotonic()
+        return sum(1 for job in self._jobs.values() if self.status(job, now) not in TERMINAL)
+
     def all_jobs(self) -> list[Job]:
         """Every job, oldest first."""
         return sorted(self._jobs.values(), key=lambda j: j.index)

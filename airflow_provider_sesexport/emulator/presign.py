@@ -99,7 +99,10 @@ class UrlSigner:
             return "AccessDenied", "Query-string authentication requires the Signature, Credential and Date parameters"
         expected = self._signature(path, credential, amz_date)
         if not hmac.compare_digest(expected, signature):
-            return "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided."
+            return (
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            )
         deadline = self._deadlines.get(signature)
         if deadline is None or time.monotonic() >= deadline:
             return "AccessDenied", "Request has expired"

@@ -293,7 +293,7 @@ def _abort(request: web.Request) -> web.Response:
     """
     if request.transport is not None:
         request.transport.abort()
-    raise ConnectionResetError("emulator fault: connection reset")
+    return web.Response(status=500)
 
 
 def api(operation: str, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -356,7 +356,15 @@ async def create_export_job(request: web.Request, core: EmulatorCore) -> web.Str
     body = await _read_json(request)
     params = validate_request("CreateExportJob", body)
     if core.create_bucket is not None and not core.create_bucket.take():
-        raise JobError("TooManyRequestsException", "Too many requests: CreateExportJob is limited to 1 call per second.")
+        raise JobError(
+            "TooManyRequestsException",
+            f"Too many requests: CreateExportJob is limited to {core.create_bucket.rate:g} call(s) per second.",
+        )
+    limit = core.options.max_active_jobs
+    if limit is not None and core.store.active_count() >= limit:
+        raise JobError(
+            "LimitExceededException", f"Too many export jobs in progress: at most {limit} may be unfinished at once."
+        )
     job = core.store.create(params, body)
     core.stats.jobs_created += 1
     return _json({"JobId": job.job_id})
@@ -407,7 +415,7 @@ async def cancel_export_job(request: web.Request, core: EmulatorCore) -> web.Str
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+def parse_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
     """
     Parse a single ``Range: bytes=a-b`` header.
 

@@ -104,7 +104,8 @@ def _extra_constraints(shape: Shape, value: Any, path: str, errors: list[str]) -
             errors.append(f"Invalid length for parameter {path}: {len(value)}, valid max length: {meta['max']}")
     elif kind in ("integer", "long") and isinstance(value, int):
         if "max" in meta and value > meta["max"]:
-            errors.append(f"Invalid value for parameter {path}: {value}, valid range: {meta.get('min', 0)}-{meta['max']}")
+            valid = f"{meta.get('min', 0)}-{meta['max']}"
+            errors.append(f"Invalid value for parameter {path}: {value}, valid range: {valid}")
     elif kind == "structure" and isinstance(value, dict):
         members = shape.members  # type: ignore[attr-defined]
         for name, member_value in value.items():

@@ -182,6 +182,18 @@ def test_create_rate_limit(ses_export_emulator_factory: Any) -> None:
     assert emu.stats()["jobs_created"] == 2
 
 
+def test_limit_exceeded_on_too_many_unfinished_jobs(ses_export_emulator_factory: Any) -> None:
+    emu = ses_export_emulator_factory(time_scale=100.0, create_rate_limit=None, max_active_jobs=2)
+    client = emu.client(config=NO_RETRIES)
+    first = create(client)
+    create(client)
+    with pytest.raises(client.exceptions.LimitExceededException) as info:
+        create(client)
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    client.cancel_export_job(JobId=first)
+    assert create(client)
+
+
 def test_list_pagination_filters_newest_first(emu: SesExportEmulator, client: Any) -> None:
     ids = [create(client, metrics_source() if i % 2 else insights_source()) for i in range(5)]
     emu.complete_job(ids[0])

@@ -45,6 +45,7 @@ def test_ranges_match_the_whole(kind: str, data_format: str, n: int, multiplier:
     body = whole[len(export.header) :]
     lines = body.split(b"\n")[:-1]
     assert len(lines) == export.n_rows and {len(line) + 1 for line in lines} == {export.row_len}
+    assert all(line.rstrip() == export.render_row(i) for i, line in enumerate(lines))
     first = data.draw(st.integers(0, export.size - 1))
     last = data.draw(st.integers(first, export.size + 5))
     chunk = data.draw(st.integers(1, 4096))
