@@ -104,6 +104,9 @@ class EmulatorCore:
         :param rule: a :class:`~airflow_provider_sesexport.emulator.jobs.Rule` or its keyword arguments.
         """
         if isinstance(rule, dict):
+            rule = dict(rule)
+            if "fail_next" in rule:  # shortcut: {"fail_next": n, ...criteria}
+                rule = {"action": "fail", "count": int(rule.pop("fail_next")), **rule}
             rule = Rule(**rule)
         self.store.add_rule(rule)
         return rule.to_dict()
@@ -411,6 +414,21 @@ async def cancel_export_job(request: web.Request, core: EmulatorCore) -> web.Str
     return _json({})
 
 
+async def unknown_operation(request: web.Request) -> web.StreamResponse:
+    """
+    Any other SES v2 route: a rest-json ``UnknownOperationException``.
+
+    :param request: the request.
+    """
+    response = error_response(
+        "UnknownOperationException",
+        f"{request.method} {request.path} is not emulated: only CreateExportJob, GetExportJob, ListExportJobs "
+        "and CancelExportJob are.",
+    )
+    response.set_status(404)
+    return response
+
+
 # -- downloads -------------------------------------------------------------------------------
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -557,7 +575,8 @@ def build_app(core: EmulatorCore) -> web.Application:
     * ``GET /_emulator/health``; ``GET /_emulator/stats``; ``POST /_emulator/stats/reset``;
     * ``GET|POST|DELETE /_emulator/faults`` (POST body: FaultConfig fields, plus
       ``throttle_all_seconds``, ``fail_all_seconds``, ``fail_all_status``);
-    * ``GET|POST|DELETE /_emulator/rules`` (POST body: Rule fields except ``predicate``);
+    * ``GET|POST|DELETE /_emulator/rules`` (POST body: Rule fields except ``predicate``, or the
+      shortcut ``{"fail_next": n, ...criteria}``);
     * ``GET /_emulator/jobs``; ``POST /_emulator/jobs/{id}/complete``;
       ``POST /_emulator/jobs/{id}/fail`` (``{"message": ...}``); ``DELETE /_emulator/jobs/{id}``;
     * ``POST /_emulator/expire-urls``.
@@ -571,6 +590,7 @@ def build_app(core: EmulatorCore) -> web.Application:
     r.add_get("/v2/email/export-jobs/{JobId}", api("GetExportJob", get_export_job), allow_head=False)
     r.add_post("/v2/email/list-export-jobs", api("ListExportJobs", list_export_jobs))
     r.add_put("/v2/email/export-jobs/{JobId}/cancel", api("CancelExportJob", cancel_export_job))
+    r.add_route("*", "/v2/{tail:.*}", unknown_operation)
     r.add_get("/_exports/{job_id}/{file_name}", download)
     r.add_get("/_emulator/health", _control(lambda c, q, b: {"ok": True, "time": time.time()}))
     r.add_get("/_emulator/stats", _control(lambda c, q, b: c.stats.to_dict()))

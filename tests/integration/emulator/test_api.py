@@ -224,6 +224,15 @@ def test_list_pagination_filters_newest_first(emu: SesExportEmulator, client: An
         client.list_export_jobs(PageSize=0)
 
 
+def test_other_operations_are_not_emulated(client: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as info:
+        client.list_contact_lists()
+    assert info.value.response["Error"]["Code"] == "UnknownOperationException"
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+
+
 def test_deleted_job_disappears(emu: SesExportEmulator, client: Any) -> None:
     job_id = create(client)
     emu.delete_job(job_id)

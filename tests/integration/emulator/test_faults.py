@@ -111,7 +111,7 @@ def test_control_api_over_http(emu: SesExportEmulator, client: Any) -> None:
         client.list_export_jobs()
     assert http("DELETE", f"{base}/faults")[0] == 200
     assert http("POST", f"{base}/faults", {"nonsense": 1})[0] == 400
-    status, _, body = http("POST", f"{base}/rules", {"action": "fail", "count": 1, "message": "via http"})
+    status, _, body = http("POST", f"{base}/rules", {"fail_next": 1, "message": "via http"})
     assert status == 200 and json.loads(body)["count"] == 1
     job_id = create(client)
     status, _, body = http("GET", f"{base}/jobs")
