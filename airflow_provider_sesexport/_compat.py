@@ -29,12 +29,9 @@ except ImportError:  # Airflow 2
     )
 
 try:
-    from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferralTimeout
+    from airflow.sdk.exceptions import AirflowSensorTimeout
 except ImportError:
-    from airflow.exceptions import (  # type: ignore[assignment,no-redef]
-        AirflowSensorTimeout,
-        TaskDeferralTimeout,
-    )
+    from airflow.exceptions import AirflowSensorTimeout  # type: ignore[assignment,no-redef]
 
 try:
     from airflow.sdk import PokeReturnValue
@@ -114,7 +111,6 @@ __all__ = [
     "Context",
     "Param",
     "PokeReturnValue",
-    "TaskDeferralTimeout",
     "default_deferrable",
     "get_async_client",
     "mask_secret",

@@ -60,7 +60,7 @@ def register_dag(dag: Any) -> None:
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 
     DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=os.devnull, include_examples=False, collect_dags=False)
+    bag = DagBag(dag_folder=os.devnull, collect_dags=False)
     bag.bag_dag(dag)
     sync_bag_to_db(bag, "dags-folder", None)
 
@@ -89,7 +89,7 @@ def load_example_dag(airflow_db: Path) -> Callable[[str], Any]:
             from airflow.dag_processing.dagbag import DagBag
         except ImportError:
             from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-        bag = DagBag(dag_folder=str(REPO / "example_dags"), include_examples=False)
+        bag = DagBag(dag_folder=str(REPO / "example_dags"))
         assert not bag.import_errors, bag.import_errors
         return bag.get_dag(dag_id)
 

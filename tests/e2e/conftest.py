@@ -1,0 +1,75 @@
+"""Helpers for running DAGs against the emulator in a real Airflow."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+METRICS_SOURCE: dict[str, Any] = {
+    "MetricsDataSource": {
+        "Dimensions": {"EMAIL_IDENTITY": ["example.com", "example.org"]},
+        "Namespace": "VDM",
+        "Metrics": [{"Name": "SEND", "Aggregation": "VOLUME"}, {"Name": "DELIVERY", "Aggregation": "RATE"}],
+        "StartDate": "2026-10-01T00:00:00Z",
+        "EndDate": "2026-10-03T00:00:00Z",
+    }
+}
+
+
+def create_job(emu: Any, data_format: str = "CSV", source: dict[str, Any] | None = None) -> str:
+    """Start an export job on the emulator with plain boto3 (as another system would)."""
+    import datetime as dt
+
+    src = source or METRICS_SOURCE
+    if "MetricsDataSource" in src:
+        metrics = dict(src["MetricsDataSource"])
+        for key in ("StartDate", "EndDate"):
+            if isinstance(metrics[key], str):
+                metrics[key] = dt.datetime.fromisoformat(metrics[key].replace("Z", "+00:00"))
+        src = {"MetricsDataSource": metrics}
+    return emu.client().create_export_job(ExportDataSource=src, ExportDestination={"DataFormat": data_format})["JobId"]
+
+
+def complete_after_polls(emu: Any, job_id: str, polls: int = 2, timeout: float = 60) -> threading.Thread:
+    """Complete a hanging job once GetExportJob was called ``polls`` times (proves the wait really waited)."""
+
+    def run() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if emu.stats()["operations"]["GetExportJob"]["succeeded"] >= polls:
+                emu.complete_job(job_id)
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def task_logs(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
+    """
+    What tasks printed and logged so far.
+
+    Airflow 3 writes task logs to stdout through structlog; Airflow 2 through ``logging``, which reaches
+    stderr or, once pytest's own handler is installed first, only pytest's log capture.
+    """
+
+    def read() -> str:
+        captured = capfd.readouterr()
+        return captured.out + captured.err + caplog.text
+
+    return read
+
+
+def xcom(dr: Any, task_id: str, key: str = "return_value") -> Any:
+    """Read an XCom back from the metadata DB."""
+    return dr.get_task_instance(task_id).xcom_pull(task_ids=task_id, key=key)
+
+
+def try_number(dr: Any, task_id: str) -> int:
+    return int(dr.get_task_instance(task_id).try_number)

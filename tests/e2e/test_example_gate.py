@@ -1,0 +1,54 @@
+"""The gate example DAG, run by a real Airflow against the emulator over HTTP (reschedule mode)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import task_states
+from tests.e2e.conftest import complete_after_polls, create_job, try_number, xcom
+
+
+@pytest.fixture
+def gate_dag(load_example_dag: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "0.3")
+    return load_example_dag("example_ses_export_gate")
+
+
+@pytest.mark.e2e
+@pytest.mark.ses_export_emulator(time_scale=0.05)
+@pytest.mark.parametrize("data_format", ["CSV", "JSON"])
+def test_gate_dag_waits_then_pushes_results(
+    gate_dag: Any, run_dag: Any, ses_export_emulator: Any, task_logs: Any, data_format: str
+) -> None:
+    ses_export_emulator.add_rule(action="hang", count=1)
+    job_id = create_job(ses_export_emulator, data_format)
+    complete_after_polls(ses_export_emulator, job_id, polls=3)
+
+    dr = run_dag(gate_dag, run_conf={"job_id": job_id})
+
+    assert task_states(dr) == {"wait_for_export": "success", "export_result": "success", "report": "success"}
+    job = ses_export_emulator.client().get_export_job(JobId=job_id)
+    expected_stats = {
+        "ProcessedRecordsCount": job["Statistics"]["ProcessedRecordsCount"],
+        "ExportedRecordsCount": job["Statistics"]["ExportedRecordsCount"],
+    }
+    assert xcom(dr, "export_result", "statistics") == expected_stats
+    assert xcom(dr, "export_result", "job_status") == "COMPLETED"
+    assert xcom(dr, "export_result", "s3_url").startswith(ses_export_emulator.endpoint_url)
+    summary = xcom(dr, "wait_for_export")
+    assert summary["job_id"] == job_id
+    assert summary["job_status"] == "COMPLETED"
+    assert summary["data_format"] == data_format
+    # The downloaded file's row count equals ExportedRecordsCount.
+    assert xcom(dr, "report") == {
+        "data_rows": expected_stats["ExportedRecordsCount"],
+        "exported_records": expected_stats["ExportedRecordsCount"],
+    }
+    # Reschedule mode: several pokes, one try, and one log line per poke.
+    out = task_logs()
+    assert out.count(f"SES export job {job_id}: status PROCESSING") >= 2
+    assert f"SES export job {job_id}: status COMPLETED" in out
+    assert try_number(dr, "wait_for_export") == 1
+    assert "X-Amz-Signature=" not in out
