@@ -48,6 +48,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_sesexport.triggers.ses_export"],
             }
         ],
+        "extra-links": ["airflow_provider_sesexport.links.S3ObjectLink"],
         "transfers": [
             {
                 "source-integration-name": "Amazon SES export jobs",

@@ -11,6 +11,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from airflow_provider_sesexport.hooks._download import SesExportDownloadMixin
 from airflow_provider_sesexport.utils import aws_errors
 from airflow_provider_sesexport.utils.job_states import (
     FAILURE_STATES,
@@ -25,7 +26,7 @@ from airflow_provider_sesexport.utils.validation import validate_job_id
 DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 5}
 
 
-class SesExportJobHook(AwsBaseHook):
+class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
     """
     Interact with Amazon SES v2 export jobs (Virtual Deliverability Manager and Message Insights exports).
 

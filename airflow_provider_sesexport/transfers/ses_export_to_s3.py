@@ -1,0 +1,287 @@
+"""Copy the file of a finished SES v2 export job into your own S3 bucket, streaming, in constant memory."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import cached_property
+from itertools import chain
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+
+from airflow_provider_sesexport._compat import AirflowFailException, AssetOrDataset
+from airflow_provider_sesexport.exceptions import SesExportJobError
+from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+from airflow_provider_sesexport.links import S3ObjectLink
+from airflow_provider_sesexport.transfers._destination import (
+    check_destination_args,
+    console_key,
+    is_templated,
+    resolve_destination,
+    s3_uri,
+)
+from airflow_provider_sesexport.transfers._pipe import DownloadPipe, RecordCounter, gzip_transform
+from airflow_provider_sesexport.utils.job_summary import statistics_of
+from airflow_provider_sesexport.utils.validation import invalid, validate_job_id
+
+if TYPE_CHECKING:
+    from airflow_provider_sesexport._compat import Context
+    from airflow_provider_sesexport.hooks._download import ExportStream
+
+MIB = 1024 * 1024
+#: S3 allows at most 10,000 parts per multipart upload.
+MAX_PARTS = 10_000
+CONTENT_TYPES = {"CSV": "text/csv", "JSON": "application/x-ndjson"}
+
+
+class SesExportTransferError(SesExportJobError, AirflowFailException):
+    """The copied file does not match what SES said about it. Retrying the same export does not help."""
+
+
+class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
+    """
+    Copy the file of a COMPLETED SES v2 export job to an S3 object, streaming it through this task.
+
+    Right before downloading, it calls GetExportJob for a fresh pre-signed URL (the one in XCom may
+    have expired: it lives five minutes), then streams the file into a multipart upload with the
+    Amazon provider's ``S3Hook`` (boto3 managed transfer): the file is never held in memory or
+    written to local disk. An expired URL or a dropped connection is retried with a fresh URL,
+    resuming where it stopped. The byte count is checked, and for CSV / JSON Lines exports the
+    record count (lines, minus the CSV header) must equal ``Statistics.ExportedRecordsCount`` when
+    AWS gives it; on a mismatch the upload is aborted (no object is written) and the task fails.
+
+    XCom: ``s3_uri``, ``size_bytes`` (the stored object's size), ``records`` (null when not
+    counted), ``etag``; the return value is the ``s3://`` URI.
+
+    Data awareness: when the destination is literal (no Jinja), the operator declares it as an
+    outlet (an ``Asset`` on Airflow 3, a ``Dataset`` on Airflow 2), so DAGs can be scheduled on
+    ``s3://bucket/key``. A templated destination is only known at run time: pass ``outlets=`` yourself
+    (e.g. ``Asset("s3://bucket/ses/vdm")``) to schedule downstream DAGs on it. Each outlet's event
+    gets ``extra`` with the URI, size and record count. With the OpenLineage provider installed,
+    lineage goes from the SES export job to the S3 object.
+
+    :param job_id: the export job's id (templated).
+    :param s3_bucket: destination bucket (templated); with ``s3_key``, or use ``dest``.
+    :param s3_key: destination key (templated).
+    :param dest: the destination as one ``s3://bucket/key`` URI (templated), instead of
+        ``s3_bucket`` / ``s3_key``.
+    :param dest_aws_conn_id: connection for the destination bucket; None (default) uses
+        ``aws_conn_id`` with the same ``region_name``, ``verify`` and ``botocore_config``.
+    :param replace: overwrite an existing object; if False (default) an existing object fails the task.
+    :param gzip: store the object gzip-compressed (name the key ``.gz``).
+    :param chunk_size: download chunk size in bytes.
+    :param part_size: multipart upload part size in bytes (at least 5 MiB; grown for very large
+        files so that no more than 10,000 parts are needed).
+    :param max_concurrency: parts uploaded in parallel.
+    :param aws_conn_id: The Airflow connection used for AWS credentials.
+        If this is ``None`` or empty then the default boto3 behaviour is used. If
+        running Airflow in a distributed manner and aws_conn_id is None or
+        empty, then default boto3 configuration would be used (and must be
+        maintained on each worker node).
+    :param region_name: AWS region_name. If not specified then the default boto3 behaviour is used.
+    :param verify: Whether or not to verify SSL certificates. See:
+        https://boto3.amazonaws.com/v1/documentation/api/latest/reference/core/session.html
+    :param botocore_config: Configuration dictionary (key-values) for botocore client. See:
+        https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
+    """
+
+    aws_hook_class = SesExportJobHook
+    template_fields: Sequence[str] = aws_template_fields("job_id", "s3_bucket", "s3_key", "dest")
+    operator_extra_links = (S3ObjectLink(),)
+    ui_color = "#ffd89b"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        s3_bucket: str | None = None,
+        s3_key: str | None = None,
+        dest: str | None = None,
+        dest_aws_conn_id: str | None = None,
+        replace: bool = False,
+        gzip: bool = False,
+        chunk_size: int = MIB,
+        part_size: int = 8 * MIB,
+        max_concurrency: int = 4,
+        **kwargs: Any,
+    ) -> None:
+        check_destination_args(dest, s3_bucket, s3_key)
+        for name, value, low in (("chunk_size", chunk_size, 1), ("part_size", part_size, 5 * MIB)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise invalid(name, value, f"an integer number of bytes >= {low}")
+        if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool) or max_concurrency < 1:
+            raise invalid("max_concurrency", max_concurrency, "an integer >= 1")
+        for name, flag in (("replace", replace), ("gzip", gzip)):
+            if not isinstance(flag, bool):
+                raise invalid(name, flag, "True or False")
+        literal = [v for v in (dest, s3_bucket, s3_key) if v is not None]
+        if kwargs.get("outlets") is None and not any(is_templated(v) for v in literal):
+            bucket, key = resolve_destination(dest, s3_bucket, s3_key)
+            kwargs["outlets"] = [AssetOrDataset(s3_uri(bucket, key))]
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.s3_bucket = s3_bucket
+        self.s3_key = s3_key
+        self.dest = dest
+        self.dest_aws_conn_id = dest_aws_conn_id
+        self.replace = replace
+        self.gzip = gzip
+        self.chunk_size = chunk_size
+        self.part_size = part_size
+        self.max_concurrency = max_concurrency
+        self._lineage: dict[str, Any] = {}
+
+    @cached_property
+    def dest_hook(self) -> Any:
+        """The Amazon provider's S3Hook for the destination."""
+        return self._s3_hook()
+
+    def _s3_hook(self, **kwargs: Any) -> Any:
+        """An S3Hook on the destination connection; ``kwargs`` go to S3Hook (transfer and extra args)."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        if self.dest_aws_conn_id is None:
+            return S3Hook(
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                config=self.botocore_config,
+                **kwargs,
+            )
+        return S3Hook(aws_conn_id=self.dest_aws_conn_id, **kwargs)
+
+    def execute(self, context: Context) -> str:
+        job_id = validate_job_id(self.job_id)
+        bucket, key = resolve_destination(self.dest, self.s3_bucket, self.s3_key)
+        uri = s3_uri(bucket, key)
+        s3 = self.dest_hook
+        if not self.replace and s3.head_object(key, bucket) is not None:
+            raise AirflowFailException(
+                f"{uri} already exists: set replace=True to overwrite it, or write to another key "
+                "(e.g. one with '{{ ds }}' or '{{ run_id }}' in it)."
+            )
+        # A fresh GetExportJob right before downloading: the URL is valid for five minutes from now.
+        stream = self.hook.open_export_stream(job_id, chunk_size=self.chunk_size)
+        try:
+            size_bytes, records = self._copy(stream, bucket, key)
+        finally:
+            stream.close()
+        head = s3.head_object(key, bucket) or {}
+        if head.get("ContentLength") is not None and head["ContentLength"] != size_bytes:
+            raise SesExportTransferError(
+                f"{uri} holds {head['ContentLength']} bytes after the upload, but {size_bytes} were sent."
+            )
+        etag = str(head.get("ETag", "")).strip('"') or None
+        self._lineage = {"job_id": job_id, "bucket": bucket, "key": key, "region": self.hook.conn_region_name}
+        ti = context["ti"]
+        ti.xcom_push(key="s3_uri", value=uri)
+        ti.xcom_push(key="size_bytes", value=size_bytes)
+        ti.xcom_push(key="records", value=records)
+        ti.xcom_push(key="etag", value=etag)
+        S3ObjectLink.persist(
+            context=context,
+            operator=self,
+            region_name=s3.conn_region_name,
+            aws_partition=s3.conn_partition,
+            bucket_name=bucket,
+            key=console_key(key),
+        )
+        self._add_outlet_extra(context, {"s3_uri": uri, "size_bytes": size_bytes, "records": records, "job_id": job_id})
+        self.log.info(
+            "Copied SES export job %s to %s: %d bytes, %s records, %d URL refreshes, %d resumes",
+            job_id,
+            uri,
+            size_bytes,
+            "unchecked" if records is None else records,
+            stream.url_refreshes,
+            stream.resumes,
+        )
+        return uri
+
+    def _part_size(self, size: int | None) -> int:
+        """The part size: ``part_size``, grown (in MiB steps) when the file would need too many parts."""
+        if not size:
+            return self.part_size
+        needed = math.ceil(size / (MAX_PARTS - 1) / MIB) * MIB
+        return max(self.part_size, needed)
+
+    def _copy(self, stream: ExportStream, bucket: str, key: str) -> tuple[int, int | None]:
+        """Stream the export into ``s3://bucket/key``; return ``(bytes stored, records or None)``."""
+        data_format = (stream.job.get("ExportDestination") or {}).get("DataFormat")
+        expected = statistics_of(stream.job)["ExportedRecordsCount"]
+        counter = RecordCounter(data_format) if str(data_format).upper() in CONTENT_TYPES else None
+        first = next(stream, b"")  # the first response tells the size, which sets the part size
+        part = self._part_size(stream.size)
+        compress, flush = gzip_transform() if self.gzip else (None, None)
+
+        def transform(chunk: bytes) -> bytes:
+            if counter is not None:
+                counter.update(chunk)
+            return compress(chunk) if compress else chunk
+
+        def finish() -> bytes:
+            if stream.size is not None and stream.bytes_read != stream.size:
+                raise SesExportTransferError(
+                    f"Received {stream.bytes_read} bytes of SES export job {stream.job_id!r}, "
+                    f"but the server announced {stream.size}."
+                )
+            if counter is not None and expected is not None and counter.records != expected:
+                raise SesExportTransferError(
+                    f"SES export job {stream.job_id!r}: the file has {counter.records} records but "
+                    f"Statistics.ExportedRecordsCount is {expected}; not writing s3://{bucket}/{key}. "
+                    "The export is inconsistent: create a new export job."
+                )
+            return flush() if flush else b""
+
+        content_type = "application/gzip" if self.gzip else CONTENT_TYPES.get(str(data_format).upper())
+        uploader = self._s3_hook(
+            transfer_config_args={
+                "multipart_threshold": part,
+                "multipart_chunksize": part,
+                "max_concurrency": self.max_concurrency,
+                "max_io_queue": self.max_concurrency,
+                "use_threads": True,
+            },
+            extra_args={"ContentType": content_type} if content_type else None,
+        )
+        # Parts read but not yet uploaded (s3transfer's default is 10): this bounds memory.
+        uploader.transfer_config.max_in_memory_upload_chunks = self.max_concurrency
+        pipe = DownloadPipe(chain([first], stream), transform=transform, finish=finish).start()
+        try:
+            uploader.load_file_obj(pipe, key, bucket_name=bucket, replace=True)  # type: ignore[arg-type]
+        except BaseException:
+            if pipe.error is not None:
+                raise pipe.error from None
+            raise
+        finally:
+            pipe.close()
+        if pipe.error is not None:
+            raise pipe.error
+        return pipe.bytes_out, counter.records if counter is not None else None
+
+    def _add_outlet_extra(self, context: Context, extra: dict[str, Any]) -> None:
+        """Attach ``extra`` to the events of this task's Asset / Dataset outlets."""
+        events = context.get("outlet_events")  # type: ignore[attr-defined]
+        if events is None:
+            return
+        for outlet in self.outlets or []:
+            if isinstance(outlet, AssetOrDataset):
+                try:
+                    events[outlet].extra.update(extra)
+                except Exception as exc:  # extras are a courtesy; never fail a finished copy over them
+                    self.log.debug("Could not attach extra to outlet %s: %s", outlet, exc)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: input the SES export job, output the S3 object (needs the OpenLineage provider)."""
+        from airflow.providers.common.compat.openlineage.facet import Dataset
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        if not self._lineage:
+            return OperatorLineage()
+        lineage = self._lineage
+        return OperatorLineage(
+            inputs=[Dataset(namespace=f"aws+sesv2://{lineage['region']}", name=f"export-job/{lineage['job_id']}")],
+            outputs=[Dataset(namespace=f"s3://{lineage['bucket']}", name=lineage["key"])],
+        )

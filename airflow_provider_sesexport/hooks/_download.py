@@ -1,0 +1,477 @@
+"""
+Downloading a finished export: fresh URLs, streaming, resuming, both URL forms.
+
+GetExportJob's ``S3Url`` expires five minutes after the call returned it and is a bearer credential.
+So a download here always starts from a fresh GetExportJob, never from a URL found in XCom, and when
+the URL is rejected (403, expired) or the connection drops, a new GetExportJob supplies a new URL and
+the download resumes where it stopped (``Range: bytes=N-``, ``If-Match`` on the first ETag so a
+changed file is never spliced). Servers that ignore ``Range`` are re-read from the start with the
+bytes already delivered skipped. URLs are only ever logged without their query string.
+
+Two URL forms are handled: the documented https pre-signed URL (read with ``requests``) and an
+``s3://bucket/key`` URL (read with the Amazon provider's ``S3Hook`` on the same connection).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from airflow_provider_sesexport.exceptions import SesExportJobError
+from airflow_provider_sesexport.utils.aws_errors import describe, error_code
+from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
+from airflow_provider_sesexport.utils.job_summary import s3_url_of, url_expires_at, utcnow
+from airflow_provider_sesexport.utils.redaction import mask_url, redact_text, redact_url
+
+if TYPE_CHECKING:
+    from botocore.config import Config
+
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+#: Failed attempts in a row (no byte delivered in between) before a download gives up.
+DEFAULT_MAX_ATTEMPTS = 6
+
+_S3_ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
+_S3_ERROR_MESSAGE = re.compile(rb"<Message>([^<]{1,300})</Message>")
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+class SesExportDownloadError(SesExportJobError):
+    """The export file could not be downloaded (after fresh URLs and resumes were tried)."""
+
+
+class _Rejected(Exception):
+    """The URL was refused (403 and friends): a fresh URL may help."""
+
+
+class _Transient(Exception):
+    """The server had a hiccup or the connection dropped: retry, resuming where we stopped."""
+
+
+def _s3_error_text(body: bytes) -> str:
+    """``Code: Message`` of an S3 XML error body, never the rest (it can echo the signature)."""
+    code = _S3_ERROR_CODE.search(body)
+    message = _S3_ERROR_MESSAGE.search(body)
+    parts = [m.group(1).decode("utf-8", "replace") for m in (code, message) if m]
+    return redact_text(": ".join(parts)) if parts else "no error details"
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """
+    Split ``s3://bucket/key`` into ``(bucket, key)``.
+
+    :param url: an ``s3://`` URL.
+    """
+    parts = urlsplit(url)
+    key = unquote(parts.path.lstrip("/"))
+    if parts.scheme.lower() != "s3" or not parts.netloc or not key:
+        raise SesExportDownloadError(f"Cannot read export URL {redact_url(url)!r}: expected s3://bucket/key")
+    return parts.netloc, key
+
+
+class ExportStream(Iterator[bytes]):
+    """
+    The bytes of a COMPLETED export's file, in order, each byte exactly once.
+
+    Iterate it (or pass it to anything that takes an iterator of bytes). While it runs it keeps:
+    ``job`` (the latest GetExportJob response, URL included: do not log it), ``size`` (the file's
+    length when the server said it), ``bytes_read``, ``etag``, ``content_type``, ``url_refreshes``
+    (GetExportJob calls after the first) and ``resumes`` (requests after the first).
+
+    :param hook: the hook (a :class:`SesExportDownloadMixin`).
+    :param job_id: the export job's id.
+    :param chunk_size: bytes per chunk (the last one may be shorter).
+    :param max_attempts: failed attempts in a row (no progress in between) before giving up.
+    :param retry_delay: seconds before retrying after a network error (doubles each time, at most 30).
+    """
+
+    def __init__(
+        self,
+        hook: SesExportDownloadMixin,
+        job_id: str,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        retry_delay: float = 1.0,
+    ) -> None:
+        if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+            raise ValueError(f"Invalid chunk_size={chunk_size!r}: expected a positive number of bytes.")
+        self.hook = hook
+        self.job_id = job_id
+        self.chunk_size = chunk_size
+        self.max_attempts = max(1, max_attempts)
+        self.retry_delay = retry_delay
+        self.job: dict[str, Any] = {}
+        self.url: str | None = None
+        self.expires_at: dt.datetime | None = None
+        self.size: int | None = None
+        self.bytes_read = 0
+        self.etag: str | None = None
+        self.content_type: str | None = None
+        self.url_refreshes = -1
+        self.resumes = 0
+        self._session: Any = None
+        self._response: Any = None
+        self._chunks: Iterator[bytes] | None = None
+
+    # -- iterator protocol --------------------------------------------------------------------
+    def __iter__(self) -> ExportStream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._chunks is None:
+            self._chunks = self._generate()
+        return next(self._chunks)
+
+    def open(self) -> ExportStream:
+        """Fetch a fresh URL now (GetExportJob); the download itself starts on the first ``next()``."""
+        if self.url is None:
+            self._refresh()
+        return self
+
+    def close(self) -> None:
+        """Stop downloading and release the connection."""
+        if self._chunks is not None and hasattr(self._chunks, "close"):
+            self._chunks.close()
+        self._release()
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> ExportStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def safe_url(self) -> str | None:
+        """The current URL without its signature, for messages."""
+        return redact_url(self.url)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        self.url, self.expires_at, self.job = self.hook._fresh_export_url(self.job_id)
+        self.url_refreshes += 1
+
+    def _release(self) -> None:
+        if self._response is not None:
+            try:
+                self._response.close()
+            except Exception:
+                pass
+            self._response = None
+
+    def _generate(self) -> Iterator[bytes]:
+        log = self.hook.log
+        failures = 0
+        need_refresh = self.url is None
+        while True:
+            if need_refresh:
+                self._refresh()
+                need_refresh = False
+            start = self.bytes_read
+            try:
+                reader = self._read_s3 if self.url and self.url.lower().startswith("s3://") else self._read_https
+                yield from reader()
+                if self.size is not None and self.bytes_read < self.size:
+                    raise _Transient(f"connection closed after {self.bytes_read} of {self.size} bytes")
+                return
+            except _Rejected as exc:
+                problem, delay = f"URL rejected ({exc})", 0.0
+            except _Transient as exc:
+                problem = str(exc)
+                delay = min(self.retry_delay * 2**failures, 30.0)
+            finally:
+                self._release()
+            failures = 0 if self.bytes_read > start else failures + 1
+            if failures >= self.max_attempts:
+                raise SesExportDownloadError(
+                    f"Could not download the file of SES export job {self.job_id!r} from {self.safe_url}: "
+                    f"{problem}; gave up after {failures} attempts in a row without progress "
+                    f"({self.bytes_read} bytes received)."
+                )
+            log.warning(
+                "Download of SES export job %s interrupted at byte %d: %s. Fetching a fresh URL and resuming.",
+                self.job_id,
+                self.bytes_read,
+                problem,
+            )
+            self.resumes += 1
+            need_refresh = True
+            if delay:
+                time.sleep(delay)
+
+    def _check_total(self, total: int | None, etag: str | None) -> None:
+        if total is not None:
+            if self.size is not None and total != self.size:
+                raise SesExportDownloadError(
+                    f"The file of SES export job {self.job_id!r} changed size during the download "
+                    f"({self.size} then {total} bytes)."
+                )
+            self.size = total
+        if etag and self.etag and etag != self.etag:
+            raise SesExportDownloadError(
+                f"The file of SES export job {self.job_id!r} changed during the download "
+                f"(ETag {self.etag} then {etag})."
+            )
+        self.etag = self.etag or etag
+
+    def _skip(self, chunks: Iterator[bytes], count: int) -> Iterator[bytes]:
+        """Drop the first ``count`` bytes of ``chunks`` (for a server that ignored ``Range``)."""
+        for chunk in chunks:
+            if count >= len(chunk):
+                count -= len(chunk)
+                continue
+            yield chunk[count:]
+            count = 0
+
+    def _deliver(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            if not chunk:
+                continue
+            if self.size is not None and self.bytes_read + len(chunk) > self.size:
+                raise SesExportDownloadError(
+                    f"The server sent more than the {self.size} bytes it announced for SES export job {self.job_id!r}."
+                )
+            self.bytes_read += len(chunk)
+            yield chunk
+
+    def _read_https(self) -> Iterator[bytes]:
+        import requests
+        from urllib3.exceptions import HTTPError as Urllib3Error
+
+        if self._session is None:
+            self._session = requests.Session()
+        offset = self.bytes_read
+        # identity: the stored bytes exactly (a server must not compress on the fly, Range is in stored bytes).
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if self.etag:
+                headers["If-Match"] = self.etag
+        assert self.url is not None
+        try:
+            response = self._session.get(
+                self.url,
+                headers=headers,
+                stream=True,
+                timeout=self.hook.download_timeout,
+                verify=self.hook._download_verify(),
+            )
+        except requests.RequestException as exc:
+            raise _Transient(f"request failed: {redact_text(type(exc).__name__ + ': ' + str(exc))}") from None
+        self._response = response
+        status = response.status_code
+        if status in (401, 403, 400):
+            raise _Rejected(f"HTTP {status} {_s3_error_text(response.raw.read(4096, decode_content=False))}")
+        if status == 404:
+            raise _Rejected(f"HTTP 404 {_s3_error_text(response.raw.read(4096, decode_content=False))}")
+        if status == 412:
+            raise SesExportDownloadError(
+                f"The file of SES export job {self.job_id!r} changed during the download (If-Match failed)."
+            )
+        if status == 416 and self.size is not None and offset >= self.size:
+            return
+        if status == 429 or status >= 500:
+            raise _Transient(f"HTTP {status}")
+        if status not in (200, 206):
+            raise SesExportDownloadError(
+                f"Unexpected HTTP {status} downloading the file of SES export job {self.job_id!r} from {self.safe_url}."
+            )
+        etag = response.headers.get("ETag")
+        self.content_type = self.content_type or response.headers.get("Content-Type")
+        chunks = self._iter_raw(response, Urllib3Error)
+        if status == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+            if not match or int(match.group(1)) != offset:
+                raise SesExportDownloadError(
+                    f"The server answered Range bytes={offset}- with Content-Range "
+                    f"{response.headers.get('Content-Range')!r} for SES export job {self.job_id!r}."
+                )
+            self._check_total(None if match.group(3) == "*" else int(match.group(3)), etag)
+        else:
+            length = response.headers.get("Content-Length")
+            self._check_total(int(length) if length and length.isdigit() else None, etag)
+            if offset:
+                self.hook.log.info("The server ignored Range; re-reading and skipping the first %d bytes.", offset)
+                chunks = self._skip(chunks, offset)
+        yield from self._deliver(chunks)
+
+    def _iter_raw(self, response: Any, urllib3_error: type[Exception]) -> Iterator[bytes]:
+        import requests
+
+        try:
+            yield from response.raw.stream(self.chunk_size, decode_content=False)
+        except (urllib3_error, requests.RequestException, OSError) as exc:
+            raise _Transient(f"connection broken: {redact_text(type(exc).__name__ + ': ' + str(exc))}") from None
+
+    def _read_s3(self) -> Iterator[bytes]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        assert self.url is not None
+        bucket, key = parse_s3_url(self.url)
+        request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        offset = self.bytes_read
+        if offset:
+            request["Range"] = f"bytes={offset}-"
+            if self.etag:
+                request["IfMatch"] = self.etag
+        client = self.hook._export_s3_hook().get_conn()
+        try:
+            response = client.get_object(**request)
+        except ClientError as exc:
+            code, status = error_code(exc), exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            if code == "PreconditionFailed":
+                raise SesExportDownloadError(
+                    f"The file of SES export job {self.job_id!r} changed during the download (If-Match failed)."
+                ) from None
+            if code == "InvalidRange" and self.size is not None and offset >= self.size:
+                return
+            if status in (400, 401, 403, 404):
+                raise _Rejected(describe(exc)) from None
+            raise _Transient(describe(exc)) from None
+        except BotoCoreError as exc:
+            raise _Transient(describe(exc)) from None
+        body = response["Body"]
+        self._response = body
+        self.content_type = self.content_type or response.get("ContentType")
+        content_range = response.get("ContentRange")
+        if content_range:
+            match = _CONTENT_RANGE.match(content_range)
+            if not match or int(match.group(1)) != offset:
+                raise SesExportDownloadError(f"S3 answered Range bytes={offset}- with {content_range!r}.")
+            self._check_total(None if match.group(3) == "*" else int(match.group(3)), response.get("ETag"))
+        else:
+            self._check_total(offset + int(response.get("ContentLength") or 0), response.get("ETag"))
+        try:
+            yield from self._deliver(body.iter_chunks(self.chunk_size))
+        except (BotoCoreError, OSError) as exc:
+            raise _Transient(f"connection broken: {describe(exc)}") from None
+
+
+class SesExportDownloadMixin:
+    """
+    Download methods of :class:`~airflow_provider_sesexport.hooks.ses_export.SesExportJobHook`.
+
+    ``download_timeout`` is ``(connect, read)`` seconds for https downloads; ``download_retry_delay``
+    the first pause after a network error (doubled on each failure in a row).
+    """
+
+    download_timeout: tuple[float, float] = (10.0, 60.0)
+    download_retry_delay: float = 1.0
+    download_max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    _export_s3_hook_cache: Any = None
+
+    # Provided by AwsBaseHook.
+    log: logging.Logger
+    aws_conn_id: str | None
+    region_name: str | None
+    verify: bool | str | None
+    config: Config
+
+    def get_export_job(self, job_id: str) -> dict[str, Any]:  # pragma: no cover - implemented by the hook
+        raise NotImplementedError
+
+    def _fresh_export_url(self, job_id: str) -> tuple[str, dt.datetime, dict[str, Any]]:
+        """GetExportJob now: ``(url, expires_at, job)``; the job must be COMPLETED."""
+        job = self.get_export_job(job_id)
+        retrieved_at = utcnow()
+        done, summary = evaluate_export_job(job_id, job, retrieved_at, self.log)
+        if not done:
+            raise SesExportJobError(
+                f"SES export job {job_id!r} has not finished (status {summary['job_status']}), so it has no file "
+                "to download yet: put SesExportJobSensor upstream of this task."
+            )
+        url = s3_url_of(job)
+        if not url:
+            raise SesExportJobError(f"SES export job {job_id!r} is COMPLETED but GetExportJob returned no S3Url.")
+        mask_url(url)
+        return url, url_expires_at(url, retrieved_at), job
+
+    def get_export_download_url(self, job_id: str) -> tuple[str, dt.datetime]:
+        """
+        Return a fresh download URL of a COMPLETED export job and when it expires.
+
+        Calls GetExportJob now: the URL is valid for five minutes from this call. It is a bearer
+        credential (registered with the secrets masker here): do not log it or push it to XCom.
+
+        :param job_id: the export job's id.
+        :return: ``(url, expires_at)``; ``url`` is https pre-signed or ``s3://bucket/key``,
+            ``expires_at`` a timezone-aware UTC datetime.
+        """
+        url, expires_at, _ = self._fresh_export_url(job_id)
+        return url, expires_at
+
+    def open_export_stream(
+        self, job_id: str, chunk_size: int = DEFAULT_CHUNK_SIZE, max_attempts: int | None = None
+    ) -> ExportStream:
+        """
+        Fetch a fresh URL for a COMPLETED export job and return the stream of its file's bytes.
+
+        The :class:`ExportStream` also tells the job response, the file size, ETag and progress.
+
+        :param job_id: the export job's id.
+        :param chunk_size: bytes per chunk.
+        :param max_attempts: failed attempts in a row before giving up (default ``download_max_attempts``).
+        """
+        stream = ExportStream(
+            self,
+            job_id,
+            chunk_size=chunk_size,
+            max_attempts=max_attempts or self.download_max_attempts,
+            retry_delay=self.download_retry_delay,
+        )
+        return stream.open()
+
+    def stream_export(self, job_id: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
+        """
+        Yield the bytes of a COMPLETED export job's file, in chunks of ``chunk_size``, in constant memory.
+
+        An expired or rejected URL, or a dropped connection, is retried with a fresh URL from a new
+        GetExportJob, resuming with ``Range`` where the server allows it.
+
+        :param job_id: the export job's id.
+        :param chunk_size: bytes per chunk (the last one may be shorter).
+        """
+        with self.open_export_stream(job_id, chunk_size=chunk_size) as stream:
+            yield from stream
+
+    def download_export(self, job_id: str, path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
+        """
+        Download a COMPLETED export job's file to ``path`` (written to ``path.part``, renamed when complete).
+
+        :param job_id: the export job's id.
+        :param path: the local file to write.
+        :param chunk_size: bytes per write.
+        :return: the number of bytes written.
+        """
+        target = Path(path)
+        partial = target.with_name(target.name + ".part")
+        with self.open_export_stream(job_id, chunk_size=chunk_size) as stream, partial.open("wb") as out:
+            for chunk in stream:
+                out.write(chunk)
+        os.replace(partial, target)
+        self.log.info("Downloaded SES export job %s: %d bytes to %s", job_id, stream.bytes_read, target)
+        return stream.bytes_read
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _download_verify(self) -> bool | str:
+        """``verify`` for https downloads: the hook's setting (True unless it says otherwise)."""
+        verify = self.verify
+        return True if verify is None else verify
+
+    def _export_s3_hook(self) -> Any:
+        """The Amazon provider's S3Hook on this hook's connection, for ``s3://`` export URLs."""
+        hook = getattr(self, "_export_s3_hook_cache", None)
+        if hook is None:
+            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+            hook = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+            self._export_s3_hook_cache = hook
+        return hook
