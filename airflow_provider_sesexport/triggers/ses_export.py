@@ -1,0 +1,136 @@
+"""Trigger that waits for an Amazon SES v2 export job on the triggerer, sharing one client and one poll cycle."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_sesexport.exceptions import (
+    SesExportJobCancelledError,
+    SesExportJobError,
+    SesExportJobFailedError,
+    SesExportJobNotFoundError,
+)
+from airflow_provider_sesexport.triggers import poller as _poller
+from airflow_provider_sesexport.utils.job_summary import to_iso, utcnow
+
+#: Event statuses this trigger emits.
+EVENT_STATUSES = ("success", "failed", "cancelled", "timeout", "error")
+
+
+class SesExportJobTrigger(BaseTrigger):
+    """
+    Wait on the triggerer until an SES v2 export job is COMPLETED, FAILED or CANCELLED, or a deadline passes.
+
+    Every trigger in one triggerer process that uses the same connection, region, ``verify`` and
+    ``botocore_config`` shares one aiobotocore client and one poll cycle (``ListExportJobs`` for the
+    in-flight jobs, ``GetExportJob`` only for the jobs that left them); see
+    :mod:`airflow_provider_sesexport.triggers.poller`. Throttling slows polling down, it never ends a wait.
+
+    Emits one event ``{"status": ..., "job_id": ..., ...}``: ``success`` (with ``summary``), ``failed``
+    and ``cancelled`` (with ``summary``, AWS's ``message`` and the redacted ``failed_records_url``),
+    ``timeout`` (the deadline passed) or ``error`` (e.g. the job does not exist; with ``message``).
+
+    :param job_id: the export job's id.
+    :param poll_interval: seconds between polls.
+    :param timeout_at: ISO-8601 deadline (absolute, so it survives a triggerer restart); None waits forever.
+    :param aws_conn_id: The Airflow connection used for AWS credentials.
+    :param region_name: AWS region_name. If not specified then the default boto3 behaviour is used.
+    :param verify: Whether or not to verify SSL certificates.
+    :param botocore_config: Configuration dictionary (key-values) for botocore client.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        poll_interval: float = 30,
+        timeout_at: str | dt.datetime | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.poll_interval = float(poll_interval)
+        self.timeout_at = to_iso(timeout_at)
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{self.__class__.__module__}.{self.__class__.__qualname__}",
+            {
+                "job_id": self.job_id,
+                "poll_interval": self.poll_interval,
+                "timeout_at": self.timeout_at,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "verify": self.verify,
+                "botocore_config": self.botocore_config,
+            },
+        )
+
+    def _seconds_left(self) -> float | None:
+        if self.timeout_at is None:
+            return None
+        deadline = dt.datetime.fromisoformat(self.timeout_at)
+        return max(0.0, (deadline - utcnow()).total_seconds())
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        spec = _poller.ClientSpec.of(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
+        poller = _poller.get_poller(spec)
+        future = poller.subscribe(self.job_id, self.poll_interval)
+        try:
+            left = self._seconds_left()
+            if left is None:
+                event = await future
+            else:
+                try:
+                    event = await asyncio.wait_for(future, left)
+                except asyncio.TimeoutError:
+                    event = {
+                        "status": "timeout",
+                        "job_id": self.job_id,
+                        "message": f"SES export job {self.job_id!r} did not finish by {self.timeout_at}",
+                    }
+        finally:
+            poller.unsubscribe(self.job_id, future, self.poll_interval)
+        self.log.info("SES export job %s: wait ended with %s", self.job_id, event["status"])
+        yield TriggerEvent(event)
+
+
+def summary_from_event(event: dict[str, Any] | None, timeout_error: type[Exception]) -> dict[str, Any]:
+    """
+    Turn a :class:`SesExportJobTrigger` event into the job summary, raising what poke mode raises.
+
+    ``failed`` raises :class:`~airflow_provider_sesexport.exceptions.SesExportJobFailedError`,
+    ``cancelled`` :class:`~airflow_provider_sesexport.exceptions.SesExportJobCancelledError`,
+    a missing job :class:`~airflow_provider_sesexport.exceptions.SesExportJobNotFoundError`,
+    ``timeout`` ``timeout_error`` and anything else :class:`~airflow_provider_sesexport.exceptions.SesExportJobError`.
+
+    :param event: the event payload.
+    :param timeout_error: the exception class to raise on ``timeout`` (the sensor's timeout error, say).
+    """
+    if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
+        raise SesExportJobError(f"Unexpected event from SesExportJobTrigger: {event!r}")
+    status, job_id = event["status"], str(event.get("job_id"))
+    if status == "success":
+        return dict(event["summary"])
+    if status in ("failed", "cancelled"):
+        error = SesExportJobFailedError if status == "failed" else SesExportJobCancelledError
+        raise error(
+            job_id, event.get("job_status") or status.upper(), event.get("message"), event.get("failed_records_url")
+        )
+    if status == "timeout":
+        raise timeout_error(event.get("message") or f"SES export job {job_id!r} did not finish in time")
+    if event.get("error_code") == "NotFoundException":
+        raise SesExportJobNotFoundError(job_id, event.get("message"))
+    raise SesExportJobError(f"Waiting for SES export job {job_id!r} failed: {event.get('message')}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import re
 from typing import Any
 
 from airflow_provider_sesexport._compat import AirflowFailException
@@ -42,3 +45,159 @@ def validate_job_id(value: Any, param: str = "job_id") -> str:
     if stripped != value or any(ch.isspace() for ch in value):
         raise invalid(param, value, "a job id without whitespace")
     return value
+
+
+# -- CreateExportJob requests -----------------------------------------------------------------------
+
+DATA_FORMATS = ("CSV", "JSON")
+_DATA_SOURCES = ("MetricsDataSource", "MessageInsightsDataSource")
+_DATE_FIELDS = ("StartDate", "EndDate")
+
+
+def to_utc_datetime(value: Any, param: str) -> dt.datetime:
+    """
+    Turn a datetime, a date or an ISO-8601 string (a rendered ``{{ data_interval_start }}``) into aware UTC.
+
+    Naive datetimes and dates count as UTC; a date means its midnight.
+
+    :param value: the value to convert.
+    :param param: the parameter path to name in the error.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            value = dt.datetime.fromisoformat(text) if "T" in text or " " in text else dt.date.fromisoformat(text)
+        except ValueError:
+            raise invalid(
+                param,
+                value,
+                "a datetime, a date or an ISO-8601 string such as '2026-11-01T00:00:00+00:00'",
+                "Use '{{ data_interval_start }}' / '{{ data_interval_end }}' for the DAG run's data interval.",
+            ) from None
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    raise invalid(param, value, "a datetime, a date or an ISO-8601 string")
+
+
+@functools.lru_cache(maxsize=1)
+def _sesv2_model() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sesv2")
+
+
+def _check_model_constraints(shape: Any, value: Any, path: str, param: str) -> None:
+    """Enum and max-length checks botocore's ParamValidator leaves to the service."""
+    type_name = getattr(shape, "type_name", None)
+    if type_name == "structure" and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                _check_model_constraints(member, value[name], f"{path}.{name}", param)
+    elif type_name == "list" and isinstance(value, list):
+        maximum = shape.metadata.get("max")
+        if maximum is not None and len(value) > maximum:
+            raise invalid(f"{param}{path}", value, f"at most {maximum} item(s)")
+        for i, item in enumerate(value):
+            _check_model_constraints(shape.member, item, f"{path}[{i}]", param)
+    elif type_name == "map" and isinstance(value, dict):
+        maximum = shape.metadata.get("max")
+        if maximum is not None and len(value) > maximum:
+            raise invalid(f"{param}{path}", value, f"at most {maximum} key(s)")
+        for key, item in value.items():
+            _check_model_constraints(shape.key, key, f"{path} key", param)
+            _check_model_constraints(shape.value, item, f"{path}.{key}", param)
+    elif type_name == "string" and isinstance(value, str):
+        enum = shape.enum
+        if enum and value not in enum:
+            raise invalid(f"{param}{path}", value, "one of " + ", ".join(enum))
+    elif type_name == "integer" and isinstance(value, int):
+        maximum = shape.metadata.get("max")
+        if maximum is not None and value > maximum:
+            raise invalid(f"{param}{path}", value, f"an integer <= {maximum}")
+
+
+def validate_against_model(operation: str, request: dict[str, Any], params: dict[str, str]) -> None:
+    """
+    Validate ``request`` against botocore's ``sesv2`` model for ``operation``, before anything is sent.
+
+    Uses botocore's own ParamValidator (types, required members, minimums) plus the model's enums and
+    maximums, and names the offending member in the user's terms, e.g.
+    ``export_data_source.MetricsDataSource.Metrics[0].Name``.
+
+    :param operation: the operation name, e.g. ``CreateExportJob``.
+    :param request: the request parameters.
+    :param params: the user-facing parameter each top-level request member came from,
+        e.g. ``{"ExportDataSource": "export_data_source"}``.
+    """
+    from botocore.validate import ParamValidator
+
+    input_shape = _sesv2_model().operation_model(operation).input_shape
+    report = ParamValidator().validate(request, input_shape)
+    if report.has_errors():
+        details = report.generate_report().replace("Parameter validation failed:", "").strip()
+        for member, param in params.items():
+            details = re.sub(rf"\b{member}\b", param, details)
+        raise SesExportInputError(f"Invalid {operation} request: {details}")
+    for member, value in request.items():
+        if member in input_shape.members:
+            _check_model_constraints(input_shape.members[member], value, "", params.get(member, member))
+
+
+def build_create_export_job_request(export_data_source: Any, data_format: Any) -> dict[str, Any]:
+    """
+    Build a CreateExportJob request from operator arguments, normalised and validated against botocore's model.
+
+    ``StartDate``/``EndDate`` may be datetimes, dates or ISO-8601 strings; they become aware UTC datetimes.
+
+    :param export_data_source: ``ExportDataSource`` as the API takes it: exactly one of
+        ``MetricsDataSource`` or ``MessageInsightsDataSource``.
+    :param data_format: ``CSV`` or ``JSON``.
+    :return: ``{"ExportDataSource": ..., "ExportDestination": {"DataFormat": ...}}``.
+    """
+    if data_format not in DATA_FORMATS:
+        raise invalid("data_format", data_format, "'CSV' or 'JSON'")
+    if not isinstance(export_data_source, dict):
+        raise invalid(
+            "export_data_source",
+            export_data_source,
+            "a dict with exactly one of " + " or ".join(_DATA_SOURCES),
+            "Pass it as a dict, as the CreateExportJob API takes it.",
+        )
+    chosen = [name for name in _DATA_SOURCES if export_data_source.get(name) is not None]
+    unknown = sorted(set(export_data_source) - set(_DATA_SOURCES))
+    if unknown:
+        raise invalid(
+            f"export_data_source.{unknown[0]}",
+            export_data_source[unknown[0]],
+            "no such member; use " + " or ".join(_DATA_SOURCES),
+        )
+    if len(chosen) != 1:
+        raise invalid("export_data_source", export_data_source, "exactly one of " + " or ".join(_DATA_SOURCES))
+    name = chosen[0]
+    source = export_data_source[name]
+    if not isinstance(source, dict):
+        raise invalid(f"export_data_source.{name}", source, "a dict")
+    source = dict(source)
+    for field in _DATE_FIELDS:
+        if source.get(field) is None:
+            raise invalid(
+                f"export_data_source.{name}.{field}", source.get(field), "a datetime, date or ISO-8601 string"
+            )
+        source[field] = to_utc_datetime(source[field], f"export_data_source.{name}.{field}")
+    if source["EndDate"] <= source["StartDate"]:
+        raise invalid(
+            f"export_data_source.{name}.EndDate",
+            source["EndDate"].isoformat(),
+            f"a time after StartDate ({source['StartDate'].isoformat()})",
+        )
+    request = {"ExportDataSource": {name: source}, "ExportDestination": {"DataFormat": data_format}}
+    validate_against_model(
+        "CreateExportJob", request, {"ExportDataSource": "export_data_source", "ExportDestination": "data_format"}
+    )
+    return request

@@ -1,0 +1,440 @@
+"""
+The shared poller behind :class:`~airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger`.
+
+One :class:`ExportJobPoller` exists per event loop and per client key (connection id, region,
+``verify``, ``botocore_config``; the endpoint comes from the connection). It owns the only aiobotocore
+client for that key, created off the event loop when the first waiter arrives and closed when the last
+one leaves, and runs one poll cycle per interval for every waiting job:
+
+* ``ListExportJobs`` filtered by ``JobStatus`` CREATED, then PROCESSING (every page): jobs in those
+  lists are still running, whatever their number;
+* ``GetExportJob`` only for waited-for jobs missing from both lists (they finished, or vanished);
+* when listing is not permitted (AccessDenied), per-job ``GetExportJob`` calls, rate-limited and jittered;
+* throttling, 5xx and network errors skip the rest of a cycle and stretch the next interval
+  (exponential backoff with jitter): they never end a wait.
+
+A waiter costs one entry in a dict and one future; nothing else is allocated per waiting job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_sesexport.utils import aws_errors
+from airflow_provider_sesexport.utils.job_states import FAILURE_STATES, INTERMEDIATE_STATES, SUCCESS_STATES
+from airflow_provider_sesexport.utils.job_summary import failure_of, summarize_export_job, utcnow
+from airflow_provider_sesexport.utils.redaction import redact_text, redact_url
+
+log = logging.getLogger(__name__)
+
+#: ListExportJobs' largest page.
+PAGE_SIZE = 100
+#: Error codes that mean "this identity may not call ListExportJobs".
+ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "Forbidden"})
+#: Longest pause between cycles while AWS keeps throttling.
+MAX_BACKOFF_SECONDS = 300.0
+#: Concurrent GetExportJob calls for jobs that left the lists.
+GET_CONCURRENCY = 8
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """
+    What identifies a shared client: everything a trigger passes to the hook.
+
+    :param aws_conn_id: the Airflow connection (its ``endpoint_url`` and credentials come with it).
+    :param region_name: AWS region.
+    :param verify: SSL verification (bool or CA bundle path).
+    :param botocore_config: botocore ``Config`` keyword arguments.
+    """
+
+    aws_conn_id: str | None
+    region_name: str | None
+    verify: bool | str | None
+    botocore_config_json: str
+
+    @classmethod
+    def of(
+        cls,
+        aws_conn_id: str | None,
+        region_name: str | None,
+        verify: bool | str | None,
+        botocore_config: dict[str, Any] | None,
+    ) -> ClientSpec:
+        """Build the key; ``botocore_config`` is compared as canonical JSON."""
+        return cls(aws_conn_id, region_name or None, verify, json.dumps(botocore_config or {}, sort_keys=True))
+
+    @property
+    def botocore_config(self) -> dict[str, Any] | None:
+        """The botocore config dict, or None."""
+        return json.loads(self.botocore_config_json) or None
+
+
+#: ``(client, close)``: an entered aiobotocore client and the coroutine function that closes it.
+ClientHandle = tuple[Any, Callable[[], Awaitable[None]]]
+
+
+async def open_client(spec: ClientSpec) -> ClientHandle:
+    """
+    Open the shared aiobotocore client for ``spec`` through the hook, so connections, roles and endpoints work.
+
+    Credentials and the connection are loaded in a worker thread (see
+    :func:`~airflow_provider_sesexport._compat.get_async_client`), not on the event loop.
+    """
+    from airflow_provider_sesexport._compat import get_async_client
+    from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+
+    def make_hook() -> SesExportJobHook:
+        return SesExportJobHook(
+            aws_conn_id=spec.aws_conn_id,
+            region_name=spec.region_name,
+            verify=spec.verify,
+            config=spec.botocore_config,
+        )
+
+    loop = asyncio.get_running_loop()
+    hook = await loop.run_in_executor(None, make_hook)
+    context = await get_async_client(hook)
+    client = await context.__aenter__()
+
+    async def close() -> None:
+        await context.__aexit__(None, None, None)
+
+    return client, close
+
+
+#: Replaced by unit tests with a fake; the default opens a real aiobotocore client.
+client_factory: Callable[[ClientSpec], Awaitable[ClientHandle]] = open_client
+
+
+def job_event(job_id: str, job: dict[str, Any]) -> dict[str, Any] | None:
+    """
+    The trigger event for a GetExportJob response, or None while the job is still running.
+
+    The summary is the same one poke mode returns; AWS's ``ErrorMessage`` comes as ``message`` and the
+    failed-records URL only redacted.
+
+    :param job_id: the job waited for.
+    :param job: the GetExportJob response.
+    """
+    status = job.get("JobStatus")
+    if status in INTERMEDIATE_STATES:
+        return None
+    if status not in SUCCESS_STATES and status not in FAILURE_STATES:
+        log.warning(
+            "SES export job %s has status %r, which this provider does not know; treating it as still running.",
+            job_id,
+            status,
+        )
+        return None
+    summary = summarize_export_job(job, utcnow())
+    summary["job_id"] = summary["job_id"] or job_id
+    error_message, failed_records_url = failure_of(job)
+    return {
+        "status": {"COMPLETED": "success", "FAILED": "failed", "CANCELLED": "cancelled"}[status],
+        "job_id": job_id,
+        "job_status": status,
+        "summary": summary,
+        "message": redact_text(error_message) if error_message else None,
+        "failed_records_url": redact_url(failed_records_url),
+    }
+
+
+def error_event(job_id: str, message: str, error_code: str | None = None) -> dict[str, Any]:
+    """
+    An ``error`` trigger event (the wait could not be carried out).
+
+    :param job_id: the job waited for.
+    :param message: what went wrong, safe to log.
+    :param error_code: the AWS error code, if any.
+    """
+    return {"status": "error", "job_id": job_id, "message": message, "error_code": error_code}
+
+
+class ExportJobPoller:
+    """
+    Polls SES for every job waited on through one client; see the module docstring.
+
+    :param spec: the client key.
+    :param fallback_rate: GetExportJob calls per second when listing is not permitted.
+    """
+
+    def __init__(self, spec: ClientSpec, fallback_rate: float = 5.0) -> None:
+        self.spec = spec
+        self.fallback_rate = fallback_rate
+        self.waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
+        self.intervals: dict[float, int] = {}
+        self.client: Any = None
+        self.listing_allowed = True
+        self.backoff_level = 0
+        self.cycles = 0
+        self.closed = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._close: Callable[[], Awaitable[None]] | None = None
+
+    # -- subscriptions --------------------------------------------------------------------------
+    def subscribe(self, job_id: str, poll_interval: float) -> asyncio.Future[dict[str, Any]]:
+        """
+        Wait for ``job_id``: the returned future resolves to its trigger event.
+
+        :param job_id: the export job.
+        :param poll_interval: seconds between cycles this waiter wants (the poller uses the smallest).
+        """
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.waiters.setdefault(job_id, []).append(future)
+        self.intervals[poll_interval] = self.intervals.get(poll_interval, 0) + 1
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"ses-export-poller-{id(self)}")
+        elif poll_interval < self.interval:
+            self._wake.set()
+        return future
+
+    def unsubscribe(self, job_id: str, future: asyncio.Future[dict[str, Any]], poll_interval: float) -> None:
+        """
+        Stop waiting (idempotent). When the last waiter leaves, the poller stops and closes its client.
+
+        :param job_id: the export job.
+        :param future: the future :meth:`subscribe` returned.
+        :param poll_interval: the interval given to :meth:`subscribe`.
+        """
+        futures = self.waiters.get(job_id)
+        if not futures or future not in futures:
+            return
+        futures.remove(future)
+        if not futures:
+            del self.waiters[job_id]
+        count = self.intervals[poll_interval] - 1
+        if count:
+            self.intervals[poll_interval] = count
+        else:
+            del self.intervals[poll_interval]
+        if not future.done():
+            future.cancel()
+        if not self.waiters:
+            self.closed = True
+            _forget(self)
+            self._wake.set()
+
+    @property
+    def waiting(self) -> int:
+        """How many waits are subscribed."""
+        return sum(len(f) for f in self.waiters.values())
+
+    @property
+    def interval(self) -> float:
+        """Seconds between cycles: the smallest interval any waiter asked for."""
+        return min(self.intervals) if self.intervals else 0.0
+
+    # -- resolution -----------------------------------------------------------------------------
+    def _resolve(self, job_id: str, event: dict[str, Any]) -> None:
+        for future in self.waiters.get(job_id, ()):
+            if not future.done():
+                future.set_result(event)
+
+    def _resolve_all(self, make_event: Callable[[str], dict[str, Any]]) -> None:
+        for job_id in list(self.waiters):
+            self._resolve(job_id, make_event(job_id))
+
+    # -- the loop -------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            self.client, self._close = await client_factory(self.spec)
+        except Exception as exc:
+            message, code = f"Could not create the SES client: {aws_errors.describe(exc)}", aws_errors.error_code(exc)
+            log.error(message)
+            self._resolve_all(lambda job_id: error_event(job_id, message, code))
+            self.closed = True
+            _forget(self)
+            return
+        try:
+            self._last_cycle_start = time.monotonic()
+            next_cycle = self._last_cycle_start + self.interval
+            while not self.closed:
+                delay = next_cycle - time.monotonic()
+                await self._sleep(max(delay, 0.0))  # always yields, even with a zero interval
+                if self.closed:
+                    break
+                if time.monotonic() < next_cycle - 0.001:
+                    # Woken early by a waiter with a shorter interval: re-plan from the last cycle.
+                    next_cycle = min(next_cycle, self._last_cycle_start + self.interval)
+                    continue
+                started = time.monotonic()
+                self._last_cycle_start = started
+                await self.run_cycle()
+                next_cycle = started + self._next_delay()
+        finally:
+            if self._close is not None:
+                try:
+                    await asyncio.shield(self._close())
+                except Exception as exc:  # closing must never hide a result
+                    log.warning("Closing the SES client failed: %s", aws_errors.describe(exc))
+
+    _last_cycle_start = 0.0
+
+    async def _sleep(self, delay: float) -> None:
+        self._wake.clear()
+        if delay <= 0:
+            await asyncio.sleep(0)
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
+
+    def _next_delay(self) -> float:
+        base = self.interval
+        if not self.backoff_level:
+            return base
+        stretched = min(MAX_BACKOFF_SECONDS, max(base, 1.0) * 2**self.backoff_level)
+        return max(base, random.uniform(stretched / 2, stretched))
+
+    def _slow_down(self, exc: BaseException) -> None:
+        self.backoff_level = min(self.backoff_level + 1, 10)
+        log.warning(
+            "SES export poller: %s after botocore's retries; slowing down (next cycle in up to %.0fs).",
+            aws_errors.describe(exc),
+            min(MAX_BACKOFF_SECONDS, max(self.interval, 1.0) * 2**self.backoff_level),
+        )
+
+    # -- one cycle ------------------------------------------------------------------------------
+    async def run_cycle(self) -> None:
+        """Poll once for every waiting job."""
+        if not self.waiters:
+            return
+        self.cycles += 1
+        in_flight: set[str] | None = None
+        if self.listing_allowed:
+            try:
+                in_flight = await self._list_in_flight()
+            except Exception as exc:
+                code = aws_errors.error_code(exc)
+                if code in ACCESS_DENIED_CODES or aws_errors.http_status(exc) == 403:
+                    log.warning(
+                        "SES export poller: ListExportJobs is not permitted (%s); polling each job with "
+                        "GetExportJob instead (at most %.1f calls/s). Allow ses:ListExportJobs to poll in batches.",
+                        aws_errors.describe(exc),
+                        self.fallback_rate,
+                    )
+                    self.listing_allowed = False
+                elif aws_errors.is_transient(exc):
+                    self._slow_down(exc)
+                    return
+                else:
+                    message = f"ListExportJobs failed: {aws_errors.describe(exc)}"
+                    log.error("SES export poller: %s", message)
+                    self._resolve_all(lambda job_id: error_event(job_id, message, code))
+                    return
+        if in_flight is None:
+            throttled = await self._get_each_paced(list(self.waiters))
+        else:
+            throttled = await self._get_finished([job_id for job_id in self.waiters if job_id not in in_flight])
+        if throttled is not None:
+            self._slow_down(throttled)
+        else:
+            self.backoff_level = 0
+
+    async def _list_in_flight(self) -> set[str]:
+        """JobIds of every job CREATED or PROCESSING (CREATED first: a job moving on shows up in PROCESSING)."""
+        in_flight: set[str] = set()
+        for status in ("CREATED", "PROCESSING"):
+            request: dict[str, Any] = {"JobStatus": status, "PageSize": PAGE_SIZE}
+            while True:
+                response = await self.client.list_export_jobs(**request)
+                in_flight.update(job["JobId"] for job in response.get("ExportJobs", ()) if "JobId" in job)
+                token = response.get("NextToken")
+                if not token:
+                    break
+                request["NextToken"] = token
+        return in_flight
+
+    async def _get_one(self, job_id: str) -> BaseException | None:
+        """GetExportJob for one job and resolve its waiters if it ended; returns a transient error, if any."""
+        if job_id not in self.waiters:
+            return None
+        try:
+            job = await self.client.get_export_job(JobId=job_id)
+        except Exception as exc:
+            if aws_errors.is_transient(exc):
+                return exc
+            code = aws_errors.error_code(exc)
+            if code == "NotFoundException":
+                message = (
+                    f"SES export job {job_id!r} was not found in this account and region "
+                    f"(check job_id, aws_conn_id and region_name): {aws_errors.describe(exc)}"
+                )
+            else:
+                message = f"GetExportJob failed: {aws_errors.describe(exc)}"
+            self._resolve(job_id, error_event(job_id, message, code))
+            return None
+        event = job_event(job_id, job)
+        if event is not None:
+            log.info("SES export job %s: status %s", job_id, event["job_status"])
+            self._resolve(job_id, event)
+        return None
+
+    async def _get_finished(self, job_ids: list[str]) -> BaseException | None:
+        """GetExportJob for the jobs that left the in-flight lists, a few at a time."""
+        throttled: BaseException | None = None
+        for start in range(0, len(job_ids), GET_CONCURRENCY):
+            results = await asyncio.gather(*(self._get_one(j) for j in job_ids[start : start + GET_CONCURRENCY]))
+            errors = [r for r in results if r is not None]
+            if errors:
+                throttled = errors[0]
+                if any(aws_errors.error_code(e) in aws_errors.THROTTLING_CODES for e in errors):
+                    break  # leave the rest for the next, slower cycle
+        return throttled
+
+    async def _get_each_paced(self, job_ids: list[str]) -> BaseException | None:
+        """Fallback: GetExportJob per job, at most ``fallback_rate`` calls per second, jittered."""
+        throttled: BaseException | None = None
+        spacing = 1.0 / self.fallback_rate
+        for job_id in job_ids:
+            if self.closed:
+                break
+            error = await self._get_one(job_id)
+            if error is not None:
+                throttled = error
+                if aws_errors.error_code(error) in aws_errors.THROTTLING_CODES:
+                    break
+            await asyncio.sleep(random.uniform(0.5 * spacing, 1.5 * spacing))
+        return throttled
+
+
+# -- the registry: one poller per event loop and client key -----------------------------------------
+_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientSpec, ExportJobPoller]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_poller(spec: ClientSpec) -> ExportJobPoller:
+    """
+    The running event loop's poller for ``spec``, created on first use.
+
+    :param spec: the client key.
+    """
+    loop = asyncio.get_running_loop()
+    pollers = _REGISTRY.setdefault(loop, {})
+    poller = pollers.get(spec)
+    if poller is None or poller.closed:
+        poller = pollers[spec] = ExportJobPoller(spec)
+    return poller
+
+
+def active_pollers() -> dict[ClientSpec, ExportJobPoller]:
+    """The running event loop's pollers (a copy), for tests and diagnostics."""
+    return dict(_REGISTRY.get(asyncio.get_running_loop(), {}))
+
+
+def _forget(poller: ExportJobPoller) -> None:
+    for pollers in _REGISTRY.values():
+        if pollers.get(poller.spec) is poller:
+            del pollers[poller.spec]

@@ -1,0 +1,481 @@
+"""Unit tests for SesExportJobTrigger and its shared poller, with a fake async SES client."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from airflow_provider_sesexport._compat import AirflowSensorTimeout
+from airflow_provider_sesexport.exceptions import (
+    SesExportJobCancelledError,
+    SesExportJobError,
+    SesExportJobFailedError,
+    SesExportJobNotFoundError,
+)
+from airflow_provider_sesexport.triggers import poller as poller_mod
+from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger, summary_from_event
+from tests.unit.responses import PRESIGNED, job_response
+
+
+def client_error(code: str, status: int, message: str = "boom") -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op"
+    )
+
+
+class FakeSes:
+    """An in-memory async stand-in for the aiobotocore sesv2 client; records every call."""
+
+    def __init__(self, page_size: int = 100) -> None:
+        self.jobs: dict[str, str] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.list_error: Exception | None = None
+        self.get_errors: dict[str, Exception] = {}
+        self.page_size = page_size
+
+    async def list_export_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("ListExportJobs", kwargs))
+        if self.list_error is not None:
+            raise self.list_error
+        ids = [j for j, s in self.jobs.items() if s == kwargs["JobStatus"]]
+        start = int(kwargs.get("NextToken", 0))
+        page = ids[start : start + self.page_size]
+        out: dict[str, Any] = {"ExportJobs": [{"JobId": j, "JobStatus": kwargs["JobStatus"]} for j in page]}
+        if start + self.page_size < len(ids):
+            out["NextToken"] = str(start + self.page_size)
+        return out
+
+    async def get_export_job(self, JobId: str) -> dict[str, Any]:
+        self.calls.append(("GetExportJob", {"JobId": JobId}))
+        if JobId in self.get_errors:
+            raise self.get_errors[JobId]
+        if JobId not in self.jobs:
+            raise client_error("NotFoundException", 404, f"Job {JobId} not found")
+        return job_response(self.jobs[JobId], job_id=JobId)
+
+    def ops(self) -> list[str]:
+        return [op for op, _ in self.calls]
+
+
+class Factory:
+    """Replaces poller.client_factory: counts opened/closed clients."""
+
+    def __init__(self, client: FakeSes, fail: Exception | None = None) -> None:
+        self.client = client
+        self.opened = 0
+        self.closed = 0
+        self.specs: list[poller_mod.ClientSpec] = []
+        self.fail = fail
+
+    async def __call__(self, spec: poller_mod.ClientSpec) -> poller_mod.ClientHandle:
+        self.specs.append(spec)
+        if self.fail is not None:
+            raise self.fail
+        self.opened += 1
+
+        async def close() -> None:
+            self.closed += 1
+
+        return self.client, close
+
+
+@pytest.fixture
+def ses() -> FakeSes:
+    return FakeSes()
+
+
+@pytest.fixture
+def factory(ses: FakeSes, monkeypatch: pytest.MonkeyPatch) -> Factory:
+    fac = Factory(ses)
+    monkeypatch.setattr(poller_mod, "client_factory", fac)
+    return fac
+
+
+def trigger(job_id: str = "job-1", **kwargs: Any) -> SesExportJobTrigger:
+    kwargs.setdefault("poll_interval", 0)
+    return SesExportJobTrigger(job_id=job_id, **kwargs)
+
+
+async def first_event(trig: SesExportJobTrigger) -> dict[str, Any]:
+    async for event in trig.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+# -- serialization ----------------------------------------------------------------------------------
+def test_serialize_round_trip_keeps_everything() -> None:
+    original = SesExportJobTrigger(
+        job_id="job-9",
+        poll_interval=7,
+        timeout_at=dt.datetime(2026, 11, 1, 7, tzinfo=dt.timezone.utc),
+        aws_conn_id="ses_conn",
+        region_name="eu-west-1",
+        verify="/etc/ca.pem",
+        botocore_config={"retries": {"mode": "adaptive", "max_attempts": 9}},
+    )
+    classpath, kwargs = original.serialize()
+    assert classpath == "airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger"
+    import importlib
+
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert kwargs == {
+        "job_id": "job-9",
+        "poll_interval": 7.0,
+        "timeout_at": "2026-11-01T07:00:00+00:00",
+        "aws_conn_id": "ses_conn",
+        "region_name": "eu-west-1",
+        "verify": "/etc/ca.pem",
+        "botocore_config": {"retries": {"mode": "adaptive", "max_attempts": 9}},
+    }
+
+
+def test_serialized_kwargs_are_plain_json() -> None:
+    import json
+
+    _, kwargs = trigger(timeout_at="2026-11-01T07:00:00Z", verify=False).serialize()
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs["timeout_at"] == "2026-11-01T07:00:00Z" or kwargs["timeout_at"].startswith("2026-11-01T07:00:00")
+
+
+# -- events -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("status", "event_status"), [("COMPLETED", "success"), ("FAILED", "failed"), ("CANCELLED", "cancelled")]
+)
+def test_terminal_status_emits_event_with_summary(
+    ses: FakeSes, factory: Factory, status: str, event_status: str
+) -> None:
+    ses.jobs["job-1"] = status
+    event = asyncio.run(first_event(trigger()))
+    assert event["status"] == event_status
+    assert event["job_id"] == "job-1"
+    assert event["summary"]["job_status"] == status
+    assert PRESIGNED not in str(event) and "X-Amz-Signature" not in str(event)
+    if status == "FAILED":
+        assert event["message"] == "Access denied to the metrics"
+        assert event["failed_records_url"].endswith("?<redacted>")
+
+
+def test_running_job_waits_until_it_finishes(ses: FakeSes, factory: Factory) -> None:
+    ses.jobs["job-1"] = "PROCESSING"
+
+    async def scenario() -> dict[str, Any]:
+        task = asyncio.ensure_future(first_event(trigger()))
+        while ses.ops().count("ListExportJobs") < 6:  # three cycles
+            await asyncio.sleep(0)
+        assert not task.done()
+        ses.jobs["job-1"] = "COMPLETED"
+        return await task
+
+    event = asyncio.run(scenario())
+    assert event["status"] == "success"
+    assert event["summary"]["statistics"] == {"ProcessedRecordsCount": 12, "ExportedRecordsCount": 10}
+    # while it was in the PROCESSING list, no GetExportJob was needed
+    assert ses.ops().count("GetExportJob") == 1
+
+
+def test_missing_job_emits_error_event_with_aws_message(ses: FakeSes, factory: Factory) -> None:
+    event = asyncio.run(first_event(trigger("ghost")))
+    assert event["status"] == "error"
+    assert event["error_code"] == "NotFoundException"
+    assert "Job ghost not found" in event["message"]
+
+
+def test_deadline_emits_timeout_and_unsubscribes(ses: FakeSes, factory: Factory) -> None:
+    ses.jobs["job-1"] = "PROCESSING"
+
+    async def scenario() -> tuple[dict[str, Any], dict[Any, Any]]:
+        deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(milliseconds=50)
+        event = await first_event(trigger(timeout_at=deadline, poll_interval=0.01))
+        await asyncio.sleep(0.05)
+        return event, poller_mod.active_pollers()
+
+    event, pollers = asyncio.run(scenario())
+    assert event["status"] == "timeout"
+    assert pollers == {}
+    assert factory.closed == 1
+
+
+def test_deadline_already_passed_times_out_at_once(ses: FakeSes, factory: Factory) -> None:
+    ses.jobs["job-1"] = "PROCESSING"
+    event = asyncio.run(first_event(trigger(timeout_at="2020-01-01T00:00:00+00:00", poll_interval=60)))
+    assert event["status"] == "timeout"
+
+
+def test_client_creation_failure_is_an_error_event(ses: FakeSes, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(poller_mod, "client_factory", Factory(ses, fail=RuntimeError("no credentials")))
+    event = asyncio.run(first_event(trigger()))
+    assert event["status"] == "error"
+    assert "no credentials" in event["message"]
+
+
+# -- shared client and reference counting -------------------------------------------------------------
+def test_triggers_with_same_connection_share_one_client_closed_by_last(ses: FakeSes, factory: Factory) -> None:
+    for i in range(5):
+        ses.jobs[f"job-{i}"] = "PROCESSING"
+
+    async def scenario() -> None:
+        tasks = [asyncio.ensure_future(first_event(trigger(f"job-{i}"))) for i in range(5)]
+        while ses.ops().count("ListExportJobs") < 2:
+            await asyncio.sleep(0)
+        (poller,) = poller_mod.active_pollers().values()
+        assert poller.waiting == 5
+        assert factory.opened == 1
+        for i in range(4):
+            ses.jobs[f"job-{i}"] = "COMPLETED"
+        await asyncio.gather(*tasks[:4])
+        assert poller.waiting == 1
+        assert factory.closed == 0  # one waiter left: the client stays open
+        ses.jobs["job-4"] = "COMPLETED"
+        await tasks[4]
+        await asyncio.sleep(0.01)
+        assert poller.waiting == 0
+        assert poller_mod.active_pollers() == {}
+
+    asyncio.run(scenario())
+    assert (factory.opened, factory.closed) == (1, 1)
+
+
+def test_different_connections_get_different_clients(ses: FakeSes, factory: Factory) -> None:
+    ses.jobs["a"] = ses.jobs["b"] = "COMPLETED"
+
+    async def scenario() -> None:
+        await asyncio.gather(
+            first_event(trigger("a", aws_conn_id="one")),
+            first_event(trigger("b", aws_conn_id="two", botocore_config={"read_timeout": 5})),
+        )
+
+    asyncio.run(scenario())
+    assert factory.opened == 2
+    assert {(s.aws_conn_id, s.botocore_config is not None) for s in factory.specs} == {("one", False), ("two", True)}
+
+
+def test_cancelled_trigger_unsubscribes_and_last_one_closes_client(ses: FakeSes, factory: Factory) -> None:
+    ses.jobs["job-1"] = ses.jobs["job-2"] = "PROCESSING"
+
+    async def scenario() -> None:
+        t1 = asyncio.ensure_future(first_event(trigger("job-1")))
+        t2 = asyncio.ensure_future(first_event(trigger("job-2")))
+        while ses.ops().count("ListExportJobs") < 2:
+            await asyncio.sleep(0)
+        (poller,) = poller_mod.active_pollers().values()
+        t1.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t1
+        assert poller.waiting == 1 and "job-1" not in poller.waiters
+        t2.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t2
+        await asyncio.sleep(0.01)
+        assert poller_mod.active_pollers() == {}
+
+    asyncio.run(scenario())
+    assert factory.closed == 1
+
+
+def test_two_triggers_for_the_same_job_both_get_the_event(ses: FakeSes, factory: Factory) -> None:
+    ses.jobs["job-1"] = "COMPLETED"
+
+    async def scenario() -> list[dict[str, Any]]:
+        return list(await asyncio.gather(first_event(trigger()), first_event(trigger())))
+
+    events = asyncio.run(scenario())
+    assert [e["status"] for e in events] == ["success", "success"]
+    assert ses.ops().count("GetExportJob") == 1
+
+
+def test_new_waiter_after_last_left_opens_a_new_client(ses: FakeSes, factory: Factory) -> None:
+    ses.jobs["job-1"] = "COMPLETED"
+
+    async def scenario() -> None:
+        await first_event(trigger())
+        await asyncio.sleep(0.01)
+        await first_event(trigger())
+        await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    assert (factory.opened, factory.closed) == (2, 2)
+
+
+# -- the batched cycle --------------------------------------------------------------------------------
+def run_one_cycle(ses: FakeSes, waiting: list[str], **poller_kwargs: Any) -> poller_mod.ExportJobPoller:
+    async def scenario() -> poller_mod.ExportJobPoller:
+        poller = poller_mod.ExportJobPoller(poller_mod.ClientSpec.of("c", None, None, None), **poller_kwargs)
+        poller.client = ses
+        for job_id in waiting:
+            poller.waiters[job_id] = [asyncio.get_running_loop().create_future()]
+        await poller.run_cycle()
+        return poller
+
+    return asyncio.run(scenario())
+
+
+def test_cycle_lists_in_flight_and_gets_only_jobs_that_left(ses: FakeSes) -> None:
+    ses.page_size = 10
+    for i in range(35):
+        ses.jobs[f"c{i}"] = "CREATED"
+    for i in range(12):
+        ses.jobs[f"p{i}"] = "PROCESSING"
+    ses.jobs.update({"done1": "COMPLETED", "done2": "FAILED", "other": "COMPLETED"})
+    waiting = ["c0", "c34", "p5", "done1", "done2"]
+    poller = run_one_cycle(ses, waiting)
+    lists = [kw for op, kw in ses.calls if op == "ListExportJobs"]
+    assert [kw["JobStatus"] for kw in lists] == ["CREATED"] * 4 + ["PROCESSING"] * 2
+    assert all(kw["PageSize"] == poller_mod.PAGE_SIZE for kw in lists)
+    gets = sorted(kw["JobId"] for op, kw in ses.calls if op == "GetExportJob")
+    assert gets == ["done1", "done2"]
+    # calls = 2 statuses + extra pages (3 + 1) + jobs that finished (2)
+    assert len(ses.calls) == 2 + 4 + 2
+    resolved = {j: f[0].result()["status"] for j, f in poller.waiters.items() if f[0].done()}
+    assert resolved == {"done1": "success", "done2": "failed"}
+
+
+def test_cycle_cost_does_not_grow_with_waiters(ses: FakeSes) -> None:
+    for i in range(300):
+        ses.jobs[f"j{i}"] = "PROCESSING"
+    run_one_cycle(ses, [f"j{i}" for i in range(300)])
+    assert ses.ops() == ["ListExportJobs"] * 4  # CREATED (1 page) + PROCESSING (3 pages), no GetExportJob
+
+
+def test_access_denied_listing_falls_back_to_paced_gets(ses: FakeSes, monkeypatch: pytest.MonkeyPatch) -> None:
+    ses.list_error = client_error("AccessDeniedException", 403, "not authorized to perform ses:ListExportJobs")
+    ses.jobs.update({"a": "PROCESSING", "b": "COMPLETED", "c": "CANCELLED"})
+    sleeps: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(delay: float, *args: Any) -> None:
+        sleeps.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(poller_mod.asyncio, "sleep", fake_sleep)
+    poller = run_one_cycle(ses, ["a", "b", "c"], fallback_rate=4.0)
+    assert not poller.listing_allowed
+    assert ses.ops() == ["ListExportJobs", "GetExportJob", "GetExportJob", "GetExportJob"]
+    # one pause per call, jittered around 1/rate
+    assert len(sleeps) == 3 and all(0.125 <= s <= 0.375 for s in sleeps)
+    assert len(set(sleeps)) > 1
+    statuses = {j: f[0].result()["status"] for j, f in poller.waiters.items() if f[0].done()}
+    assert statuses == {"b": "success", "c": "cancelled"}
+
+
+def test_fallback_is_sticky_no_more_list_calls(ses: FakeSes, factory: Factory) -> None:
+    ses.list_error = client_error("AccessDeniedException", 403)
+    ses.jobs["job-1"] = "PROCESSING"
+
+    async def scenario() -> dict[str, Any]:
+        task = asyncio.ensure_future(first_event(trigger(poll_interval=0)))
+        while ses.ops().count("GetExportJob") < 3:
+            await asyncio.sleep(0.01)
+        ses.jobs["job-1"] = "COMPLETED"
+        return await task
+
+    event = asyncio.run(scenario())
+    assert event["status"] == "success"
+    assert ses.ops().count("ListExportJobs") == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        client_error("TooManyRequestsException", 429, "Too many requests"),
+        client_error("InternalFailure", 500),
+    ],
+)
+def test_throttled_listing_slows_down_and_never_fails(ses: FakeSes, error: ClientError) -> None:
+    ses.list_error = error
+    ses.jobs["a"] = "COMPLETED"
+
+    async def scenario() -> tuple[poller_mod.ExportJobPoller, list[float]]:
+        poller = poller_mod.ExportJobPoller(poller_mod.ClientSpec.of("c", None, None, None))
+        poller.client = ses
+        future = asyncio.get_running_loop().create_future()
+        poller.waiters["a"] = [future]
+        poller.intervals[2.0] = 1
+        delays = []
+        for _ in range(3):
+            await poller.run_cycle()
+            delays.append(poller._next_delay())
+        assert not future.done()
+        ses.list_error = None
+        await poller.run_cycle()
+        assert future.result()["status"] == "success"
+        assert poller.backoff_level == 0
+        return poller, delays
+
+    _poller, delays = asyncio.run(scenario())
+    assert ses.ops().count("GetExportJob") == 1
+    # backoff grows: level 1, 2, 3 → up to 4, 8, 16 s (jittered, never below the interval)
+    assert 2.0 <= delays[0] <= 4.0 and 4.0 <= delays[1] <= 8.0 and 8.0 <= delays[2] <= 16.0
+
+
+def test_throttled_get_leaves_job_waiting(ses: FakeSes) -> None:
+    ses.jobs["a"] = "COMPLETED"
+    ses.get_errors["a"] = client_error("TooManyRequestsException", 429)
+    poller = run_one_cycle(ses, ["a"])
+    assert not poller.waiters["a"][0].done()
+    assert poller.backoff_level == 1
+
+
+def test_non_transient_listing_error_fails_every_wait(ses: FakeSes) -> None:
+    ses.list_error = client_error("BadRequestException", 400, "bad token")
+    poller = run_one_cycle(ses, ["a", "b"])
+    events = [f[0].result() for f in poller.waiters.values()]
+    assert [e["status"] for e in events] == ["error", "error"]
+    assert "bad token" in events[0]["message"]
+
+
+def test_unknown_status_keeps_waiting(ses: FakeSes, caplog: pytest.LogCaptureFixture) -> None:
+    ses.jobs["a"] = "ARCHIVING"
+    with caplog.at_level("WARNING"):
+        poller = run_one_cycle(ses, ["a"])
+    assert not poller.waiters["a"][0].done()
+    assert "ARCHIVING" in caplog.text
+
+
+def test_shorter_interval_is_used() -> None:
+    async def scenario() -> float:
+        poller = poller_mod.ExportJobPoller(poller_mod.ClientSpec.of("c", None, None, None))
+        poller.intervals.update({30.0: 2, 5.0: 1})
+        return poller.interval
+
+    assert asyncio.run(scenario()) == 5.0
+
+
+# -- turning events back into results ------------------------------------------------------------------
+def test_summary_from_success_event() -> None:
+    summary = {"job_id": "j", "job_status": "COMPLETED"}
+    assert summary_from_event({"status": "success", "job_id": "j", "summary": summary}, AirflowSensorTimeout) == summary
+
+
+@pytest.mark.parametrize(
+    ("event", "error"),
+    [
+        ({"status": "failed", "job_id": "j", "job_status": "FAILED", "message": "m"}, SesExportJobFailedError),
+        ({"status": "cancelled", "job_id": "j", "job_status": "CANCELLED"}, SesExportJobCancelledError),
+        ({"status": "timeout", "job_id": "j", "message": "late"}, AirflowSensorTimeout),
+        (
+            {"status": "error", "job_id": "j", "message": "x", "error_code": "NotFoundException"},
+            SesExportJobNotFoundError,
+        ),
+        ({"status": "error", "job_id": "j", "message": "x"}, SesExportJobError),
+        ({"status": "weird"}, SesExportJobError),
+        (None, SesExportJobError),
+    ],
+)
+def test_summary_from_event_raises_typed_errors(event: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        summary_from_event(event, AirflowSensorTimeout)
+
+
+def test_failed_event_error_carries_aws_message() -> None:
+    with pytest.raises(SesExportJobFailedError, match="Access denied") as err:
+        summary_from_event(
+            {"status": "failed", "job_id": "j", "job_status": "FAILED", "message": "Access denied"},
+            AirflowSensorTimeout,
+        )
+    assert err.value.job_id == "j"
