@@ -9,6 +9,7 @@ The sensor waits in reschedule mode (no worker slot held between polls), the res
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import urllib.request
 
@@ -41,7 +42,7 @@ with DAG(
     def report(summary: dict, statistics: dict, s3_url: str) -> dict:
         """Use the export: here, count its data rows and compare them with what SES says it exported."""
         with urllib.request.urlopen(s3_url, timeout=60) as response:  # the URL lives five minutes
-            lines = [line for _, line in zip(range(3), response)]
+            lines = list(itertools.islice(response, 3))
             total = len(lines) + sum(1 for _ in response)
         header = 1 if summary["data_format"] == "CSV" else 0  # JSON exports are JSON Lines, no header
         data_rows = total - header

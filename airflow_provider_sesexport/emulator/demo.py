@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import itertools
 import os
 import re
 import shutil
@@ -132,7 +133,7 @@ def run_demo(dags_folder: Path, time_scale: float) -> int:
             _say(f"5. Export URL (XCom 's3_url', query string stripped): {redact_url(s3_url)}")
             _say("6. First lines of the export file:")
             with urllib.request.urlopen(s3_url, timeout=30) as response:
-                for _, line in zip(range(4), response):
+                for line in itertools.islice(response, 4):
                     _say(f"     {line.decode('utf-8', 'replace').rstrip()}")
             rows = dr.get_task_instance("report").xcom_pull(task_ids="report")
             _say(f"   data rows in the file: {rows['data_rows']}, SES ExportedRecordsCount: {rows['exported_records']}")
