@@ -99,13 +99,23 @@ async def get_async_client(hook: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, lambda: hook.async_conn)
 
 
+def task_state_store(context: Any) -> Any | None:
+    """
+    Airflow's resumable-job store (``context["task_state_store"]``, Airflow 3.3+), or None where it does not exist.
+
+    It keeps small JSON values per task instance across tries (XComs are cleared when a try starts).
+    """
+    getter = getattr(context, "get", None)
+    return getter("task_state_store") if getter is not None else None
+
+
 __all__ = [
     "AIRFLOW_V_3",
+    "DAG",
     "AirflowException",
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
-    "DAG",
     "AssetOrDataset",
     "BaseOperatorLink",
     "Context",
@@ -115,4 +125,5 @@ __all__ = [
     "get_async_client",
     "mask_secret",
     "task",
+    "task_state_store",
 ]

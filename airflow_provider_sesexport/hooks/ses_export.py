@@ -155,3 +155,57 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
             if not token:
                 return
             request["NextToken"] = token
+
+    def wait_for_export_job(
+        self, job_id: str, waiter_delay: float = 30, waiter_max_attempts: int = 120
+    ) -> dict[str, Any]:
+        """
+        Block until the export job is COMPLETED, using the ``export_job_complete`` waiter; log one line per poll.
+
+        FAILED raises :class:`~airflow_provider_sesexport.exceptions.SesExportJobFailedError`, CANCELLED
+        :class:`~airflow_provider_sesexport.exceptions.SesExportJobCancelledError` (with AWS's message), an
+        unknown job :class:`~airflow_provider_sesexport.exceptions.SesExportJobNotFoundError`. Throttling and
+        network errors that outlast botocore's retries only make that poll "not done".
+
+        :param job_id: the export job's id.
+        :param waiter_delay: seconds between polls.
+        :param waiter_max_attempts: polls before giving up with
+            :class:`~airflow_provider_sesexport.exceptions.SesExportJobError`.
+        :return: the job summary (plain JSON, no URL).
+        """
+        import time
+
+        from botocore.exceptions import WaiterError
+
+        from airflow_provider_sesexport.exceptions import SesExportJobError
+        from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
+        from airflow_provider_sesexport.utils.job_summary import utcnow
+
+        validate_job_id(job_id)
+        waiter = self.get_waiter("export_job_complete")
+        for attempt in range(1, waiter_max_attempts + 1):
+            try:
+                waiter.wait(JobId=job_id, WaiterConfig={"Delay": 1, "MaxAttempts": 1})
+            except WaiterError as exc:
+                response = exc.last_response or {}
+                if "Error" in response:
+                    error = ClientError(response, "GetExportJob")  # type: ignore[arg-type]
+                    if not aws_errors.is_transient(error):
+                        raise aws_errors.translate(error, job_id) from exc
+                    self.log.warning(
+                        "SES export job %s: could not read its status (%s); will poll again.",
+                        job_id,
+                        aws_errors.describe(error),
+                    )
+                else:
+                    evaluate_export_job(job_id, response, utcnow(), self.log)  # logs; raises on FAILED/CANCELLED
+                if attempt < waiter_max_attempts:
+                    time.sleep(waiter_delay)
+                continue
+            done, summary = evaluate_export_job(job_id, self.get_export_job(job_id), utcnow(), self.log)
+            if done:
+                return summary
+        raise SesExportJobError(
+            f"SES export job {job_id!r} did not finish after {waiter_max_attempts} polls {waiter_delay}s apart; "
+            "raise waiter_max_attempts or waiter_delay to wait longer."
+        )

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_provider_sesexport.exceptions import SesExportJobError
+from airflow_provider_sesexport._compat import default_deferrable, task_state_store
+from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportJobNotFoundError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+from airflow_provider_sesexport.operators._create_export import create_paced, find_matching_job, first_try_started_at
+from airflow_provider_sesexport.utils import aws_errors
 from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
+from airflow_provider_sesexport.utils.job_states import FAILURE_STATES, INTERMEDIATE_STATES
 from airflow_provider_sesexport.utils.job_summary import s3_url_of, utcnow
 from airflow_provider_sesexport.utils.redaction import redact_url
-from airflow_provider_sesexport.utils.validation import validate_job_id
+from airflow_provider_sesexport.utils.validation import build_create_export_job_request, invalid, validate_job_id
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
@@ -79,3 +84,168 @@ class SesExportJobResultOperator(AwsBaseOperator[SesExportJobHook]):
             summary["s3_url_expires_at"],
         )
         return summary
+
+
+class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
+    """
+    Start an Amazon SES v2 export job (CreateExportJob) and, by default, wait until it is COMPLETED.
+
+    Returns the JobId (XCom ``return_value``). When it waits, the job summary (plain JSON, no URL) is
+    pushed under the XCom key ``export_job``; FAILED and CANCELLED raise the same typed errors as
+    :class:`~airflow_provider_sesexport.sensors.ses_export.SesExportJobSensor`.
+
+    The request is checked against botocore's ``sesv2`` model before it is sent, and errors name the
+    field. A retried try reuses the job an earlier try started (unless it FAILED or was CANCELLED)
+    instead of starting a second export: through Airflow's ``task_state_store`` where it exists
+    (Airflow 3.3+), otherwise by matching the requested data source against jobs created since the
+    DAG run started. ``on_kill`` cancels a job this task is still waiting for. CreateExportJob's limit
+    of one call per second is respected: calls from one process are spaced and throttling is retried.
+
+    :param export_data_source: ``ExportDataSource`` as the API takes it (templated): exactly one of
+        ``MetricsDataSource`` or ``MessageInsightsDataSource``. ``StartDate``/``EndDate`` accept
+        datetimes, dates and ISO-8601 strings such as ``"{{ data_interval_start }}"``.
+    :param data_format: ``CSV`` (default) or ``JSON`` (templated).
+    :param wait_for_completion: wait until the job finishes (default True).
+    :param waiter_delay: seconds between polls while waiting (default 30).
+    :param waiter_max_attempts: polls before giving up (default 120, one hour at the default delay).
+    :param deferrable: wait on the triggerer instead of in a worker slot. Defaults to
+        ``[operators] default_deferrable``.
+    :param aws_conn_id: The Airflow connection used for AWS credentials.
+        If this is ``None`` or empty then the default boto3 behaviour is used. If
+        running Airflow in a distributed manner and aws_conn_id is None or
+        empty, then default boto3 configuration would be used (and must be
+        maintained on each worker node).
+    :param region_name: AWS region_name. If not specified then the default boto3 behaviour is used.
+    :param verify: Whether or not to verify SSL certificates. See:
+        https://boto3.amazonaws.com/v1/documentation/api/latest/reference/core/session.html
+    :param botocore_config: Configuration dictionary (key-values) for botocore client. See:
+        https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
+    """
+
+    aws_hook_class = SesExportJobHook
+    template_fields: Sequence[str] = aws_template_fields("export_data_source", "data_format")
+    template_fields_renderers = {"export_data_source": "json"}
+    ui_color = "#ffd89b"
+
+    #: ``task_state_store`` key holding the JobId across tries.
+    state_key = "ses_export_job_id"
+
+    def __init__(
+        self,
+        *,
+        export_data_source: dict[str, Any],
+        data_format: str = "CSV",
+        wait_for_completion: bool = True,
+        waiter_delay: float = 30,
+        waiter_max_attempts: int = 120,
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.export_data_source = export_data_source
+        self.data_format = data_format
+        self.wait_for_completion = wait_for_completion
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.job_id: str | None = None
+
+    def _check_waiter_arguments(self) -> None:
+        delay = self.waiter_delay
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+            raise invalid("waiter_delay", self.waiter_delay, "a number of seconds >= 0")
+        if (
+            isinstance(self.waiter_max_attempts, bool)
+            or not isinstance(self.waiter_max_attempts, int)
+            or self.waiter_max_attempts < 1
+        ):
+            raise invalid("waiter_max_attempts", self.waiter_max_attempts, "an integer >= 1")
+
+    def execute(self, context: Context) -> str:
+        request = build_create_export_job_request(self.export_data_source, self.data_format)
+        self._check_waiter_arguments()
+        job_id = self._reuse_previous_job(context, request)
+        if job_id is None:
+            job_id = create_paced(self.hook, request)
+            self.log.info("Started SES export job %s", job_id)
+            store = task_state_store(context)
+            if store is not None:
+                store.set(self.state_key, job_id)
+        self.job_id = job_id
+        if not self.wait_for_completion:
+            return job_id
+        if self.deferrable:
+            from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
+
+            timeout = dt.timedelta(seconds=float(self.waiter_delay) * self.waiter_max_attempts)
+            self.defer(
+                trigger=SesExportJobTrigger(
+                    job_id=job_id,
+                    poll_interval=float(self.waiter_delay),
+                    timeout_at=utcnow() + timeout,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
+                ),
+                method_name="execute_complete",
+                timeout=timeout + dt.timedelta(minutes=5),
+            )
+        summary = self.hook.wait_for_export_job(job_id, self.waiter_delay, self.waiter_max_attempts)
+        context["ti"].xcom_push(key="export_job", value=summary)
+        self.job_id = None  # finished: nothing left for on_kill to cancel
+        return job_id
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        """
+        Finish a deferred wait: push the summary under ``export_job`` and return the JobId.
+
+        :param context: the task context.
+        :param event: the trigger's event.
+        """
+        from airflow_provider_sesexport.triggers.ses_export import summary_from_event
+
+        summary = summary_from_event(event, SesExportJobError)
+        context["ti"].xcom_push(key="export_job", value=summary)
+        self.log.info("SES export job %s: status %s", summary["job_id"], summary["job_status"])
+        return summary["job_id"]
+
+    def _reuse_previous_job(self, context: Context, request: dict[str, Any]) -> str | None:
+        """The JobId an earlier try of this task started, if that job can still be used."""
+        store = task_state_store(context)
+        if store is not None:
+            job_id = store.get(self.state_key)
+            if not job_id:
+                return None
+            try:
+                status = self.hook.get_export_job(job_id).get("JobStatus")
+            except SesExportJobNotFoundError:
+                return None
+            if status in FAILURE_STATES:
+                self.log.info("The export job %s an earlier try started ended %s; starting a new one.", job_id, status)
+                return None
+            self.log.info("Reusing SES export job %s started by an earlier try (status %s).", job_id, status)
+            return job_id
+        ti = context.get("ti")
+        if ti is None or (getattr(ti, "try_number", 1) or 1) <= 1:
+            return None
+        since = first_try_started_at(context)
+        if since is None:
+            return None
+        job_id = find_matching_job(self.hook, request, since)
+        if job_id:
+            self.log.info("Reusing SES export job %s: an earlier try started this same export.", job_id)
+        return job_id
+
+    def on_kill(self) -> None:
+        """Cancel the export job this task is waiting for, if it is still running."""
+        job_id = self.job_id
+        if not job_id:
+            return
+        try:
+            status = self.hook.get_export_job(job_id).get("JobStatus")
+            if status in INTERMEDIATE_STATES:
+                self.hook.cancel_export_job(job_id)
+                self.log.info("Cancelled SES export job %s (was %s).", job_id, status)
+        except Exception as exc:
+            self.log.warning("Could not cancel SES export job %s: %s", job_id, aws_errors.describe(exc))

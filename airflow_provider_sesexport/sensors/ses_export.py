@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -9,7 +10,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_provider_sesexport._compat import AirflowSkipException, PokeReturnValue
+from airflow_provider_sesexport._compat import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    PokeReturnValue,
+    default_deferrable,
+)
 from airflow_provider_sesexport.exceptions import SesExportJobError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.utils import aws_errors
@@ -37,6 +43,10 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
     :param job_id: the export job's id (templated), e.g. the ``return_value`` of the task that created it.
     :param poke_interval: seconds between polls (default 60).
     :param mode: ``reschedule`` (default: holds no worker slot between polls) or ``poke``.
+    :param deferrable: poke once, then wait on the triggerer
+        (:class:`~airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger`) until the job
+        finishes or ``timeout`` passes; same summary, errors and ``soft_fail`` behaviour as the other modes.
+        Defaults to ``[operators] default_deferrable``.
     :param aws_conn_id: The Airflow connection used for AWS credentials.
         If this is ``None`` or empty then the default boto3 behaviour is used. If
         running Airflow in a distributed manner and aws_conn_id is None or
@@ -59,10 +69,12 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
         job_id: str,
         poke_interval: float = 60,
         mode: str = "reschedule",
+        deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, mode=mode, **kwargs)
         self.job_id = job_id
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         job_id = validate_job_id(self.job_id)
@@ -84,7 +96,46 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
 
     def execute(self, context: Context) -> Any:
         with _soft_fail_on_timeout_only(self):
-            return super().execute(context)
+            if not self.deferrable:
+                return super().execute(context)
+            result = self.poke(context)
+            if isinstance(result, PokeReturnValue):
+                return result.xcom_value
+            self._defer(validate_job_id(self.job_id))
+
+    def _defer(self, job_id: str) -> None:
+        """Hand the wait to :class:`~airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger`."""
+        from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
+
+        timeout = dt.timedelta(seconds=float(self.timeout))
+        self.defer(
+            trigger=SesExportJobTrigger(
+                job_id=job_id,
+                poll_interval=float(self.poke_interval),
+                timeout_at=utcnow() + timeout,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+            ),
+            method_name="execute_complete",
+            # The trigger ends the wait itself at the deadline (a ``timeout`` event that ``soft_fail`` can
+            # skip on); Airflow's own deferral timeout is only a backstop should the trigger never answer.
+            timeout=timeout + dt.timedelta(minutes=5),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """
+        Finish a deferred wait: return the job summary, or raise what poke mode raises.
+
+        :param context: the task context.
+        :param event: the trigger's event.
+        """
+        from airflow_provider_sesexport.triggers.ses_export import summary_from_event
+
+        summary = summary_from_event(event, AirflowSensorTimeout)
+        self.log.info("SES export job %s: status %s", summary.get("job_id"), summary.get("job_status"))
+        return summary
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
         with _soft_fail_on_timeout_only(self):
