@@ -1,0 +1,200 @@
+"""
+Session-wide detector of leaked pre-signed URLs (``X-Amz-Signature`` / ``X-Amz-Credential``).
+
+A pre-signed ``S3Url`` is a bearer credential for customer email data. The only place a full one may
+appear is the result operator's explicit ``s3_url`` XCom key. This module collects, while the e2e and
+reliability suites run:
+
+* the captured stdout / stderr / log sections of every test phase (on Airflow 3 the task logs written
+  by ``dag.test()`` go to stdout through structlog; trigger logs too), and the failure text
+  (exception messages and tracebacks) of failed tests;
+* every log record that reaches the root logger (Airflow 2 task and trigger logs), rendered with its
+  arguments and exception text;
+* texts tests hand over explicitly with :func:`record` (exceptions they caught, trigger events);
+
+and, at the end, scans every table of the metadata DB (XCom values except ``key == "s3_url"``,
+rendered template fields, trigger events kept in ``next_kwargs``, audit log, ...) and every file under
+``$AIRFLOW_HOME/logs``. ``tests/zz_leakcheck`` runs the final check as the session's last test.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+#: What marks a full pre-signed URL (SigV4 query-string auth), raw or percent-encoded.
+LEAK = re.compile(r"X-Amz-(?:Signature|Credential)", re.IGNORECASE)
+
+#: Test directories whose output is scanned (the suites that run the provider for real).
+SCANNED_SUITES = ("e2e", "reliability")
+
+#: XCom keys allowed to carry a full pre-signed URL.
+ALLOWED_XCOM_KEYS = frozenset({"s3_url"})
+
+#: Loggers of the test servers themselves (they legitimately see the URLs they serve).
+SERVER_LOGGERS = ("airflow_provider_sesexport.emulator", "aiohttp", "werkzeug", "moto")
+
+
+@dataclass
+class Finding:
+    source: str
+    excerpt: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: ...{self.excerpt}..."
+
+
+def find_leaks(text: str, source: str) -> list[Finding]:
+    """Every place in ``text`` that carries a pre-signed URL's signature or credential."""
+    out = []
+    for match in LEAK.finditer(text):
+        start = max(0, match.start() - 80)
+        out.append(Finding(source, text[start : match.end() + 40].replace("\n", " ")))
+    return out
+
+
+@dataclass
+class Collector:
+    """What the session saw: findings so far, plus counters proving the scan was not empty."""
+
+    findings: list[Finding] = field(default_factory=list)
+    texts_scanned: int = 0
+    chars_scanned: int = 0
+    items_scanned: set[str] = field(default_factory=set)
+    active: bool = False
+
+    def scan(self, source: str, text: str) -> None:
+        if not text:
+            return
+        self.texts_scanned += 1
+        self.chars_scanned += len(text)
+        self.findings.extend(find_leaks(text, source))
+
+
+COLLECTOR = Collector()
+
+
+def record(source: str, text: str) -> None:
+    """Hand a text (a caught exception's message, a trigger event, ...) to the session's leak check."""
+    COLLECTOR.scan(source, text)
+
+
+def _in_scanned_suite(nodeid: str) -> bool:
+    parts = nodeid.replace("\\", "/").split("/")
+    return len(parts) > 1 and parts[0] == "tests" and parts[1] in SCANNED_SUITES
+
+
+class _RootTee(logging.Handler):
+    """Scans every log record emitted while a scanned suite's test runs."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not COLLECTOR.active or record.name.startswith(SERVER_LOGGERS):
+            return
+        try:
+            text = record.getMessage()
+        except Exception:  # a record whose args do not fit its format: scan both parts
+            text = f"{record.msg} {record.args}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f"\n{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        if record.exc_text:
+            text += f"\n{record.exc_text}"
+        COLLECTOR.scan(f"log record {record.name}", text)
+
+
+class LeakCheckPlugin:
+    """pytest plugin (registered globally by ``tests/zz_leakcheck/conftest.py``)."""
+
+    def __init__(self) -> None:
+        self.handler = _RootTee(level=logging.DEBUG)
+        root = logging.getLogger()
+        root.addHandler(self.handler)
+        # keep INFO records flowing to the handler (Airflow's task loggers propagate to root on 2.x)
+        if root.level > logging.INFO or root.level == logging.NOTSET:
+            root.setLevel(logging.INFO)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        scanned = _in_scanned_suite(item.nodeid)
+        COLLECTOR.active = scanned
+        if scanned:
+            COLLECTOR.items_scanned.add(item.nodeid)
+        try:
+            yield
+        finally:
+            COLLECTOR.active = False
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not _in_scanned_suite(report.nodeid):
+            return
+        for title, content in report.sections:
+            COLLECTOR.scan(f"{report.nodeid} [{title}]", content)
+        if report.failed:
+            COLLECTOR.scan(f"{report.nodeid} [failure]", report.longreprtext)
+
+
+def log_files(home: Path) -> Iterable[Path]:
+    """Every file under ``$AIRFLOW_HOME/logs`` (task logs, trigger logs, dag-processor logs)."""
+    logs = home / "logs"
+    if logs.is_dir():
+        yield from (p for p in logs.rglob("*") if p.is_file())
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, memoryview):
+        value = value.tobytes()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def scan_metadata_db(db_path: Path, collector: Collector) -> dict[str, int]:
+    """
+    Scan every row of every table of the SQLite metadata DB; returns rows scanned per table.
+
+    XCom rows whose key is in :data:`ALLOWED_XCOM_KEYS` are the one permitted home of the full URL.
+    """
+    import sqlite3
+
+    counts: dict[str, int] = {}
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            cur = con.execute(f'SELECT * FROM "{table}"')
+            columns = [d[0] for d in cur.description]
+            n = 0
+            for row in cur:
+                values = dict(zip(columns, row, strict=True))
+                if table == "xcom" and values.get("key") in ALLOWED_XCOM_KEYS:
+                    continue
+                n += 1
+                text = "\n".join(_text(v) for v in row)
+                label = f"metadata DB {table} " + ", ".join(
+                    f"{c}={values[c]!r}" for c in ("dag_id", "task_id", "key") if c in values
+                )
+                collector.scan(label, text)
+            counts[table] = n
+    finally:
+        con.close()
+    return counts
+
+
+def scan_log_files(home: Path, collector: Collector) -> int:
+    n = 0
+    for path in log_files(home):
+        collector.scan(f"log file {path.relative_to(home)}", path.read_text("utf-8", "replace"))
+        n += 1
+    return n
+
+
+def airflow_home() -> Path:
+    return Path(os.environ["AIRFLOW_HOME"])

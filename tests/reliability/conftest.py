@@ -1,0 +1,200 @@
+"""
+Fixtures for the fault table: time scaling, DAG builders and exception spies.
+
+Time scaling
+------------
+Every row is specified in *nominal* seconds (what a user would see against real SES) and run at
+``SCALE`` times that in wall-clock seconds. Everything time-related is scaled by the same factor, so
+the ratios that decide the outcome (storm length vs. botocore's retry budget vs. poke interval vs.
+sensor timeout) are the ones of the nominal scenario:
+
+* fault windows (throttle storms, 5xx bursts, latency, resets) last ``nominal * SCALE`` seconds;
+* botocore's exponential backoff (``rand() * min(2**attempt, 20)`` seconds) is multiplied by ``SCALE``
+  by wrapping ``botocore.retries.standard.ExponentialBackoff.delay_amount`` (aiobotocore uses the same
+  class), so a poke's 5 attempts span the same *fraction* of a storm as in production;
+* ``poke_interval``, ``timeout`` and botocore ``connect_timeout`` / ``read_timeout`` are given as
+  ``nominal * SCALE``;
+* the emulator's own job lifecycle runs at its ``time_scale`` (job durations and URL lifetimes).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests import leakcheck
+
+#: wall-clock seconds per nominal second (60 s storm -> 3 s).
+SCALE = 0.05
+
+
+def nominal(seconds: float) -> float:
+    """Wall-clock seconds for ``seconds`` nominal seconds."""
+    return seconds * SCALE
+
+
+@pytest.fixture(autouse=True)
+def scaled_botocore_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scale botocore's (and aiobotocore's) retry backoff by ``SCALE`` (see the module docstring)."""
+    from botocore.retries import standard
+
+    original = standard.ExponentialBackoff.delay_amount
+
+    def delay_amount(self: Any, context: Any) -> float:
+        return float(original(self, context)) * SCALE
+
+    monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", delay_amount)
+
+
+class FaultWindow:
+    """
+    Faults that start once the code under test is waiting (after its first GetExportJob) and lift later.
+
+    Opening at the first poll (not before ``dag.test()``) matters: the first ``dag.test()`` of a session
+    spends seconds before the first poke, long enough for a scaled storm to be over before the wait.
+    """
+
+    def __init__(self, emu: Any) -> None:
+        self.emu = emu
+        self.opened = threading.Event()
+        self.lifted = threading.Event()
+        self.stopped = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def _first_poll(self) -> bool:
+        while not self.stopped.is_set():
+            if self.emu.stats()["operations"]["GetExportJob"]["requests"] >= 1:
+                return True
+            time.sleep(0.01)
+        return False
+
+    def _spawn(self, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _open(self, seconds: float, storm: str | None, then: Callable[[], Any] | None, faults: dict[str, Any]) -> None:
+        if faults:
+            self.emu.set_faults(**faults)
+        if storm == "throttle":
+            self.emu.throttle_all(seconds)
+        elif storm is not None:
+            self.emu.fail_all(seconds, status=int(storm.split("_")[1]))
+        self.opened.set()
+
+        def lift() -> None:
+            if self.stopped.wait(seconds):
+                return
+            self.emu.clear_faults()
+            self.lifted.set()
+            if then is not None:
+                then()
+
+        self._spawn(lift)
+
+    def open_at_poll(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        seconds: float,
+        storm: str | None = None,
+        then: Callable[[], Any] | None = None,
+        poll: int = 2,
+        **faults: Any,
+    ) -> None:
+        """
+        Start faults as the sensor's ``poll``-th GetExportJob begins, lift them ``seconds`` later, then call ``then``.
+
+        Starting at a poll (not on a timer) guarantees the faults hit the wait: a reschedule cycle under
+        ``dag.test()`` costs about a second of wall clock whatever the poke interval, which at ``SCALE``
+        is longer than the shorter scaled storms.
+
+        :param seconds: how long the faults last (wall clock).
+        :param storm: ``"throttle"`` (every call 429) or ``"fail_500"`` / ``"fail_503"`` for ``seconds``.
+        :param then: run right after the faults lift (e.g. complete the held job).
+        :param poll: which GetExportJob call (botocore ``_make_api_call``, 1-based) opens the window.
+        :param faults: emulator fault settings (``latency``, ``reset_rate``, ``error_rate``, ...).
+        """
+        from botocore.client import BaseClient
+
+        original = BaseClient._make_api_call
+        calls = [0]
+        window = self
+
+        def _make_api_call(client: Any, operation_name: str, api_params: Any) -> Any:
+            if operation_name == "GetExportJob":
+                calls[0] += 1
+                if calls[0] == poll:
+                    window._open(seconds, storm, then, faults)
+            return original(client, operation_name, api_params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", _make_api_call)
+
+    def after_first_poll(self, delay: float, action: Callable[[], Any]) -> None:
+        """Run ``action`` ``delay`` seconds after the code under test first polled GetExportJob."""
+
+        def run() -> None:
+            if self._first_poll() and not self.stopped.wait(delay):
+                action()
+                self.opened.set()
+
+        self._spawn(run)
+
+    def cancel(self) -> None:
+        self.stopped.set()
+        for thread in self.threads:
+            thread.join(10)
+
+
+@pytest.fixture
+def fault_window(ses_export_emulator: Any) -> Iterator[FaultWindow]:
+    window = FaultWindow(ses_export_emulator)
+    yield window
+    window.cancel()
+
+
+class ExceptionSpy:
+    """Records every exception raised out of the wrapped methods (then re-raises it)."""
+
+    def __init__(self) -> None:
+        self.raised: list[BaseException] = []
+
+    def wrap(self, monkeypatch: pytest.MonkeyPatch, cls: type, name: str) -> None:
+        original = getattr(cls, name)
+        spy = self
+
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            except BaseException as exc:
+                spy.raised.append(exc)
+                leakcheck.record(f"exception from {cls.__name__}.{name}", f"{type(exc).__name__}: {exc}")
+                raise
+
+        monkeypatch.setattr(cls, name, wrapper)
+
+    def of_type(self, exc_type: type[BaseException]) -> list[BaseException]:
+        return [exc for exc in self.raised if isinstance(exc, exc_type)]
+
+
+@pytest.fixture
+def exception_spy() -> ExceptionSpy:
+    return ExceptionSpy()
+
+
+def ti_of(dr: Any, task_id: str) -> Any:
+    """The task instance ``task_id`` of a DagRun."""
+    return dr.get_task_instance(task_id)
+
+
+@pytest.fixture
+def dag_id(request: pytest.FixtureRequest) -> str:
+    """A DAG id unique to the test (the session shares one metadata DB)."""
+    name = request.node.name.replace("[", "__").replace("]", "").replace("-", "_")
+    return f"rel_{name}"[:200]
+
+
+Builder = Callable[..., Any]

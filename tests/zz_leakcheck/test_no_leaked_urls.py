@@ -1,0 +1,75 @@
+"""
+The secret-leakage check: no full pre-signed URL anywhere but the ``s3_url`` XCom key.
+
+Runs last in the session (see ``conftest.py``), after the e2e and reliability suites, and scans what
+:mod:`tests.leakcheck` collected while they ran (captured task / trigger output, log records,
+exception messages, failure reports), every row of the metadata DB (XCom except ``s3_url``, rendered
+template fields, trigger event payloads in ``next_kwargs``, ...) and every file under
+``$AIRFLOW_HOME/logs``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests import leakcheck
+
+SIGNED = (
+    "https://bucket.s3.amazonaws.com/exports/x.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    "&X-Amz-Credential=AKIAEXAMPLE%2F20261101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=00ff"
+)
+
+
+def _db_path() -> Path:
+    url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert url.startswith("sqlite:///"), url
+    return Path(url[len("sqlite:///") :])
+
+
+def test_detector_finds_signed_urls_and_allows_only_the_s3_url_key(tmp_path: Path) -> None:
+    """The check can fail: a planted URL is found in text, in a redacted form it is not, XCom rules hold."""
+    assert leakcheck.find_leaks(f"log line {SIGNED}", "t")
+    assert leakcheck.find_leaks("x-amz-credential%3DAKIA", "t")  # case and encoding do not hide it
+    assert not leakcheck.find_leaks("https://bucket.s3.amazonaws.com/exports/x.csv?<redacted>", "t")
+
+    db = tmp_path / "airflow.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE xcom (dag_id TEXT, task_id TEXT, key TEXT, value BLOB)")
+    con.execute("CREATE TABLE rendered_task_instance_fields (dag_id TEXT, task_id TEXT, rendered_fields TEXT)")
+    con.execute("INSERT INTO xcom VALUES ('d', 'result', 's3_url', ?)", (f'"{SIGNED}"'.encode(),))
+    con.execute("INSERT INTO xcom VALUES ('d', 'result', 'return_value', ?)", (b'{"job_id": "j"}',))
+    con.commit()
+    clean = leakcheck.Collector()
+    counts = leakcheck.scan_metadata_db(db, clean)
+    assert counts["xcom"] == 1 and not clean.findings
+    con.execute("INSERT INTO xcom VALUES ('d', 'copy', 'return_value', ?)", (f'"{SIGNED}"'.encode(),))
+    con.execute("INSERT INTO rendered_task_instance_fields VALUES ('d', 'copy', ?)", (f'{{"url": "{SIGNED}"}}',))
+    con.commit()
+    con.close()
+    dirty = leakcheck.Collector()
+    leakcheck.scan_metadata_db(db, dirty)
+    assert {f.source.split(" ")[2] for f in dirty.findings} == {"xcom", "rendered_task_instance_fields"}
+
+
+def test_no_presigned_url_leaked_anywhere(airflow_db: Path, request: pytest.FixtureRequest) -> None:
+    collector = leakcheck.COLLECTOR
+    db_counts = leakcheck.scan_metadata_db(_db_path(), collector)
+    n_files = leakcheck.scan_log_files(leakcheck.airflow_home(), collector)
+
+    ran_suites = {nodeid.split("/")[1] for nodeid in collector.items_scanned}
+    print(
+        f"leak check: {len(collector.items_scanned)} tests of {sorted(ran_suites)} observed, "
+        f"{collector.texts_scanned} texts / {collector.chars_scanned} chars scanned, {n_files} log files, "
+        f"metadata rows: xcom={db_counts.get('xcom', 0)}, "
+        f"rendered_task_instance_fields={db_counts.get('rendered_task_instance_fields', 0)}, "
+        f"task_instance={db_counts.get('task_instance', 0)}"
+    )
+    if collector.items_scanned:
+        # the scan saw what those suites produced (otherwise zero findings would prove nothing)
+        assert collector.texts_scanned > len(collector.items_scanned)
+        assert db_counts.get("task_instance", 0) > 0
+    assert not collector.findings, "pre-signed URLs leaked:\n" + "\n".join(map(str, collector.findings[:50]))
