@@ -222,7 +222,22 @@ class ExportJobPoller:
         if not self.waiters:
             self.closed = True
             _forget(self)
+            if self._task is not None and self.client is not None:
+                self._task.cancel()  # interrupts a cycle in flight; the task then closes the client
             self._wake.set()
+
+    async def wait_closed(self, timeout: float = 5.0) -> None:
+        """
+        After the last waiter left: wait (at most ``timeout`` seconds) until the client is closed.
+
+        :param timeout: seconds to wait at most.
+        """
+        if self._task is None or not self.closed:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except asyncio.TimeoutError:
+            log.warning("SES export poller: the client did not close within %.0fs.", timeout)
 
     @property
     def waiting(self) -> int:
@@ -271,10 +286,13 @@ class ExportJobPoller:
                 self._last_cycle_start = started
                 await self.run_cycle()
                 next_cycle = started + self._next_delay()
+        except asyncio.CancelledError:
+            if not self.closed:
+                raise
         finally:
             if self._close is not None:
                 try:
-                    await asyncio.shield(self._close())
+                    await self._close()
                 except Exception as exc:  # closing must never hide a result
                     log.warning("Closing the SES client failed: %s", aws_errors.describe(exc))
 
