@@ -99,6 +99,18 @@ async def get_async_client(hook: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, lambda: hook.async_conn)
 
 
+def daily_data_interval_schedule() -> Any:
+    """
+    A daily schedule whose runs cover the previous day (``data_interval_start`` < ``data_interval_end``).
+
+    Airflow 3 maps ``"@daily"`` and timedeltas to trigger timetables, whose runs have an empty data
+    interval; ``CronDataIntervalTimetable`` behaves the same on Airflow 2 and 3.
+    """
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    return CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
+
+
 def task_state_store(context: Any) -> Any | None:
     """
     Airflow's resumable-job store (``context["task_state_store"]``, Airflow 3.3+), or None where it does not exist.
@@ -121,6 +133,7 @@ __all__ = [
     "Context",
     "Param",
     "PokeReturnValue",
+    "daily_data_interval_schedule",
     "default_deferrable",
     "get_async_client",
     "mask_secret",

@@ -1,0 +1,169 @@
+"""SesCreateExportJobOperator in a real Airflow against the emulator: sync and deferrable waits, retries, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import importlib
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_sesexport._compat import AIRFLOW_V_3, DAG, daily_data_interval_schedule
+from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator
+from airflow_provider_sesexport.triggers import poller as poller_mod
+from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
+from tests.conftest import task_states
+from tests.e2e.conftest import try_number, xcom
+
+pytestmark = pytest.mark.e2e
+
+SOURCE: dict[str, Any] = {
+    "MetricsDataSource": {
+        "Dimensions": {"EMAIL_IDENTITY": ["example.com"]},
+        "Namespace": "VDM",
+        "Metrics": [{"Name": "SEND", "Aggregation": "VOLUME"}],
+        "StartDate": "{{ data_interval_start }}",
+        "EndDate": "{{ data_interval_end }}",
+    }
+}
+INTERVAL_START = dt.datetime(2026, 10, 30, tzinfo=dt.timezone.utc)
+#: dag.test() keyword for the run's logical date: the run covers the day before it.
+AT = {"logical_date" if AIRFLOW_V_3 else "execution_date": INTERVAL_START + dt.timedelta(days=1)}
+
+
+def create_dag(dag_id: str, **kwargs: Any) -> Any:
+    schedule = daily_data_interval_schedule()  # one-day data intervals on Airflow 2 and 3 alike
+    with DAG(dag_id=dag_id, schedule=schedule, start_date=dt.datetime(2026, 1, 1), catchup=False) as dag:
+        SesCreateExportJobOperator(
+            task_id="create",
+            export_data_source=kwargs.pop("export_data_source", SOURCE),
+            data_format=kwargs.pop("data_format", "JSON"),
+            waiter_delay=kwargs.pop("waiter_delay", 0.2),
+            waiter_max_attempts=kwargs.pop("waiter_max_attempts", 100),
+            retry_delay=dt.timedelta(seconds=0),
+            **kwargs,
+        )
+    return dag
+
+
+def only_job(emu: Any) -> dict[str, Any]:
+    jobs = emu.jobs()
+    assert len(jobs) == 1, jobs
+    return jobs[0]
+
+
+def test_sync_wait_creates_one_job_for_the_data_interval(run_dag: Any, ses_export_emulator: Any) -> None:
+    dr = run_dag(create_dag("e2e_create_sync", deferrable=False), **AT)
+
+    assert task_states(dr) == {"create": "success"}
+    job_id = xcom(dr, "create")
+    job = ses_export_emulator.client().get_export_job(JobId=job_id)
+    source = job["ExportDataSource"]["MetricsDataSource"]
+    assert source["StartDate"] == INTERVAL_START
+    assert source["EndDate"] == INTERVAL_START + dt.timedelta(days=1)
+    assert job["ExportDestination"]["DataFormat"] == "JSON"
+    summary = xcom(dr, "create", key="export_job")
+    assert summary["job_id"] == job_id and summary["job_status"] == "COMPLETED"
+    assert "X-Amz" not in str(summary)
+    assert ses_export_emulator.stats()["jobs_created"] == 1
+
+
+def test_bad_source_fails_before_any_call(run_dag: Any, ses_export_emulator: Any, task_logs: Any) -> None:
+    bad = {"MetricsDataSource": {**SOURCE["MetricsDataSource"], "Metrics": [{"Name": "SENT", "Aggregation": "VOLUME"}]}}
+    dr = run_dag(create_dag("e2e_create_bad", export_data_source=bad, retries=2), **AT)
+
+    assert task_states(dr) == {"create": "failed"}
+    assert try_number(dr, "create") == 1
+    assert "export_data_source.MetricsDataSource.Metrics[0].Name" in task_logs()
+    assert ses_export_emulator.stats()["total_requests"] == 0
+
+
+def complete_when(emu: Any, predicate: Any, timeout: float = 60) -> threading.Thread:
+    def run() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            jobs = emu.jobs()
+            if jobs and predicate(emu.stats()["operations"]):
+                emu.complete_job(jobs[0]["JobId"])
+                return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_retry_reuses_the_job_of_the_failed_try(run_dag: Any, ses_export_emulator: Any, task_logs: Any) -> None:
+    emu = ses_export_emulator
+    emu.add_rule(action="hang")
+    # the first try gives up after 3 polls; complete the job only once the second try is looking at it
+    complete_when(emu, lambda ops: ops["GetExportJob"]["succeeded"] >= 4)
+
+    dr = run_dag(create_dag("e2e_create_retry", deferrable=False, waiter_max_attempts=3, retries=1))
+
+    assert task_states(dr) == {"create": "success"}
+    assert try_number(dr, "create") == 2
+    assert emu.stats()["jobs_created"] == 1  # the retry did not start a second export
+    job_id = xcom(dr, "create")
+    assert job_id == only_job(emu)["JobId"]
+    assert f"Reusing SES export job {job_id}" in task_logs()
+
+
+def test_deferrable_wait_with_triggerer_restart(
+    run_dag: Any, ses_export_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dag.test() runs the trigger; mid-wait it is serialized, dropped, rebuilt from that form, and completes."""
+    emu = ses_export_emulator
+    emu.add_rule(action="hang")
+    original_run = SesExportJobTrigger.run
+    restarts: list[tuple[str, dict[str, Any]]] = []
+
+    async def run_with_restart(self: SesExportJobTrigger) -> AsyncIterator[Any]:
+        async def consume(trigger: SesExportJobTrigger) -> Any:
+            async for event in original_run(trigger):
+                return event
+            return None
+
+        first = asyncio.ensure_future(consume(self))
+        while emu.stats()["operations"]["ListExportJobs"]["succeeded"] < 4:
+            await asyncio.sleep(0.05)
+        classpath, kwargs = self.serialize()
+        first.cancel()  # the triggerer dies
+        try:
+            await first
+        except asyncio.CancelledError:
+            pass
+        assert poller_mod.active_pollers() == {}
+        restarts.append((classpath, kwargs))
+        emu.complete_job(kwargs["job_id"])  # finishes while no trigger runs
+        module, _, name = classpath.rpartition(".")
+        rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
+        async for event in original_run(rebuilt):
+            yield event
+
+    monkeypatch.setattr(SesExportJobTrigger, "run", run_with_restart)
+
+    dr = run_dag(create_dag("e2e_create_deferrable", deferrable=True), **AT)
+
+    assert task_states(dr) == {"create": "success"}
+    assert len(restarts) == 1
+    job_id = xcom(dr, "create")
+    assert restarts[0][1]["job_id"] == job_id
+    assert restarts[0][1]["aws_conn_id"] == "aws_default"
+    summary = xcom(dr, "create", key="export_job")
+    assert summary["job_status"] == "COMPLETED" and summary["job_id"] == job_id
+    assert emu.stats()["jobs_created"] == 1
+
+
+def test_deferrable_failure_fails_the_task(run_dag: Any, ses_export_emulator: Any, task_logs: Any) -> None:
+    ses_export_emulator.fail_next(1, message="Export quota exhausted")
+    dr = run_dag(create_dag("e2e_create_deferrable_failed", deferrable=True, retries=2), **AT)
+
+    assert task_states(dr) == {"create": "failed"}
+    assert try_number(dr, "create") == 1
+    out = task_logs()
+    assert "SesExportJobFailedError" in out and "Export quota exhausted" in out
