@@ -9,6 +9,7 @@ the ratios that decide the outcome (storm length vs. botocore's retry budget vs.
 sensor timeout) are the ones of the nominal scenario:
 
 * fault windows (throttle storms, 5xx bursts, latency, resets) last ``nominal * SCALE`` seconds;
+* the trigger poller's own backoff after a failed cycle is multiplied by ``SCALE`` too;
 * botocore's exponential backoff (``rand() * min(2**attempt, 20)`` seconds) is multiplied by ``SCALE``
   by wrapping ``botocore.retries.standard.ExponentialBackoff.delay_amount`` (aiobotocore uses the same
   class), so a poke's 5 attempts span the same *fraction* of a storm as in production;
@@ -30,6 +31,8 @@ from tests import leakcheck
 
 #: wall-clock seconds per nominal second (60 s storm -> 3 s).
 SCALE = 0.05
+#: The calls a wait makes to learn a job's status (the trigger's poller lists first).
+POLL_OPERATIONS = frozenset({"GetExportJob", "ListExportJobs"})
 
 
 def nominal(seconds: float) -> float:
@@ -48,6 +51,18 @@ def scaled_botocore_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
         return float(original(self, context)) * SCALE
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", delay_amount)
+
+    # the trigger's shared poller stretches its interval after a throttled / failed cycle (floor 1 s,
+    # doubling): the same duration, scaled the same way
+    from airflow_provider_sesexport.triggers.poller import ExportJobPoller
+
+    next_delay = ExportJobPoller._next_delay
+
+    def scaled_next_delay(self: Any) -> float:
+        delay = float(next_delay(self))
+        return delay * SCALE if self.backoff_level else delay
+
+    monkeypatch.setattr(ExportJobPoller, "_next_delay", scaled_next_delay)
 
 
 class FaultWindow:
@@ -115,23 +130,35 @@ class FaultWindow:
         :param seconds: how long the faults last (wall clock).
         :param storm: ``"throttle"`` (every call 429) or ``"fail_500"`` / ``"fail_503"`` for ``seconds``.
         :param then: run right after the faults lift (e.g. complete the held job).
-        :param poll: which GetExportJob call (botocore ``_make_api_call``, 1-based) opens the window.
+        :param poll: which status call (GetExportJob or ListExportJobs, boto3 or aiobotocore, 1-based) opens
+            the window; in deferrable mode call 1 is the sensor's own first poke and call 2 the trigger's first.
         :param faults: emulator fault settings (``latency``, ``reset_rate``, ``error_rate``, ...).
         """
+        from aiobotocore.client import AioBaseClient
         from botocore.client import BaseClient
 
-        original = BaseClient._make_api_call
         calls = [0]
         window = self
 
-        def _make_api_call(client: Any, operation_name: str, api_params: Any) -> Any:
-            if operation_name == "GetExportJob":
+        def count(operation_name: str) -> None:
+            if operation_name in POLL_OPERATIONS:
                 calls[0] += 1
                 if calls[0] == poll:
                     window._open(seconds, storm, then, faults)
-            return original(client, operation_name, api_params)
+
+        sync_call = BaseClient._make_api_call
+        async_call = AioBaseClient._make_api_call
+
+        def _make_api_call(client: Any, operation_name: str, api_params: Any) -> Any:
+            count(operation_name)
+            return sync_call(client, operation_name, api_params)
+
+        async def _make_async_api_call(client: Any, operation_name: str, api_params: Any) -> Any:
+            count(operation_name)
+            return await async_call(client, operation_name, api_params)
 
         monkeypatch.setattr(BaseClient, "_make_api_call", _make_api_call)
+        monkeypatch.setattr(AioBaseClient, "_make_api_call", _make_async_api_call)
 
     def after_first_poll(self, delay: float, action: Callable[[], Any]) -> None:
         """Run ``action`` ``delay`` seconds after the code under test first polled GetExportJob."""

@@ -1,5 +1,6 @@
 """
-Fault table, reschedule-mode rows: the sensor (and the result operator behind it) in a real Airflow run.
+Fault table, sensor rows: the sensor in reschedule and in deferrable mode (and the result operator behind it),
+in a real Airflow run.
 
 Each row runs ``wait >> result`` with ``dag.test()`` against the emulator on 127.0.0.1 while a fault
 is injected during the wait. Durations in names and comments are nominal seconds; the run is scaled
@@ -7,12 +8,17 @@ by ``SCALE`` (see ``conftest.py``): a 60 s throttle storm lasts 3 s of wall cloc
 and the poke interval (nominal 5 s) shrink by the same factor, so the storm still outlasts several
 whole pokes (each of up to 5 botocore attempts) exactly as it would in production.
 
+In deferrable mode the sensor pokes once, then hands the wait to ``SesExportJobTrigger``, which
+``dag.test()`` runs in-process; the trigger's shared poller lists jobs (ListExportJobs) and reads the
+finished ones (GetExportJob), so faults open at the trigger's first call.
+
 "No failed try" is asserted as ``try_number == 1`` with ``retries=2`` configured: a poke that failed
 would have been retried and shown up as try 2 or 3.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -48,7 +54,9 @@ def _assert_gate_succeeded_first_try(dr: Any, job_id: str) -> None:
 
 
 def _get_stats(emu: Any) -> dict[str, int]:
-    return emu.stats()["operations"]["GetExportJob"]
+    """Counters of the status calls (GetExportJob, plus the trigger's ListExportJobs), summed."""
+    ops = emu.stats()["operations"]
+    return {key: ops["GetExportJob"][key] + ops["ListExportJobs"][key] for key in ops["GetExportJob"]}
 
 
 def _held_job(emu: Any) -> str:
@@ -59,11 +67,49 @@ def _held_job(emu: Any) -> str:
     return job_id
 
 
-def _failed_pokes(spy: ExceptionSpy) -> int:
-    """Pokes whose GetExportJob failed even after botocore's retries (the sensor must shrug them off)."""
-    return len([exc for exc in spy.raised if is_transient(exc)])
+MODES = ["reschedule", "deferrable"]
 
 
+def _watch_failed_polls(monkeypatch: pytest.MonkeyPatch, spy: ExceptionSpy, mode: str) -> Callable[[], int]:
+    """
+    Count whole polls that failed after botocore's retries (the wait must shrug them off).
+
+    Reschedule: GetExportJob raising out of the hook. Deferrable: the trigger poller's cycles that hit a
+    transient error (``ExportJobPoller._slow_down``).
+    """
+    if mode == "reschedule":
+        spy.wrap(monkeypatch, SesExportJobHook, "get_export_job")
+        return lambda: len([exc for exc in spy.raised if is_transient(exc)])
+    from airflow_provider_sesexport.triggers.poller import ExportJobPoller
+
+    slowed: list[BaseException] = []
+    original = ExportJobPoller._slow_down
+
+    def _slow_down(poller: Any, exc: BaseException) -> None:
+        slowed.append(exc)
+        original(poller, exc)
+
+    monkeypatch.setattr(ExportJobPoller, "_slow_down", _slow_down)
+    return lambda: len([exc for exc in slowed if is_transient(exc)])
+
+
+def _spy_wait_errors(monkeypatch: pytest.MonkeyPatch, spy: ExceptionSpy) -> None:
+    """Record what the sensor raises, in either mode (deferrable raises from ``execute_complete``)."""
+    spy.wrap(monkeypatch, SesExportJobSensor, "poke")
+    spy.wrap(monkeypatch, SesExportJobSensor, "execute_complete")
+
+
+def _assert_mode_used(emu: Any, mode: str) -> None:
+    """The wait really ran in ``mode``: only the trigger's poller calls ListExportJobs."""
+    listed = emu.stats()["operations"]["ListExportJobs"]["requests"]
+    assert (listed > 0) == (mode == "deferrable"), f"{mode} wait made {listed} ListExportJobs calls"
+
+
+def _sensor(mode: str, **kwargs: Any) -> dict[str, Any]:
+    return {"deferrable": mode == "deferrable", **kwargs}
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("storm", [10, 60])
 def test_throttle_storm_during_wait(
     ses_export_emulator: Any,
@@ -73,22 +119,25 @@ def test_throttle_storm_during_wait(
     monkeypatch: pytest.MonkeyPatch,
     exception_spy: ExceptionSpy,
     storm: int,
+    mode: str,
 ) -> None:
     """Every call 429 for `storm` s while the job runs; the job completes as the storm ends: no try fails."""
     job_id = _held_job(ses_export_emulator)
-    exception_spy.wrap(monkeypatch, SesExportJobHook, "get_export_job")
+    failed_polls = _watch_failed_polls(monkeypatch, exception_spy, mode)
     fault_window.open_at_poll(
         monkeypatch, nominal(storm), storm="throttle", then=lambda: ses_export_emulator.complete_job(job_id)
     )
-    dr = run_dag(gate_dag(dag_id, job_id))
+    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode)))
+    _assert_mode_used(ses_export_emulator, mode)
     assert fault_window.lifted.is_set()
     _assert_gate_succeeded_first_try(dr, job_id)
     assert _get_stats(ses_export_emulator)["throttled"] >= 1
     if storm == 60:
         # the storm outlasted botocore's 5 attempts: at least one whole poke failed, and the sensor went on
-        assert _failed_pokes(exception_spy) >= 1
+        assert failed_polls() >= 1
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("status", [500, 503])
 def test_5xx_burst_during_wait(
     ses_export_emulator: Any,
@@ -98,10 +147,11 @@ def test_5xx_burst_during_wait(
     monkeypatch: pytest.MonkeyPatch,
     exception_spy: ExceptionSpy,
     status: int,
+    mode: str,
 ) -> None:
     """Every call answered `status` for 60 s: no try fails."""
     job_id = _held_job(ses_export_emulator)
-    exception_spy.wrap(monkeypatch, SesExportJobHook, "get_export_job")
+    failed_polls = _watch_failed_polls(monkeypatch, exception_spy, mode)
     fault_window.open_at_poll(
         monkeypatch,
         nominal(60),
@@ -109,13 +159,15 @@ def test_5xx_burst_during_wait(
         then=lambda: ses_export_emulator.complete_job(job_id),
     )
 
-    dr = run_dag(gate_dag(dag_id, job_id))
+    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode)))
+    _assert_mode_used(ses_export_emulator, mode)
     assert fault_window.lifted.is_set()
     _assert_gate_succeeded_first_try(dr, job_id)
     assert _get_stats(ses_export_emulator)["server_errors"] > 5
-    assert _failed_pokes(exception_spy) >= 1
+    assert failed_polls() >= 1
 
 
+@pytest.mark.parametrize("mode", MODES)
 def test_connection_resets_during_wait(
     ses_export_emulator: Any,
     fault_window: FaultWindow,
@@ -123,26 +175,30 @@ def test_connection_resets_during_wait(
     dag_id: str,
     monkeypatch: pytest.MonkeyPatch,
     exception_spy: ExceptionSpy,
+    mode: str,
 ) -> None:
     """Every connection reset without a response for 40 s: no try fails."""
     job_id = _held_job(ses_export_emulator)
-    exception_spy.wrap(monkeypatch, SesExportJobHook, "get_export_job")
+    failed_polls = _watch_failed_polls(monkeypatch, exception_spy, mode)
     fault_window.open_at_poll(
         monkeypatch, nominal(40), then=lambda: ses_export_emulator.complete_job(job_id), reset_rate=1.0
     )
-    dr = run_dag(gate_dag(dag_id, job_id))
+    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode)))
+    _assert_mode_used(ses_export_emulator, mode)
     assert fault_window.lifted.is_set()
     _assert_gate_succeeded_first_try(dr, job_id)
     assert _get_stats(ses_export_emulator)["resets"] >= 5
-    assert _failed_pokes(exception_spy) >= 1
+    assert failed_polls() >= 1
 
 
+@pytest.mark.parametrize("mode", MODES)
 def test_added_latency_longer_than_botocore_timeouts(
     ses_export_emulator: Any,
     fault_window: FaultWindow,
     run_dag: Any,
     dag_id: str,
     monkeypatch: pytest.MonkeyPatch,
+    mode: str,
 ) -> None:
     """
     30 s added to every call for 60 s, botocore read timeout 10 s: reads time out, are retried, no try fails.
@@ -165,17 +221,33 @@ def test_added_latency_longer_than_botocore_timeouts(
         return outcome
 
     monkeypatch.setattr(Endpoint, "_do_get_response", spy)
+    from aiobotocore.endpoint import AioEndpoint
+
+    async_do_get_response = AioEndpoint._do_get_response
+
+    async def async_spy(endpoint: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            outcome = await async_do_get_response(endpoint, *args, **kwargs)
+        except Exception as exc:
+            attempts.append(exc)
+            raise
+        attempts.append(outcome[1] if outcome[0] is None else outcome[0])
+        return outcome
+
+    monkeypatch.setattr(AioEndpoint, "_do_get_response", async_spy)
     fault_window.open_at_poll(
         monkeypatch, nominal(60), then=lambda: ses_export_emulator.complete_job(job_id), latency=nominal(30)
     )
     config = {"read_timeout": nominal(10), "connect_timeout": nominal(5)}
-    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs={"botocore_config": config}))
+    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode, botocore_config=config)))
+    _assert_mode_used(ses_export_emulator, mode)
     assert fault_window.lifted.is_set()
     _assert_gate_succeeded_first_try(dr, job_id)
     timeouts = [exc for exc in attempts if isinstance(exc, ReadTimeoutError)]
     assert len(timeouts) >= 2, "attempts did not run into the read timeout: the row did not test what it claims"
 
 
+@pytest.mark.parametrize("mode", MODES)
 def test_job_disappears_mid_wait(
     ses_export_emulator: Any,
     fault_window: FaultWindow,
@@ -183,13 +255,15 @@ def test_job_disappears_mid_wait(
     dag_id: str,
     monkeypatch: pytest.MonkeyPatch,
     exception_spy: ExceptionSpy,
+    mode: str,
 ) -> None:
     """The job is deleted while the sensor waits (404): a clear SesExportJobNotFoundError fails the wait."""
     ses_export_emulator.add_rule(action="hang")
     job_id = create_job(ses_export_emulator)
-    exception_spy.wrap(monkeypatch, SesExportJobSensor, "poke")
+    _spy_wait_errors(monkeypatch, exception_spy)
     fault_window.after_first_poll(nominal(20), lambda: ses_export_emulator.delete_job(job_id))
-    dr = run_dag(gate_dag(dag_id, job_id, with_result=False, sensor_kwargs={"retries": 0}))
+    dr = run_dag(gate_dag(dag_id, job_id, with_result=False, sensor_kwargs=_sensor(mode, retries=0)))
+    _assert_mode_used(ses_export_emulator, mode)
     assert state_of(dr.get_task_instance("wait")) == "failed"
     (err,) = exception_spy.of_type(SesExportJobNotFoundError)
     assert err.job_id == job_id
@@ -197,6 +271,7 @@ def test_job_disappears_mid_wait(
     assert _get_stats(ses_export_emulator)["client_errors"] == 1  # one 404: not retried by botocore
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("soft_fail", [False, True])
 @pytest.mark.parametrize("outcome", ["FAILED", "CANCELLED"])
 def test_failed_or_cancelled_job_fails_typed_without_retries(
@@ -208,6 +283,7 @@ def test_failed_or_cancelled_job_fails_typed_without_retries(
     exception_spy: ExceptionSpy,
     outcome: str,
     soft_fail: bool,
+    mode: str,
 ) -> None:
     """FAILED / CANCELLED mid-wait: typed error, AWS's message, try 1 of 3, failed (not skipped) even with soft_fail."""
     ses_export_emulator.add_rule(action="hang")
@@ -217,8 +293,9 @@ def test_failed_or_cancelled_job_fails_typed_without_retries(
         fault_window.after_first_poll(nominal(10), lambda: ses_export_emulator.fail_job(job_id, message))
     else:
         fault_window.after_first_poll(nominal(10), lambda: ses_export_emulator.client().cancel_export_job(JobId=job_id))
-    exception_spy.wrap(monkeypatch, SesExportJobSensor, "poke")
-    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs={"soft_fail": soft_fail}))
+    _spy_wait_errors(monkeypatch, exception_spy)
+    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode, soft_fail=soft_fail)))
+    _assert_mode_used(ses_export_emulator, mode)
     wait = dr.get_task_instance("wait")
     assert state_of(wait) == "failed"
     assert wait.try_number == 1, "a failed/cancelled job must not spend retries"
@@ -230,14 +307,16 @@ def test_failed_or_cancelled_job_fails_typed_without_retries(
         assert err.error_message == message and message in str(err)
 
 
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("soft_fail", [False, True])
 def test_timeout_skips_only_with_soft_fail(
-    ses_export_emulator: Any, run_dag: Any, dag_id: str, soft_fail: bool
+    ses_export_emulator: Any, run_dag: Any, dag_id: str, soft_fail: bool, mode: str
 ) -> None:
     """A job that never finishes: the sensor times out (no retries); soft_fail turns that (only that) into a skip."""
     ses_export_emulator.add_rule(action="hang")
     job_id = create_job(ses_export_emulator)
-    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs={"timeout": nominal(20), "soft_fail": soft_fail}))
+    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode, timeout=nominal(20), soft_fail=soft_fail)))
+    _assert_mode_used(ses_export_emulator, mode)
     wait = dr.get_task_instance("wait")
     assert state_of(wait) == ("skipped" if soft_fail else "failed")
     assert wait.try_number == 1
