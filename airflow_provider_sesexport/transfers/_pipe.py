@@ -67,29 +67,27 @@ class RecordCounter:
     def _count(self, data: bytes) -> None:
         if not data:
             return
-        if not self.csv or (b'"' not in data and not self._in_quote):
-            newlines = data.count(b"\n")
-            tail = data.rsplit(b"\n", 1)[-1] if newlines else data
-        elif b'"' not in data:  # entirely inside a quoted field
+        last = data.rfind(b"\n")
+        if last >= 0:
+            self.open_line = not data[last + 1 :].isspace() and last + 1 < len(data)
+        elif not data.isspace():
             self.open_line = True
-            return
-        else:
-            newlines, tail_parts = 0, []
-            for i, part in enumerate(data.split(b'"')):
-                if i:
-                    self._in_quote = not self._in_quote
-                    tail_parts.append(b'"')
-                if not self._in_quote and b"\n" in part:
-                    newlines += part.count(b"\n")
-                    tail_parts = [part.rsplit(b"\n", 1)[-1]]
-                else:
-                    tail_parts.append(part)
-            tail = b"".join(tail_parts) if newlines else data
-        if newlines:
-            self.newlines += newlines
-            self.open_line = bool(tail.strip())
-        elif data.strip():
-            self.open_line = True
+        if self.csv and (self._in_quote or b'"' in data):
+            data = self._outside_quotes(data)
+        self.newlines += data.count(b"\n")
+
+    def _outside_quotes(self, data: bytes) -> bytes:
+        """The parts of ``data`` outside double-quoted CSV fields (``""`` escapes pair up, so parity works)."""
+        if self._in_quote:
+            close = data.find(b'"')
+            if close < 0:
+                return b""
+            data = data[close + 1 :]
+            self._in_quote = False
+        parts = data.split(b'"')
+        if len(parts) % 2 == 0:  # an odd number of quotes: the last field continues in the next chunk
+            self._in_quote = True
+        return b"".join(parts[::2])
 
     @property
     def records(self) -> int:

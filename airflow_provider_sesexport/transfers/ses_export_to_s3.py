@@ -103,7 +103,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         replace: bool = False,
         gzip: bool = False,
         chunk_size: int = MIB,
-        part_size: int = 8 * MIB,
+        part_size: int = 5 * MIB,
         max_concurrency: int = 4,
         **kwargs: Any,
     ) -> None:
@@ -136,10 +136,6 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
     @cached_property
     def dest_hook(self) -> Any:
         """The Amazon provider's S3Hook for the destination."""
-        return self._s3_hook()
-
-    def _s3_hook(self, **kwargs: Any) -> Any:
-        """An S3Hook on the destination connection; ``kwargs`` go to S3Hook (transfer and extra args)."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         if self.dest_aws_conn_id is None:
@@ -148,9 +144,8 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
                 region_name=self.region_name,
                 verify=self.verify,
                 config=self.botocore_config,
-                **kwargs,
             )
-        return S3Hook(aws_conn_id=self.dest_aws_conn_id, **kwargs)
+        return S3Hook(aws_conn_id=self.dest_aws_conn_id)
 
     def execute(self, context: Context) -> str:
         job_id = validate_job_id(self.job_id)
@@ -165,7 +160,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         # A fresh GetExportJob right before downloading: the URL is valid for five minutes from now.
         stream = self.hook.open_export_stream(job_id, chunk_size=self.chunk_size)
         try:
-            size_bytes, records = self._copy(stream, bucket, key)
+            size_bytes, records = self._copy(stream, s3, bucket, key)
         finally:
             stream.close()
         head = s3.head_object(key, bucket) or {}
@@ -207,8 +202,10 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         needed = math.ceil(size / (MAX_PARTS - 1) / MIB) * MIB
         return max(self.part_size, needed)
 
-    def _copy(self, stream: ExportStream, bucket: str, key: str) -> tuple[int, int | None]:
+    def _copy(self, stream: ExportStream, s3: Any, bucket: str, key: str) -> tuple[int, int | None]:
         """Stream the export into ``s3://bucket/key``; return ``(bytes stored, records or None)``."""
+        from boto3.s3.transfer import TransferConfig
+
         data_format = (stream.job.get("ExportDestination") or {}).get("DataFormat")
         expected = statistics_of(stream.job)["ExportedRecordsCount"]
         counter = RecordCounter(data_format) if str(data_format).upper() in CONTENT_TYPES else None
@@ -236,21 +233,20 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
             return flush() if flush else b""
 
         content_type = "application/gzip" if self.gzip else CONTENT_TYPES.get(str(data_format).upper())
-        uploader = self._s3_hook(
-            transfer_config_args={
-                "multipart_threshold": part,
-                "multipart_chunksize": part,
-                "max_concurrency": self.max_concurrency,
-                "max_io_queue": self.max_concurrency,
-                "use_threads": True,
-            },
-            extra_args={"ContentType": content_type} if content_type else None,
+        config = TransferConfig(
+            multipart_threshold=part,
+            multipart_chunksize=part,
+            max_concurrency=self.max_concurrency,
+            max_io_queue=self.max_concurrency,
+            use_threads=True,
         )
         # Parts read but not yet uploaded (s3transfer's default is 10): this bounds memory.
-        uploader.transfer_config.max_in_memory_upload_chunks = self.max_concurrency
+        config.max_in_memory_upload_chunks = self.max_concurrency
+        extra_args = {**s3.extra_args, **({"ContentType": content_type} if content_type else {})}
         pipe = DownloadPipe(chain([first], stream), transform=transform, finish=finish).start()
         try:
-            uploader.load_file_obj(pipe, key, bucket_name=bucket, replace=True)  # type: ignore[arg-type]
+            # boto3's managed transfer on the S3Hook's client: multipart, parts uploaded in parallel.
+            s3.get_conn().upload_fileobj(pipe, bucket, key, ExtraArgs=extra_args, Config=config)
         except BaseException:
             if pipe.error is not None:
                 raise pipe.error from None
