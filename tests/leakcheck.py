@@ -10,6 +10,7 @@ reliability suites run:
   (exception messages and tracebacks) of failed tests;
 * every log record that reaches the root logger (Airflow 2 task and trigger logs), rendered with its
   arguments and exception text;
+* what tests read through ``capfd`` / ``capsys`` (the e2e suites read task logs that way);
 * texts tests hand over explicitly with :func:`record` (exceptions they caught, trigger events);
 
 and, at the end, scans every table of the metadata DB (XCom values except ``key == "s3_url"``,
@@ -108,10 +109,44 @@ class _RootTee(logging.Handler):
         COLLECTOR.scan(f"log record {record.name}", text)
 
 
+def _tee_capture_fixtures() -> None:
+    """
+    Scan what tests read through ``capfd`` / ``capsys`` (and what they leave unread at teardown).
+
+    Output a capture fixture takes never reaches the report sections, and the e2e suites read task logs
+    through ``capfd``; without this the task logs of exactly those tests would escape the check.
+    """
+    from _pytest.capture import CaptureFixture
+
+    if getattr(CaptureFixture, "_sesexport_leakcheck", False):
+        return
+    readouterr = CaptureFixture.readouterr
+    close = CaptureFixture.close
+
+    def tee_readouterr(self: Any) -> Any:
+        result = readouterr(self)
+        if COLLECTOR.active:
+            COLLECTOR.scan("capture fixture", f"{result.out}\n{result.err}")
+        return result
+
+    def tee_close(self: Any) -> None:
+        if getattr(self, "_capture", None) is not None:
+            try:
+                tee_readouterr(self)
+            except Exception:  # never break a test's teardown over the leak check
+                pass
+        close(self)
+
+    CaptureFixture.readouterr = tee_readouterr  # type: ignore[method-assign]
+    CaptureFixture.close = tee_close  # type: ignore[method-assign]
+    CaptureFixture._sesexport_leakcheck = True  # type: ignore[attr-defined]
+
+
 class LeakCheckPlugin:
     """pytest plugin (registered globally by ``tests/zz_leakcheck/conftest.py``)."""
 
     def __init__(self) -> None:
+        _tee_capture_fixtures()
         self.handler = _RootTee(level=logging.DEBUG)
         root = logging.getLogger()
         root.addHandler(self.handler)
