@@ -30,9 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     :param config: the pytest config.
     """
-    config.addinivalue_line(
-        "markers", "ses_export_emulator(**options): options for the ses_export_emulator fixture"
-    )
+    config.addinivalue_line("markers", "ses_export_emulator(**options): options for the ses_export_emulator fixture")
 
 
 def _env(emu: SesExportEmulator) -> dict[str, str]:
@@ -65,9 +63,7 @@ def ses_export_emulator_factory() -> Iterator[Callable[..., SesExportEmulator]]:
 
 
 @pytest.fixture
-def ses_export_emulator(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[SesExportEmulator]:
+def ses_export_emulator(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[SesExportEmulator]:
     """An emulator for one test, with Airflow's ``aws_default`` connection pointed at it."""
     marker = request.node.get_closest_marker("ses_export_emulator")
     options = {**FIXTURE_DEFAULTS, **(marker.kwargs if marker else {})}

@@ -497,7 +497,10 @@ async def download(request: web.Request) -> web.StreamResponse:
     wanted = parse_range(request.headers.get("Range"), size)
     if wanted is False:
         return _s3_error(
-            416, "InvalidRange", "The requested range is not satisfiable", request.path,
+            416,
+            "InvalidRange",
+            "The requested range is not satisfiable",
+            request.path,
             {"Content-Range": f"bytes */{size}"},
         )
     status_code = 200

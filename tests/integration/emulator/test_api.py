@@ -104,8 +104,13 @@ def test_failed_rule_sets_failure_info(emu: SesExportEmulator, client: Any) -> N
 
 def test_rules_by_index_job_id_and_predicate(emu: SesExportEmulator, client: Any) -> None:
     emu.add_rule(action="fail", job_index=1, message="second job fails")
-    emu.add_rule(Rule(action="fail", predicate=lambda p: "MaxResults" in p["ExportDataSource"].get(
-        "MessageInsightsDataSource", {}), message="predicate"))
+    emu.add_rule(
+        Rule(
+            action="fail",
+            predicate=lambda p: "MaxResults" in p["ExportDataSource"].get("MessageInsightsDataSource", {}),
+            message="predicate",
+        )
+    )
     first, second, third = create(client), create(client), create(client, insights_source(7))
     emu.add_rule(action="hang", job_id=first)  # applies at once to the existing unfinished job
     assert wait_status(client, second)["FailureInfo"]["ErrorMessage"] == "second job fails"

@@ -148,6 +148,13 @@ def test_cli_main_help(capsys: Any) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for flag in ("--time-scale", "--row-multiplier", "--create-rate", "--error-rate", "--reset-rate",
-                 "--download-drop-after", "--allow-non-loopback"):
+    for flag in (
+        "--time-scale",
+        "--row-multiplier",
+        "--create-rate",
+        "--error-rate",
+        "--reset-rate",
+        "--download-drop-after",
+        "--allow-non-loopback",
+    ):
         assert flag in out

@@ -24,8 +24,12 @@ def _metrics(days: int) -> dict[str, Any]:
 
 
 def _insights(max_results: int) -> dict[str, Any]:
-    return {"StartDate": START, "EndDate": START + timedelta(days=2), "MaxResults": max_results,
-            "Include": {"Subject": ["100% off, \"today\""]}}
+    return {
+        "StartDate": START,
+        "EndDate": START + timedelta(days=2),
+        "MaxResults": max_results,
+        "Include": {"Subject": ['100% off, "today"']},
+    }
 
 
 @settings(max_examples=60, deadline=None)

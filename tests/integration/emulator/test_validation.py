@@ -31,7 +31,9 @@ def _insights(**changes: Any) -> dict[str, Any]:
 CSV = {"DataFormat": "CSV"}
 BAD_CREATES = {
     "s3url-in-request": (
-        metrics_source(), {"DataFormat": "CSV", "S3Url": "s3://bucket/key"}, "ExportDestination.S3Url"
+        metrics_source(),
+        {"DataFormat": "CSV", "S3Url": "s3://bucket/key"},
+        "ExportDestination.S3Url",
     ),
     "both-sources": ({**metrics_source(), **insights_source()}, CSV, "MetricsDataSource"),
     "neither-source": ({}, CSV, "MessageInsightsDataSource"),
@@ -90,8 +92,13 @@ def test_bad_requests_are_not_rate_limited_and_not_counted_as_jobs(emu: SesExpor
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"JobStatus": "DONE"}, "JobStatus"), ({"ExportSourceType": "LOGS"}, "ExportSourceType"),
-     ({"PageSize": 1000}, "PageSize"), ({"Bogus": 1}, "Bogus"), ({"PageSize": "ten"}, "PageSize")],
+    [
+        ({"JobStatus": "DONE"}, "JobStatus"),
+        ({"ExportSourceType": "LOGS"}, "ExportSourceType"),
+        ({"PageSize": 1000}, "PageSize"),
+        ({"Bogus": 1}, "Bogus"),
+        ({"PageSize": "ten"}, "PageSize"),
+    ],
 )
 def test_bad_list_requests(emu: SesExportEmulator, strict_client: Any, body: dict[str, Any], field: str) -> None:
     status, headers, payload = http("POST", f"{emu.endpoint_url}/v2/email/list-export-jobs", body)
@@ -106,8 +113,9 @@ def test_invalid_json_and_timestamps_as_iso_strings(emu: SesExportEmulator) -> N
     status, _, payload = http("POST", f"{emu.endpoint_url}/v2/email/export-jobs")
     assert status == 400 and b"ExportDataSource" in payload
     body = {
-        "ExportDataSource": {"MessageInsightsDataSource": {"StartDate": "2024-01-01T00:00:00Z",
-                                                           "EndDate": "2024-01-02T00:00:00Z"}},
+        "ExportDataSource": {
+            "MessageInsightsDataSource": {"StartDate": "2024-01-01T00:00:00Z", "EndDate": "2024-01-02T00:00:00Z"}
+        },
         "ExportDestination": {"DataFormat": "CSV"},
     }
     status, _, payload = http("POST", f"{emu.endpoint_url}/v2/email/export-jobs", body)
@@ -116,7 +124,9 @@ def test_invalid_json_and_timestamps_as_iso_strings(emu: SesExportEmulator) -> N
     import urllib.request
 
     request = urllib.request.Request(
-        f"{emu.endpoint_url}/v2/email/export-jobs", data=b"{not json", method="POST",
+        f"{emu.endpoint_url}/v2/email/export-jobs",
+        data=b"{not json",
+        method="POST",
         headers={"Content-Type": "application/json"},
     )
     with pytest.raises(urllib.error.HTTPError) as info:
