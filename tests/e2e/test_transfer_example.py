@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.integration.conftest are parameters here)
 """
 ``example_ses_export_to_s3`` in a real Airflow: create → wait → copy into a moto S3 bucket, the Asset
 (Dataset on Airflow 2) event recorded with its extra, the loader DAG queued on it, and then run.
@@ -74,7 +75,7 @@ def test_daily_copy_lands_in_s3_and_triggers_the_loader(
     load_example_dag: Any,
     run_dag: Any,
     ses_export_emulator: Any,
-    moto_s3: MotoS3,  # noqa: F811
+    moto_s3: MotoS3,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SES_EXPORT_EXAMPLE_BUCKET", moto_s3.bucket)
