@@ -1,0 +1,96 @@
+"""
+Daily Virtual Deliverability Manager (VDM) metrics exports for the DAG run's data interval.
+
+One metrics export per dimension (EMAIL_IDENTITY, CONFIGURATION_SET, ISP) x aggregation (VOLUME,
+RATE), started with dynamic task mapping. Each export waits on the triggerer (``deferrable=True``:
+all waits in a triggerer share one SES client and one poll cycle), then its results (statistics,
+a fresh download URL) are pushed to XCom and a report task summarises them.
+
+The schedule is a cron *data-interval* timetable, so every run covers exactly the previous UTC day
+(``data_interval_start`` .. ``data_interval_end``) on Airflow 2 and 3 alike. VDM keeps 60 days of data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from typing import Any
+
+from airflow_provider_sesexport._compat import DAG, Param, daily_data_interval_schedule, task
+from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator, SesExportJobResultOperator
+
+# Seconds between polls; the tests and `make demo` shorten it.
+WAITER_DELAY = float(os.environ.get("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "60"))
+
+#: Metrics exported per aggregation (at most 10 per export).
+METRICS_BY_AGGREGATION: dict[str, list[str]] = {
+    "VOLUME": ["SEND", "DELIVERY", "PERMANENT_BOUNCE", "TRANSIENT_BOUNCE", "COMPLAINT", "OPEN", "CLICK"],
+    "RATE": ["DELIVERY", "PERMANENT_BOUNCE", "TRANSIENT_BOUNCE", "COMPLAINT", "OPEN", "CLICK"],
+}
+
+with DAG(
+    dag_id="example_ses_vdm_daily",
+    schedule=daily_data_interval_schedule(),
+    start_date=dt.datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params={
+        "dimensions": Param(
+            {"EMAIL_IDENTITY": ["example.com"], "CONFIGURATION_SET": ["transactional"], "ISP": ["Gmail"]},
+            type="object",
+            description="Dimension name -> the values to export (1 to 10 each)",
+        ),
+    },
+    tags=["example", "ses", "vdm"],
+) as dag:
+
+    @task
+    def metrics_sources(
+        params: dict[str, Any] | None = None,
+        data_interval_start: Any = None,
+        data_interval_end: Any = None,
+    ) -> list[dict[str, Any]]:
+        """One ``ExportDataSource`` per dimension x aggregation, for this run's data interval."""
+        assert params is not None
+        return [
+            {
+                "MetricsDataSource": {
+                    "Dimensions": {dimension: list(values)},
+                    "Namespace": "VDM",
+                    "Metrics": [{"Name": name, "Aggregation": aggregation} for name in metrics],
+                    # ISO-8601 strings: the operator accepts them as well as datetimes
+                    "StartDate": data_interval_start.isoformat(),
+                    "EndDate": data_interval_end.isoformat(),
+                }
+            }
+            for dimension, values in sorted(params["dimensions"].items())
+            for aggregation, metrics in METRICS_BY_AGGREGATION.items()
+        ]
+
+    export_metrics = SesCreateExportJobOperator.partial(
+        task_id="export_metrics",
+        data_format="CSV",
+        deferrable=True,
+        waiter_delay=WAITER_DELAY,
+        waiter_max_attempts=int(6 * 60 * 60 / max(WAITER_DELAY, 1)),
+        retries=2,
+        retry_delay=dt.timedelta(seconds=30),
+    ).expand(export_data_source=metrics_sources())
+
+    @task
+    def job_ids(ids: Any) -> list[str]:
+        """The JobIds of every export, as one list to map the result task over."""
+        return list(ids)
+
+    export_results = SesExportJobResultOperator.partial(task_id="export_results").expand(
+        job_id=job_ids(export_metrics.output)
+    )
+
+    @task
+    def report(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+        """Summarise the day's exports (a real pipeline would load the files, e.g. with SesExportToS3Operator)."""
+        exported = {s["job_id"]: s["statistics"]["ExportedRecordsCount"] for s in summaries}
+        print(f"{len(summaries)} VDM exports finished; exported records per job: {exported}")
+        return {"exports": len(summaries), "exported_records": exported}
+
+    report(export_results.output)

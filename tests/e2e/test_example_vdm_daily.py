@@ -1,0 +1,51 @@
+"""The VDM daily example DAG in a real Airflow: mapped exports, deferrable waits, results pushed."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from airflow_provider_sesexport._compat import AIRFLOW_V_3
+from tests.conftest import task_states
+from tests.e2e.conftest import xcom
+
+pytestmark = pytest.mark.e2e
+
+RUN_DATE = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.ses_export_emulator(time_scale=0.02)
+def test_vdm_daily_exports_every_dimension_and_aggregation(
+    load_example_dag: Any, run_dag: Any, ses_export_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "0.2")
+    dag = load_example_dag("example_ses_vdm_daily")
+    at = {"logical_date" if AIRFLOW_V_3 else "execution_date": RUN_DATE}
+
+    dr = run_dag(dag, **at)
+
+    states = task_states(dr)
+    assert str(getattr(dr.state, "value", dr.state)) == "success", states
+    assert sorted(k for k in states if k.startswith("export_metrics[")) == [f"export_metrics[{i}]" for i in range(6)]
+    assert set(states.values()) == {"success"}, states
+
+    jobs = ses_export_emulator.jobs()
+    assert len(jobs) == 6
+    client = ses_export_emulator.client()
+    seen = set()
+    for job in jobs:
+        source = client.get_export_job(JobId=job["JobId"])["ExportDataSource"]["MetricsDataSource"]
+        # the run for 2026-11-02 covers the previous UTC day
+        assert source["StartDate"] == dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+        assert source["EndDate"] == RUN_DATE
+        (dimension,) = source["Dimensions"]
+        (aggregation,) = {m["Aggregation"] for m in source["Metrics"]}
+        seen.add((dimension, aggregation))
+    assert seen == {(d, a) for d in ("EMAIL_IDENTITY", "CONFIGURATION_SET", "ISP") for a in ("VOLUME", "RATE")}
+
+    report = xcom(dr, "report")
+    assert report["exports"] == 6
+    assert set(report["exported_records"]) == {job["JobId"] for job in jobs}
+    assert all(isinstance(n, int) for n in report["exported_records"].values())
