@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -50,20 +52,43 @@ def complete_after_polls(emu: Any, job_id: str, polls: int = 2, timeout: float =
     return thread
 
 
+class _RecordLines(logging.Handler):
+    """Keeps every log record's message (and traceback) as text."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(record.getMessage())
+        except Exception:
+            self.lines.append(str(record.msg))
+        if record.exc_info and record.exc_info[1] is not None:
+            self.lines.append("".join(traceback.format_exception(*record.exc_info)))
+
+
 @pytest.fixture
-def task_logs(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
+def task_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
     """
     What tasks printed and logged so far.
 
-    Airflow 3 writes task logs to stdout through structlog; Airflow 2 through ``logging``, which reaches
-    stderr or, once pytest's own handler is installed first, only pytest's log capture.
+    Airflow 3 writes task logs to stdout through structlog (captured with ``capfd``); Airflow 2 through
+    ``logging`` handlers that may hold a stream of an earlier test, so records are also collected by a
+    handler of our own on the loggers Airflow 2 uses for tasks.
     """
+    handler = _RecordLines()
+    loggers = [logging.getLogger(name) for name in ("", "airflow", "airflow.task")]
+    for logger in loggers:
+        logger.addHandler(handler)
 
     def read() -> str:
         captured = capfd.readouterr()
-        return captured.out + captured.err + caplog.text
+        return captured.out + captured.err + "\n".join(handler.lines)
 
-    return read
+    yield read
+    for logger in loggers:
+        logger.removeHandler(handler)
 
 
 def xcom(dr: Any, task_id: str, key: str = "return_value") -> Any:
