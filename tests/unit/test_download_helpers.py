@@ -1,0 +1,130 @@
+"""Download helpers without a network: URL parsing, error text redaction, size/ETag bookkeeping, retries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_sesexport.hooks._download import (
+    ExportStream,
+    SesExportDownloadError,
+    SesExportDownloadMixin,
+    _Rejected,
+    _s3_error_text,
+    _Transient,
+    parse_s3_url,
+)
+
+
+def test_parse_s3_url() -> None:
+    assert parse_s3_url("s3://bucket/a/b%20c.csv") == ("bucket", "a/b c.csv")
+    for bad in ("s3://bucket", "s3:///key", "https://bucket/key"):
+        with pytest.raises(SesExportDownloadError, match="expected s3://bucket/key"):
+            parse_s3_url(bad)
+
+
+def test_s3_error_text_keeps_code_and_message_only() -> None:
+    body = (
+        b"<Error><Code>SignatureDoesNotMatch</Code><Message>The signature does not match</Message>"
+        b"<StringToSign>AWS4-HMAC-SHA256 secret</StringToSign><SignatureProvided>abc123</SignatureProvided></Error>"
+    )
+    text = _s3_error_text(body)
+    assert text == "SignatureDoesNotMatch: The signature does not match"
+    assert _s3_error_text(b"garbage") == "no error details"
+    url_in_message = b"<Code>X</Code><Message>see https://h/p?X-Amz-Signature=s3cr3t</Message>"
+    assert "s3cr3t" not in _s3_error_text(url_in_message)
+
+
+class FakeHook(SesExportDownloadMixin):
+    """A hook whose GetExportJob hands out numbered URLs; the readers are scripted per attempt."""
+
+    log = logging.getLogger("fake")
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def _fresh_export_url(self, job_id: str) -> tuple[str, dt.datetime, dict[str, Any]]:
+        self.calls += 1
+        return f"https://h/f?X-Amz-Signature={self.calls}", dt.datetime.now(dt.timezone.utc), {"JobId": job_id}
+
+
+def scripted(stream: ExportStream, attempts: list[Any]) -> None:
+    """Replace the https reader: each attempt yields some bytes, then raises or ends."""
+    script = iter(attempts)
+
+    def reader() -> Iterator[bytes]:
+        step = next(script)
+        stream.size = 10
+        data, error = step
+        yield from stream._deliver(iter([data]) if data else iter([]))
+        if error is not None:
+            raise error
+
+    stream._read_https = reader  # type: ignore[method-assign]
+
+
+def test_progress_resets_the_failure_budget() -> None:
+    hook = FakeHook()
+    stream = ExportStream(hook, "job", max_attempts=2, retry_delay=0)
+    # Five failures in total, but never two in a row without progress.
+    scripted(
+        stream,
+        [(b"ab", _Transient("drop")), (b"cd", _Rejected("403")), (b"ef", _Transient("drop")), (b"ghij", None)],
+    )
+    assert b"".join(stream) == b"abcdefghij"
+    assert stream.resumes == 3 and hook.calls == 4 and stream.url_refreshes == 3
+
+
+def test_attempts_without_progress_give_up() -> None:
+    hook = FakeHook()
+    stream = ExportStream(hook, "job", max_attempts=3, retry_delay=0)
+    scripted(stream, [(b"", _Transient("drop"))] * 3)
+    with pytest.raises(SesExportDownloadError, match=r"drop; gave up after 3 attempts in a row.*0 bytes received"):
+        b"".join(stream)
+    assert hook.calls == 3
+
+
+def test_short_body_without_error_is_resumed() -> None:
+    hook = FakeHook()
+    stream = ExportStream(hook, "job", retry_delay=0)
+    scripted(stream, [(b"abcd", None), (b"efghij", None)])
+    assert b"".join(stream) == b"abcdefghij"
+    assert stream.resumes == 1
+
+
+def test_more_bytes_than_announced_is_an_error() -> None:
+    stream = ExportStream(FakeHook(), "job", retry_delay=0)
+    scripted(stream, [(b"0123456789X", None)])
+    with pytest.raises(SesExportDownloadError, match="more than the 10 bytes"):
+        b"".join(stream)
+
+
+def test_size_or_etag_change_is_an_error() -> None:
+    stream = ExportStream(FakeHook(), "job")
+    stream._check_total(100, '"a"')
+    stream._check_total(100, '"a"')
+    with pytest.raises(SesExportDownloadError, match="changed size"):
+        stream._check_total(101, '"a"')
+    with pytest.raises(SesExportDownloadError, match="changed during the download"):
+        stream._check_total(100, '"b"')
+
+
+def test_skip_drops_exactly_the_delivered_prefix() -> None:
+    stream = ExportStream(FakeHook(), "job")
+    assert b"".join(stream._skip(iter([b"abc", b"defg", b"h"]), 5)) == b"fgh"
+    assert b"".join(stream._skip(iter([b"abc"]), 0)) == b"abc"
+
+
+def test_safe_url_is_redacted() -> None:
+    stream = ExportStream(FakeHook(), "job").open()
+    assert stream.safe_url == "https://h/f?<redacted>"
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "1"])
+def test_chunk_size_must_be_a_positive_int(bad: Any) -> None:
+    with pytest.raises(ValueError, match="Invalid chunk_size"):
+        ExportStream(FakeHook(), "job", chunk_size=bad)
