@@ -197,14 +197,23 @@ def measure(mode: str, endpoint: str, conn_json: str, job_ids: list[str], args: 
         rss2 = settle_rss()
 
         # API calls per poll cycle while nothing finishes
-        calls0 = await loop.run_in_executor(None, api_calls, endpoint)
-        cycles0 = sum(p.cycles for p in poller_mod.active_pollers().values())
-        window = 3 * interval
-        await asyncio.sleep(window)
-        calls1 = await loop.run_in_executor(None, api_calls, endpoint)
-        cycles1 = sum(p.cycles for p in poller_mod.active_pollers().values())
-        calls = sum(calls1.values()) - sum(calls0.values())
-        per_cycle = calls / (cycles1 - cycles0) if mode == "ours" and cycles1 > cycles0 else calls / (window / interval)
+        window_cycles = 3
+        if mode == "ours":
+            # count exactly whole cycles: from just after one ends to just after the third next one ends
+            (poller,) = poller_mod.active_pollers().values()
+            done = poller.cycles_completed
+            while poller.cycles_completed == done:
+                await asyncio.sleep(0.002)
+            calls0 = await loop.run_in_executor(None, api_calls, endpoint)
+            done = poller.cycles_completed
+            while poller.cycles_completed < done + window_cycles:
+                await asyncio.sleep(0.002)
+            calls1 = await loop.run_in_executor(None, api_calls, endpoint)
+        else:
+            calls0 = await loop.run_in_executor(None, api_calls, endpoint)
+            await asyncio.sleep(window_cycles * interval)
+            calls1 = await loop.run_in_executor(None, api_calls, endpoint)
+        per_cycle = (sum(calls1.values()) - sum(calls0.values())) / window_cycles
 
         # detection latency: complete a few jobs at random phases of the poll cycle
         latencies = []

@@ -176,6 +176,7 @@ class ExportJobPoller:
         self.listing_allowed = True
         self.backoff_level = 0
         self.cycles = 0
+        self.cycles_completed = 0
         self.closed = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -359,6 +360,7 @@ class ExportJobPoller:
             self._slow_down(throttled)
         else:
             self.backoff_level = 0
+        self.cycles_completed += 1
 
     async def _list_in_flight(self) -> set[str]:
         """JobIds of every job CREATED or PROCESSING (CREATED first: a job moving on shows up in PROCESSING)."""
