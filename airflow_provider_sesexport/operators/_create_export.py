@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: CreateExportJob allows one call per second per account.
-CREATE_MIN_SPACING = 1.0
+#: CreateExportJob allows one call per second per account; the margin absorbs network jitter.
+CREATE_MIN_SPACING = 1.1
 #: Attempts (each with botocore's own retries) while CreateExportJob keeps being throttled.
 CREATE_ATTEMPTS = 8
 #: Clock skew allowed between Airflow and AWS when comparing creation times.
@@ -41,12 +41,12 @@ def create_paced(hook: SesExportJobHook, request: dict[str, Any], sleep: Any = t
     """
     global _last_create
     data_format = request["ExportDestination"]["DataFormat"]
+    hook.conn  # noqa: B018  (create the client first: its set-up time must not eat into the spacing)
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         with _create_lock:
             wait = _last_create + CREATE_MIN_SPACING - time.monotonic()
             if wait > 0:
                 sleep(wait)
-            _last_create = time.monotonic()
             try:
                 return hook.create_export_job(request["ExportDataSource"], data_format)
             except Exception as exc:
@@ -60,6 +60,9 @@ def create_paced(hook: SesExportJobHook, request: dict[str, Any], sleep: Any = t
                     attempt,
                     CREATE_ATTEMPTS,
                 )
+            finally:
+                # spaced from when the previous call returned, i.e. after SES received it
+                _last_create = time.monotonic()
         sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 

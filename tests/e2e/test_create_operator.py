@@ -167,3 +167,51 @@ def test_deferrable_failure_fails_the_task(run_dag: Any, ses_export_emulator: An
     assert try_number(dr, "create") == 1
     out = task_logs()
     assert "SesExportJobFailedError" in out and "Export quota exhausted" in out
+
+
+def mapped_create_dag(dag_id: str, count: int) -> Any:
+    schedule = daily_data_interval_schedule()
+    with DAG(dag_id=dag_id, schedule=schedule, start_date=dt.datetime(2026, 1, 1), catchup=False) as dag:
+        sources = [
+            {"MetricsDataSource": {**SOURCE["MetricsDataSource"], "Dimensions": {"ISP": [f"isp-{i}"]}}}
+            for i in range(count)
+        ]
+        SesCreateExportJobOperator.partial(task_id="create", wait_for_completion=False).expand(
+            export_data_source=sources
+        )
+    return dag
+
+
+@pytest.mark.ses_export_emulator(time_scale=1.0, create_rate_limit=1.0)
+def test_mapped_creates_within_the_rate_limit(run_dag: Any, ses_export_emulator: Any) -> None:
+    dr = run_dag(mapped_create_dag("e2e_create_rate", 3), **AT)
+
+    assert task_states(dr) == {f"create[{i}]": "success" for i in range(3)}
+    stats = ses_export_emulator.stats()
+    assert stats["jobs_created"] == 3
+    assert stats["operations"]["CreateExportJob"]["throttled"] == 0
+
+
+@pytest.mark.integration
+@pytest.mark.ses_export_emulator(time_scale=1.0, create_rate_limit=1.0)
+@pytest.mark.parametrize("paced", [True, False])
+def test_back_to_back_creates_over_http(ses_export_emulator: Any, monkeypatch: pytest.MonkeyPatch, paced: bool) -> None:
+    """Three creates at once against a 1 call/s limit: paced, no 429 at all; unpaced, the 429s are retried."""
+    from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+    from airflow_provider_sesexport.operators import _create_export
+    from airflow_provider_sesexport.utils.validation import build_create_export_job_request
+
+    monkeypatch.setattr(_create_export, "_last_create", 0.0)
+    if not paced:
+        monkeypatch.setattr(_create_export, "CREATE_MIN_SPACING", 0.0)
+    hook = SesExportJobHook(aws_conn_id="aws_default")
+    source = {"MetricsDataSource": {**SOURCE["MetricsDataSource"], "StartDate": "2026-10-01", "EndDate": "2026-10-02"}}
+    request = build_create_export_job_request(source, "CSV")
+
+    job_ids = [_create_export.create_paced(hook, request) for _ in range(3)]
+
+    assert len(set(job_ids)) == 3
+    stats = ses_export_emulator.stats()
+    assert stats["jobs_created"] == 3
+    throttled = stats["operations"]["CreateExportJob"]["throttled"]
+    assert throttled == 0 if paced else throttled > 0
