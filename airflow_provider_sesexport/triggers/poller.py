@@ -70,7 +70,9 @@ class ClientSpec:
         botocore_config: dict[str, Any] | None,
     ) -> ClientSpec:
         """Build the key; ``botocore_config`` is compared as canonical JSON."""
-        return cls(aws_conn_id, region_name or None, verify, json.dumps(botocore_config or {}, sort_keys=True))
+        return cls(
+            aws_conn_id, region_name or None, verify, json.dumps(botocore_config or {}, sort_keys=True, default=str)
+        )
 
     @property
     def botocore_config(self) -> dict[str, Any] | None:
