@@ -93,7 +93,7 @@ def _sesv2_model() -> Any:
 
 
 def _check_model_constraints(shape: Any, value: Any, path: str, param: str) -> None:
-    """Enum and max-length checks botocore's ParamValidator leaves to the service."""
+    """Enum, map-size and maximum checks botocore's ParamValidator leaves to the service."""
     type_name = getattr(shape, "type_name", None)
     if type_name == "structure" and isinstance(value, dict):
         for name, member in shape.members.items():
@@ -106,7 +106,10 @@ def _check_model_constraints(shape: Any, value: Any, path: str, param: str) -> N
         for i, item in enumerate(value):
             _check_model_constraints(shape.member, item, f"{path}[{i}]", param)
     elif type_name == "map" and isinstance(value, dict):
-        maximum = shape.metadata.get("max")
+        # botocore's ParamValidator checks list lengths but not map sizes: both bounds are ours
+        minimum, maximum = shape.metadata.get("min"), shape.metadata.get("max")
+        if minimum is not None and len(value) < minimum:
+            raise invalid(f"{param}{path}", value, f"at least {minimum} key(s)")
         if maximum is not None and len(value) > maximum:
             raise invalid(f"{param}{path}", value, f"at most {maximum} key(s)")
         for key, item in value.items():
