@@ -41,6 +41,9 @@ class FileServer(ThreadingHTTPServer):
         self.requests: list[dict[str, Any]] = []
         self.drop_after = 10_000
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hang up on purpose here (drops, refused URLs): no tracebacks on stderr."""
+
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
