@@ -8,6 +8,7 @@ from airflow_provider_sesexport.exceptions import (
     SesExportJobCancelledError,
     SesExportJobFailedError,
 )
+from airflow_provider_sesexport.utils.redaction import redact_text
 
 INTERMEDIATE_STATES: frozenset[str] = frozenset({"CREATED", "PROCESSING"})
 SUCCESS_STATES: frozenset[str] = frozenset({"COMPLETED"})
@@ -43,6 +44,8 @@ def check_job_outcome(
     """
     if status in SUCCESS_STATES:
         return True
+    if error_message:  # AWS's text may quote a pre-signed URL; the error ends up in task logs and the UI
+        error_message = redact_text(error_message)
     if status == "FAILED":
         raise SesExportJobFailedError(job_id, status, error_message, failed_records_url)
     if status == "CANCELLED":

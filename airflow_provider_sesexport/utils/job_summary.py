@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_sesexport.utils.job_states import SUCCESS_STATES
+from airflow_provider_sesexport.utils.redaction import redact_text
 
 #: GetExportJob documents that ``S3Url`` expires five minutes after the call returns it.
 S3_URL_LIFETIME = dt.timedelta(minutes=5)
@@ -98,7 +99,8 @@ def summarize_export_job(job: Mapping[str, Any], retrieved_at: dt.datetime | Non
         "created_timestamp": to_iso(job.get("CreatedTimestamp")),
         "completed_timestamp": to_iso(job.get("CompletedTimestamp")),
         "statistics": statistics_of(job),
-        "error_message": error_message,
+        # AWS's text, with any pre-signed URL it quotes cut down to its path (the summary goes to XCom)
+        "error_message": redact_text(error_message) if error_message else error_message,
     }
     if status in SUCCESS_STATES:
         summary["s3_url_expires_at"] = to_iso(url_expires_at(s3_url_of(job), retrieved_at))
