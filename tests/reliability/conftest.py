@@ -225,3 +225,15 @@ def dag_id(request: pytest.FixtureRequest) -> str:
 
 
 Builder = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's S3 in server mode on 127.0.0.1 for the session (started and stopped here)."""
+    from tests.integration.conftest import start_moto_server
+
+    server, endpoint_url = start_moto_server()
+    try:
+        yield endpoint_url
+    finally:
+        server.stop()
