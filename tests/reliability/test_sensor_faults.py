@@ -351,3 +351,28 @@ def test_result_operator_on_failed_job_fails_without_retries(
     (err,) = exception_spy.of_type(expected)
     if outcome == "FAILED":
         assert "Export job failed: quota" in str(err)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param(
+            "reschedule",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="BUG(sensor): _soft_fail_on_timeout_only only un-skips SesExportJobError; a rejected job_id "
+                "(SesExportInputError, an AirflowFailException) is turned into a skip by soft_fail in "
+                "reschedule/poke mode, while deferrable mode fails the task",
+            ),
+        ),
+        "deferrable",
+    ],
+)
+def test_unusable_job_id_fails_even_with_soft_fail(
+    ses_export_emulator: Any, run_dag: Any, dag_id: str, mode: str
+) -> None:
+    """job_id rendered as "None" (the upstream XCom did not arrive): fail, no retries, no skip, no request."""
+    dr = run_dag(gate_dag(dag_id, "None", with_result=False, sensor_kwargs=_sensor(mode, soft_fail=True)))
+    wait = dr.get_task_instance("wait")
+    assert ses_export_emulator.stats()["total_requests"] == 0
+    assert (state_of(wait), wait.try_number) == ("failed", 1)
