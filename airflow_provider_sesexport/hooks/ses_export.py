@@ -180,8 +180,11 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         from airflow_provider_sesexport.exceptions import SesExportJobError
         from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
         from airflow_provider_sesexport.utils.job_summary import utcnow
+        from airflow_provider_sesexport.utils.validation import validate_attempts, validate_seconds
 
         validate_job_id(job_id)
+        waiter_delay = validate_seconds(waiter_delay, "waiter_delay")
+        waiter_max_attempts = validate_attempts(waiter_max_attempts, "waiter_max_attempts")
         waiter = self.get_waiter("export_job_complete")
         for attempt in range(1, waiter_max_attempts + 1):
             try:

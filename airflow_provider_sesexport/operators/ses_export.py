@@ -18,7 +18,12 @@ from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
 from airflow_provider_sesexport.utils.job_states import FAILURE_STATES, INTERMEDIATE_STATES
 from airflow_provider_sesexport.utils.job_summary import s3_url_of, utcnow
 from airflow_provider_sesexport.utils.redaction import redact_url
-from airflow_provider_sesexport.utils.validation import build_create_export_job_request, invalid, validate_job_id
+from airflow_provider_sesexport.utils.validation import (
+    build_create_export_job_request,
+    validate_attempts,
+    validate_job_id,
+    validate_seconds,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
@@ -151,15 +156,8 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
         self.job_id: str | None = None
 
     def _check_waiter_arguments(self) -> None:
-        delay = self.waiter_delay
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
-            raise invalid("waiter_delay", self.waiter_delay, "a number of seconds >= 0")
-        if (
-            isinstance(self.waiter_max_attempts, bool)
-            or not isinstance(self.waiter_max_attempts, int)
-            or self.waiter_max_attempts < 1
-        ):
-            raise invalid("waiter_max_attempts", self.waiter_max_attempts, "an integer >= 1")
+        validate_seconds(self.waiter_delay, "waiter_delay")
+        validate_attempts(self.waiter_max_attempts, "waiter_max_attempts")
 
     def execute(self, context: Context) -> str:
         request = build_create_export_job_request(self.export_data_source, self.data_format)

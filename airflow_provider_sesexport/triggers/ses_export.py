@@ -17,6 +17,7 @@ from airflow_provider_sesexport.exceptions import (
 )
 from airflow_provider_sesexport.triggers import poller as _poller
 from airflow_provider_sesexport.utils.job_summary import to_iso, utcnow
+from airflow_provider_sesexport.utils.validation import validate_deadline, validate_job_id, validate_seconds
 
 #: Event statuses this trigger emits.
 EVENT_STATUSES = ("success", "failed", "cancelled", "timeout", "error")
@@ -56,9 +57,10 @@ class SesExportJobTrigger(BaseTrigger):
         botocore_config: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.job_id = job_id
-        self.poll_interval = float(poll_interval)
-        self.timeout_at = to_iso(timeout_at)
+        self.job_id = validate_job_id(job_id)
+        self.poll_interval = validate_seconds(poll_interval, "poll_interval")
+        deadline = validate_deadline(timeout_at, "timeout_at")
+        self.timeout_at = to_iso(deadline) if isinstance(timeout_at, dt.datetime) else timeout_at
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.verify = verify
@@ -81,7 +83,8 @@ class SesExportJobTrigger(BaseTrigger):
     def _seconds_left(self) -> float | None:
         if self.timeout_at is None:
             return None
-        deadline = dt.datetime.fromisoformat(self.timeout_at)
+        deadline = validate_deadline(self.timeout_at, "timeout_at")
+        assert deadline is not None
         return max(0.0, (deadline - utcnow()).total_seconds())
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

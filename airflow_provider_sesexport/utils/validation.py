@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import re
 from typing import Any
 
@@ -204,3 +205,41 @@ def build_create_export_job_request(export_data_source: Any, data_format: Any) -
         "CreateExportJob", request, {"ExportDataSource": "export_data_source", "ExportDestination": "data_format"}
     )
     return request
+
+
+def validate_seconds(value: Any, param: str) -> float:
+    """
+    Return ``value`` as float seconds if it is a finite number >= 0, else raise :class:`SesExportInputError`.
+
+    :param value: the value.
+    :param param: the parameter name to show in the error.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise invalid(param, value, "a finite number of seconds >= 0")
+    return float(value)
+
+
+def validate_attempts(value: Any, param: str) -> int:
+    """
+    Return ``value`` if it is an integer >= 1, else raise :class:`SesExportInputError`.
+
+    :param value: the value.
+    :param param: the parameter name to show in the error.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise invalid(param, value, "an integer >= 1")
+    return value
+
+
+def validate_deadline(value: Any, param: str) -> dt.datetime | None:
+    """
+    Return ``value`` as an aware UTC datetime (None stays None): a datetime or an ISO-8601 date-time string.
+
+    :param value: the value.
+    :param param: the parameter name to show in the error.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, (str, dt.datetime)):
+        raise invalid(param, value, "None, a datetime or an ISO-8601 string such as '2026-11-01T06:00:00+00:00'")
+    return to_utc_datetime(value, param)

@@ -399,3 +399,21 @@ def test_waiter_is_shipped_and_found(hook: SesExportJobHook) -> None:
     waiter = hook.get_waiter("export_job_complete")
     acceptors = {(a.expected, a.state) for a in waiter.config.acceptors}
     assert {("COMPLETED", "success"), ("FAILED", "failure"), ("CANCELLED", "failure")} <= acceptors
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"waiter_delay": float("nan")}, "waiter_delay"),
+        ({"waiter_delay": "30"}, "waiter_delay"),
+        ({"waiter_max_attempts": "120"}, "waiter_max_attempts"),
+        ({"waiter_max_attempts": None}, "waiter_max_attempts"),
+    ],
+)
+def test_waiter_arguments_checked_before_any_request(
+    hook: SesExportJobHook, stubber: Stubber, kwargs: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(SesExportInputError, match=named):
+        make_op(hook, **kwargs).execute({"ti": FakeTI()})
+    with pytest.raises(SesExportInputError, match=named):
+        hook.wait_for_export_job("job-1", **kwargs)

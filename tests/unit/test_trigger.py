@@ -479,3 +479,25 @@ def test_failed_event_error_carries_aws_message() -> None:
             AirflowSensorTimeout,
         )
     assert err.value.job_id == "j"
+
+
+# -- bad input, before any poller starts -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"job_id": None}, "job_id"),
+        ({"job_id": "None"}, "job_id"),
+        ({"job_id": " job "}, "job_id"),
+        ({"poll_interval": -1}, "poll_interval"),
+        ({"poll_interval": float("nan")}, "poll_interval"),
+        ({"poll_interval": "soon"}, "poll_interval"),
+        ({"timeout_at": "tomorrow"}, "timeout_at"),
+        ({"timeout_at": 12}, "timeout_at"),
+    ],
+)
+def test_bad_arguments_name_the_parameter(kwargs: dict[str, Any], named: str) -> None:
+    from airflow_provider_sesexport.utils.validation import SesExportInputError
+
+    kwargs = {"job_id": "job-1", **kwargs}
+    with pytest.raises(SesExportInputError, match=named):
+        SesExportJobTrigger(**kwargs)
