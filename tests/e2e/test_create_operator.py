@@ -215,3 +215,22 @@ def test_back_to_back_creates_over_http(ses_export_emulator: Any, monkeypatch: p
     assert stats["jobs_created"] == 3
     throttled = stats["operations"]["CreateExportJob"]["throttled"]
     assert throttled == 0 if paced else throttled > 0
+
+
+@pytest.mark.integration
+@pytest.mark.ses_export_emulator(time_scale=1.0)
+def test_on_kill_cancels_the_running_job_over_http(ses_export_emulator: Any) -> None:
+    emu = ses_export_emulator
+    emu.add_rule(action="hang")
+    op = SesCreateExportJobOperator(
+        task_id="create", export_data_source=SOURCE, wait_for_completion=False, deferrable=False
+    )
+    op.export_data_source = {
+        "MetricsDataSource": {**SOURCE["MetricsDataSource"], "StartDate": "2026-10-01", "EndDate": "2026-10-02"}
+    }
+    job_id = op.execute({"ti": None})  # type: ignore[arg-type]
+
+    op.on_kill()
+
+    assert emu.client().get_export_job(JobId=job_id)["JobStatus"] == "CANCELLED"
+    assert emu.stats()["operations"]["CancelExportJob"]["succeeded"] == 1
