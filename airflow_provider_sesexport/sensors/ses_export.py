@@ -21,7 +21,7 @@ from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.utils import aws_errors
 from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
 from airflow_provider_sesexport.utils.job_summary import utcnow
-from airflow_provider_sesexport.utils.validation import validate_job_id
+from airflow_provider_sesexport.utils.validation import SesExportInputError, validate_job_id
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
@@ -153,6 +153,8 @@ def _soft_fail_on_timeout_only(sensor: Any) -> Iterator[None]:
     try:
         yield
     except AirflowSkipException as skip:
-        if isinstance(skip.__cause__, SesExportJobError) and not getattr(sensor, "never_fail", False):
+        # A failed or cancelled job, and input no request can succeed with, fail the task.
+        failure = (SesExportJobError, SesExportInputError)
+        if isinstance(skip.__cause__, failure) and not getattr(sensor, "never_fail", False):
             raise skip.__cause__ from None
         raise

@@ -356,15 +356,7 @@ def test_result_operator_on_failed_job_fails_without_retries(
 @pytest.mark.parametrize(
     "mode",
     [
-        pytest.param(
-            "reschedule",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG(sensor): _soft_fail_on_timeout_only only un-skips SesExportJobError; a rejected job_id "
-                "(SesExportInputError, an AirflowFailException) is turned into a skip by soft_fail in "
-                "reschedule/poke mode, while deferrable mode fails the task",
-            ),
-        ),
+        "reschedule",
         "deferrable",
     ],
 )
