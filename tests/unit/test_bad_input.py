@@ -174,14 +174,6 @@ ROWS: list[Any] = []
 #: Rows that fail today because of a bug in code this suite does not own, by row-id prefix. Strict:
 #: once the bug is fixed the row passes, the xfail turns into a failure, and the entry must go.
 KNOWN_BUGS: dict[str, str] = {
-    "trigger.job_id": "BUG(trigger): SesExportJobTrigger does not validate job_id; the poller sends "
-    "ListExportJobs for a None/''/'None'/whitespace/int id and the wait never ends with an error",
-    "trigger.poll_interval": "BUG(trigger): poll_interval is only float()-converted: -1 and NaN are accepted "
-    "and polling starts, 'soon' raises a bare ValueError that does not name poll_interval",
-    "trigger.timeout_at": "BUG(trigger): timeout_at is not parsed until run(): 'tomorrow' / 12 fail inside "
-    "the triggerer with an error that does not name timeout_at, after the poller started",
-    "create.waiter_delay[4]": "BUG(create operator): _check_waiter_arguments accepts waiter_delay=NaN "
-    "(NaN < 0 is False) and CreateExportJob is sent",
     **{
         f"hook.list_export_jobs.{name}[{i}]": "BUG(hook): list_export_jobs sends unknown "
         "export_source_type / job_status enums and page_size <= 0 or > 100 to AWS instead of rejecting them"
@@ -197,12 +189,6 @@ KNOWN_BUGS: dict[str, str] = {
             "hook.create_export_job.data_format[1]",
         )
     },
-    "hook.wait_for_export_job.waiter_delay": "BUG(hook): wait_for_export_job sends GetExportJob before it "
-    "notices waiter_delay is -1 / '30' / None",
-    "hook.wait_for_export_job.waiter_max_attempts[1]": "BUG(hook): waiter_max_attempts='120' gives a "
-    "TypeError that does not name the parameter",
-    "hook.wait_for_export_job.waiter_max_attempts[2]": "BUG(hook): waiter_max_attempts=None gives a "
-    "TypeError that does not name the parameter",
 }
 
 
