@@ -18,7 +18,13 @@ from airflow_provider_sesexport.utils.job_states import (
     INTERMEDIATE_STATES,
     SUCCESS_STATES,
 )
-from airflow_provider_sesexport.utils.validation import validate_job_id
+from airflow_provider_sesexport.utils.validation import (
+    build_create_export_job_request,
+    build_list_export_jobs_request,
+    validate_attempts,
+    validate_job_id,
+    validate_seconds,
+)
 
 #: Used when neither the hook's ``config`` nor the connection's ``config_kwargs`` configure retries:
 #: botocore's standard mode retries TooManyRequestsException (HTTP 429), 5xx and network errors with
@@ -97,11 +103,9 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param data_format: ``CSV`` or ``JSON``.
         :return: the new job's id.
         """
+        request = build_create_export_job_request(export_data_source, data_format)
         try:
-            response = self.conn.create_export_job(
-                ExportDataSource=export_data_source,
-                ExportDestination={"DataFormat": data_format},
-            )
+            response = self.conn.create_export_job(**request)
         except ClientError as exc:
             raise aws_errors.translate(exc) from exc
         return response["JobId"]
@@ -138,13 +142,10 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param job_status: only jobs in this ``JobStatus``.
         :param page_size: jobs per page.
         """
-        request: dict[str, Any] = {}
-        if export_source_type is not None:
-            request["ExportSourceType"] = export_source_type
-        if job_status is not None:
-            request["JobStatus"] = job_status
-        if page_size is not None:
-            request["PageSize"] = page_size
+        # Validated now, not when the caller starts iterating.
+        return self._list_pages(build_list_export_jobs_request(export_source_type, job_status, page_size))
+
+    def _list_pages(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
         while True:
             try:
                 response = self.conn.list_export_jobs(**request)
@@ -180,7 +181,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         from airflow_provider_sesexport.exceptions import SesExportJobError
         from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
         from airflow_provider_sesexport.utils.job_summary import utcnow
-        from airflow_provider_sesexport.utils.validation import validate_attempts, validate_seconds
 
         validate_job_id(job_id)
         waiter_delay = validate_seconds(waiter_delay, "waiter_delay")

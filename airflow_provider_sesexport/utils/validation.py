@@ -243,3 +243,28 @@ def validate_deadline(value: Any, param: str) -> dt.datetime | None:
     if not isinstance(value, (str, dt.datetime)):
         raise invalid(param, value, "None, a datetime or an ISO-8601 string such as '2026-11-01T06:00:00+00:00'")
     return to_utc_datetime(value, param)
+
+
+def build_list_export_jobs_request(
+    export_source_type: Any = None, job_status: Any = None, page_size: Any = None
+) -> dict[str, Any]:
+    """
+    Build a ListExportJobs request from hook arguments, validated against botocore's model.
+
+    :param export_source_type: ``METRICS_DATA``, ``MESSAGE_INSIGHTS`` or None (every type).
+    :param job_status: a ``JobStatus`` or None (every status).
+    :param page_size: jobs per page, an integer >= 1, or None (the service's default).
+    """
+    request: dict[str, Any] = {}
+    if export_source_type is not None:
+        request["ExportSourceType"] = export_source_type
+    if job_status is not None:
+        request["JobStatus"] = job_status
+    if page_size is not None:
+        request["PageSize"] = validate_attempts(page_size, "page_size")
+    validate_against_model(
+        "ListExportJobs",
+        request,
+        {"ExportSourceType": "export_source_type", "JobStatus": "job_status", "PageSize": "page_size"},
+    )
+    return request
