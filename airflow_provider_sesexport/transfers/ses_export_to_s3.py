@@ -34,6 +34,7 @@ MIB = 1024 * 1024
 #: S3 allows at most 10,000 parts per multipart upload.
 MAX_PARTS = 10_000
 CONTENT_TYPES = {"CSV": "text/csv", "JSON": "application/x-ndjson"}
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class SesExportTransferError(SesExportJobError, AirflowFailException):
@@ -70,7 +71,8 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
     :param dest_aws_conn_id: connection for the destination bucket; None (default) uses
         ``aws_conn_id`` with the same ``region_name``, ``verify`` and ``botocore_config``.
     :param replace: overwrite an existing object; if False (default) an existing object fails the task.
-    :param gzip: store the object gzip-compressed (name the key ``.gz``).
+    :param gzip: store the object gzip-compressed (name the key ``.gz``); a file that is
+        gzip-compressed already is stored as it is. Records are counted on the uncompressed content.
     :param chunk_size: download chunk size in bytes.
     :param part_size: multipart upload part size in bytes (at least 5 MiB; grown for very large
         files so that no more than 10,000 parts are needed).
@@ -212,6 +214,9 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         first = next(stream, b"")  # the first response tells the size, which sets the part size
         part = self._part_size(stream.size)
         compress, flush = gzip_transform() if self.gzip else (None, None)
+        if self.gzip and first[:2] == GZIP_MAGIC:
+            self.log.info("The export file is gzip-compressed already: storing it as it is.")
+            compress, flush = None, None
 
         def transform(chunk: bytes) -> bytes:
             if counter is not None:

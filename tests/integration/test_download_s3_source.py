@@ -132,3 +132,30 @@ def test_operator_record_mismatch_from_s3_url(source: str, moto_s3: MotoS3) -> N
         ):
             op.execute({"ti": None})  # type: ignore[arg-type]
     assert not moto_s3.exists("copies/bad.csv")
+
+
+def test_gzip_source_is_not_compressed_twice(moto_s3: MotoS3) -> None:
+    import gzip
+
+    compressed = gzip.compress(BODY)
+    moto_s3.client().put_object(Bucket=moto_s3.bucket, Key="ses-exports/gz/data.csv.gz", Body=compressed)
+    op = SesExportToS3Operator(
+        task_id="copy",
+        job_id="job-1",
+        dest=f"s3://{moto_s3.bucket}/copies/data.csv.gz",
+        aws_conn_id=moto_s3.conn_id,
+        gzip=True,
+    )
+    xcom: dict[str, Any] = {}
+
+    class TI:
+        def xcom_push(self, key: str, value: Any, **_: Any) -> None:
+            xcom[key] = value
+
+    with Stubber(op.hook.conn) as stubber:
+        stubber.add_response(
+            "get_export_job", s3_job(f"s3://{moto_s3.bucket}/ses-exports/gz/data.csv.gz"), {"JobId": "job-1"}
+        )
+        op.execute({"ti": TI()})  # type: ignore[arg-type]
+    assert moto_s3.get("copies/data.csv.gz") == compressed  # stored as is, not gzip inside gzip
+    assert xcom["records"] == ROWS  # counted on the decompressed content
