@@ -23,11 +23,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from tests import leakcheck
+
+E = TypeVar("E", bound=BaseException)
 
 #: wall-clock seconds per nominal second (60 s storm -> 3 s).
 SCALE = 0.05
@@ -203,7 +205,7 @@ class ExceptionSpy:
 
         monkeypatch.setattr(cls, name, wrapper)
 
-    def of_type(self, exc_type: type[BaseException]) -> list[BaseException]:
+    def of_type(self, exc_type: type[E]) -> list[E]:
         return [exc for exc in self.raised if isinstance(exc, exc_type)]
 
 

@@ -65,7 +65,7 @@ def _copy_dag(dag_id: str, job_id: str, bucket: str) -> Any:
     from airflow_provider_sesexport.sensors.ses_export import SesExportJobSensor
     from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
 
-    retry = {"retries": 2, "retry_delay": dt.timedelta(seconds=0)}
+    retry: dict[str, Any] = {"retries": 2, "retry_delay": dt.timedelta(seconds=0)}
     with DAG(dag_id, schedule=None, start_date=START, catchup=False) as dag:
         wait = SesExportJobSensor(task_id="wait", job_id=job_id, poke_interval=0.1, timeout=60, **retry)
         result = SesExportJobResultOperator(task_id="result", job_id=job_id, **retry)

@@ -300,7 +300,9 @@ def test_failed_or_cancelled_job_fails_typed_without_retries(
     assert state_of(wait) == "failed"
     assert wait.try_number == 1, "a failed/cancelled job must not spend retries"
     assert state_of(dr.get_task_instance("result")) == "upstream_failed"
-    expected = SesExportJobFailedError if outcome == "FAILED" else SesExportJobCancelledError
+    expected: type[SesExportJobFailedError | SesExportJobCancelledError] = (
+        SesExportJobFailedError if outcome == "FAILED" else SesExportJobCancelledError
+    )
     (err,) = exception_spy.of_type(expected)
     assert err.job_id == job_id and err.job_status == outcome
     if outcome == "FAILED":
@@ -347,7 +349,9 @@ def test_result_operator_on_failed_job_fails_without_retries(
     dr = run_dag(dag)
     result = dr.get_task_instance("result")
     assert state_of(result) == "failed" and result.try_number == 1
-    expected = SesExportJobFailedError if outcome == "FAILED" else SesExportJobCancelledError
+    expected: type[SesExportJobFailedError | SesExportJobCancelledError] = (
+        SesExportJobFailedError if outcome == "FAILED" else SesExportJobCancelledError
+    )
     (err,) = exception_spy.of_type(expected)
     if outcome == "FAILED":
         assert "Export job failed: quota" in str(err)

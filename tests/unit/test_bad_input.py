@@ -170,6 +170,13 @@ def hook() -> SesExportJobHook:
 
 
 ROWS: list[Any] = []
+_bad: Any
+_values: list[Any]
+
+
+def bind(call: Callable[[Any], Any], value: Any) -> Callable[[], Any]:
+    """``call`` with ``value`` bound (one row's bad value)."""
+    return lambda: call(value)
 
 
 def row(param: str, call: Callable[[], Any], id: str) -> None:
@@ -177,27 +184,31 @@ def row(param: str, call: Callable[[], Any], id: str) -> None:
 
 
 for _i, _bad in enumerate(BAD_JOB_IDS):
-    row("job_id", lambda v=_bad: run_sensor(v), f"sensor.job_id[{_i}]")
-    row("job_id", lambda v=_bad: run_sensor(v, deferrable=True), f"sensor(deferrable).job_id[{_i}]")
-    row("job_id", lambda v=_bad: run_result(v), f"result.job_id[{_i}]")
-    row("job_id", lambda v=_bad: run_copy(v), f"copy.job_id[{_i}]")
-    row("job_id", lambda v=_bad: hook().get_export_job(v), f"hook.get_export_job.job_id[{_i}]")
-    row("job_id", lambda v=_bad: hook().cancel_export_job(v), f"hook.cancel_export_job.job_id[{_i}]")
-    row("job_id", lambda v=_bad: hook().wait_for_export_job(v), f"hook.wait_for_export_job.job_id[{_i}]")
-    row("job_id", lambda v=_bad: hook().get_export_download_url(v), f"hook.get_export_download_url.job_id[{_i}]")
+    row("job_id", bind(lambda v: run_sensor(v), _bad), f"sensor.job_id[{_i}]")
+    row("job_id", bind(lambda v: run_sensor(v, deferrable=True), _bad), f"sensor(deferrable).job_id[{_i}]")
+    row("job_id", bind(lambda v: run_result(v), _bad), f"result.job_id[{_i}]")
+    row("job_id", bind(lambda v: run_copy(v), _bad), f"copy.job_id[{_i}]")
+    row("job_id", bind(lambda v: hook().get_export_job(v), _bad), f"hook.get_export_job.job_id[{_i}]")
+    row("job_id", bind(lambda v: hook().cancel_export_job(v), _bad), f"hook.cancel_export_job.job_id[{_i}]")
+    row("job_id", bind(lambda v: hook().wait_for_export_job(v), _bad), f"hook.wait_for_export_job.job_id[{_i}]")
+    row("job_id", bind(lambda v: hook().get_export_download_url(v), _bad), f"hook.get_export_download_url.job_id[{_i}]")
 for _i, _bad in enumerate([None, "", "None", "job 1", 123]):
-    row("job_id", lambda v=_bad: run_trigger(job_id=v), f"trigger.job_id[{_i}]")
+    row("job_id", bind(lambda v: run_trigger(job_id=v), _bad), f"trigger.job_id[{_i}]")
 
 for _i, (_bad, _param) in enumerate(BAD_SOURCES):
-    row(_param, lambda v=_bad: run_create(export_data_source=v), f"create.export_data_source[{_i}]")
+    row(_param, bind(lambda v: run_create(export_data_source=v), _bad), f"create.export_data_source[{_i}]")
 
 for _i, _bad in enumerate(BAD_DATA_FORMATS):
-    row("data_format", lambda v=_bad: run_create(data_format=v), f"create.data_format[{_i}]")
+    row("data_format", bind(lambda v: run_create(data_format=v), _bad), f"create.data_format[{_i}]")
 
 for _i, _bad in enumerate([-1, "30", None, True, float("nan")]):
-    row("waiter_delay", lambda v=_bad: run_create(waiter_delay=v), f"create.waiter_delay[{_i}]")
+    row("waiter_delay", bind(lambda v: run_create(waiter_delay=v), _bad), f"create.waiter_delay[{_i}]")
 for _i, _bad in enumerate([0, -3, 1.5, "120", None, True]):
-    row("waiter_max_attempts", lambda v=_bad: run_create(waiter_max_attempts=v), f"create.waiter_max_attempts[{_i}]")
+    row(
+        "waiter_max_attempts",
+        bind(lambda v: run_create(waiter_max_attempts=v), _bad),
+        f"create.waiter_max_attempts[{_i}]",
+    )
 
 # the copy operator's destination: both or neither form, invalid buckets and keys, rendered "None"s
 _BAD_DEST: list[tuple[dict[str, Any], str]] = [
@@ -232,7 +243,7 @@ _BAD_DEST: list[tuple[dict[str, Any], str]] = [
     ({"dest": ""}, "dest"),
 ]
 for _i, (_kwargs, _param) in enumerate(_BAD_DEST):
-    row(_param, lambda kw=_kwargs: run_copy(**kw), f"copy.destination[{_i}]")
+    row(_param, bind(lambda kw: run_copy(**kw), _kwargs), f"copy.destination[{_i}]")
 for _name, _values in {
     "chunk_size": [0, -1, "1024", 1.5, None],
     "part_size": [1024, 0, "5242880", None],
@@ -241,60 +252,62 @@ for _name, _values in {
     "gzip": ["no", 0, None],
 }.items():
     for _i, _bad in enumerate(_values):
-        row(_name, lambda n=_name, v=_bad: run_copy(**{n: v}), f"copy.{_name}[{_i}]")
+        row(_name, bind(lambda nv: run_copy(**{nv[0]: nv[1]}), (_name, _bad)), f"copy.{_name}[{_i}]")
 
 # the sensor's own knobs (Airflow's BaseSensorOperator checks them when the DAG is parsed)
 row("mode", lambda: SesExportJobSensor(task_id="w", job_id="j", mode="sometimes"), "sensor.mode[0]")
-row("mode", lambda: SesExportJobSensor(task_id="w", job_id="j", mode=None), "sensor.mode[1]")
+row("mode", lambda: SesExportJobSensor(task_id="w", job_id="j", mode=None), "sensor.mode[1]")  # type: ignore[arg-type]
 row("poke_interval", lambda: SesExportJobSensor(task_id="w", job_id="j", poke_interval=-1), "sensor.poke_interval[0]")
 row("timeout", lambda: SesExportJobSensor(task_id="w", job_id="j", timeout=-5), "sensor.timeout[0]")
 
 # the trigger's own knobs
 for _i, _bad in enumerate([-1, "soon", float("nan")]):
-    row("poll_interval", lambda v=_bad: run_trigger(poll_interval=v), f"trigger.poll_interval[{_i}]")
+    row("poll_interval", bind(lambda v: run_trigger(poll_interval=v), _bad), f"trigger.poll_interval[{_i}]")
 for _i, _bad in enumerate(["tomorrow", 12]):
-    row("timeout_at", lambda v=_bad: run_trigger(timeout_at=v), f"trigger.timeout_at[{_i}]")
+    row("timeout_at", bind(lambda v: run_trigger(timeout_at=v), _bad), f"trigger.timeout_at[{_i}]")
 
 # the hook: ListExportJobs filters and page size, CreateExportJob arguments, waiter arguments
 for _i, _bad in enumerate(["EVERYTHING", "metrics_data", "", 1]):
     row(
         "export_source_type",
-        lambda v=_bad: list(hook().list_export_jobs(export_source_type=v)),
+        bind(lambda v: list(hook().list_export_jobs(export_source_type=v)), _bad),
         f"hook.list_export_jobs.export_source_type[{_i}]",
     )
 for _i, _bad in enumerate(["DONE", "completed", "", 1]):
     row(
         "job_status",
-        lambda v=_bad: list(hook().list_export_jobs(job_status=v)),
+        bind(lambda v: list(hook().list_export_jobs(job_status=v)), _bad),
         f"hook.list_export_jobs.job_status[{_i}]",
     )
 # No maximum: the model and the API reference document none for ListExportJobs.PageSize.
 for _i, _bad in enumerate([0, -1, "10", 2.5, True]):
     row(
-        "page_size", lambda v=_bad: list(hook().list_export_jobs(page_size=v)), f"hook.list_export_jobs.page_size[{_i}]"
+        "page_size",
+        bind(lambda v: list(hook().list_export_jobs(page_size=v)), _bad),
+        f"hook.list_export_jobs.page_size[{_i}]",
     )
 for _i, _bad in enumerate([None, "", {}, [], "None"]):
     row(
         "export_data_source",
-        lambda v=_bad: hook().create_export_job(v),
+        bind(lambda v: hook().create_export_job(v), _bad),
         f"hook.create_export_job.export_data_source[{_i}]",
     )
 for _i, _bad in enumerate(["XML", "csv", None]):
     row(
         "data_format",
-        lambda v=_bad: hook().create_export_job(metrics(), v),
+        bind(lambda v: hook().create_export_job(metrics(), v), _bad),
         f"hook.create_export_job.data_format[{_i}]",
     )
 for _i, _bad in enumerate([-1, "30", None]):
     row(
         "waiter_delay",
-        lambda v=_bad: hook().wait_for_export_job("job-1", waiter_delay=v),
+        bind(lambda v: hook().wait_for_export_job("job-1", waiter_delay=v), _bad),
         f"hook.wait_for_export_job.waiter_delay[{_i}]",
     )
 for _i, _bad in enumerate([0, "120", None]):
     row(
         "waiter_max_attempts",
-        lambda v=_bad: hook().wait_for_export_job("job-1", waiter_max_attempts=v),
+        bind(lambda v: hook().wait_for_export_job("job-1", waiter_max_attempts=v), _bad),
         f"hook.wait_for_export_job.waiter_max_attempts[{_i}]",
     )
 

@@ -44,7 +44,7 @@ SIGNED_URL = st.builds(
     st.from_regex(r"[a-z][a-z0-9-]{2,20}", fullmatch=True),
     st.from_regex(r"[0-9a-f]{16,64}", fullmatch=True),
 )
-TIMEZONES = st.one_of(
+TIMEZONES: st.SearchStrategy[Any] = st.one_of(
     st.none(),
     st.just(dt.timezone.utc),
     st.builds(dt.timezone, st.timedeltas(min_value=dt.timedelta(hours=-23), max_value=dt.timedelta(hours=23))),
