@@ -444,7 +444,8 @@ class SesExportDownloadMixin:
 
     def download_export(self, job_id: str, path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
         """
-        Download a COMPLETED export job's file to ``path`` (written to ``path.part``, renamed when complete).
+        Download a COMPLETED export job's file to ``path`` (written to ``path.part``, renamed when complete,
+        removed if the download fails).
 
         :param job_id: the export job's id.
         :param path: the local file to write.
@@ -453,9 +454,13 @@ class SesExportDownloadMixin:
         """
         target = Path(path)
         partial = target.with_name(target.name + ".part")
-        with self.open_export_stream(job_id, chunk_size=chunk_size) as stream, partial.open("wb") as out:
-            for chunk in stream:
-                out.write(chunk)
+        try:
+            with self.open_export_stream(job_id, chunk_size=chunk_size) as stream, partial.open("wb") as out:
+                for chunk in stream:
+                    out.write(chunk)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
         os.replace(partial, target)
         self.log.info("Downloaded SES export job %s: %d bytes to %s", job_id, stream.bytes_read, target)
         return stream.bytes_read

@@ -240,6 +240,7 @@ def test_failed_download_leaves_no_file(hook: SesExportJobHook, server: FileServ
         with pytest.raises(SesExportDownloadError):
             hook.download_export("job-1", target)
     assert not target.exists()
+    assert list(tmp_path.iterdir()) == []  # no partial file left behind
 
 
 @pytest.mark.parametrize("status", ["CREATED", "PROCESSING"])
