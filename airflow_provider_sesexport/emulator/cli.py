@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--reset-rate", type=float, default=0.0, help="probability of resetting the connection")
     faults.add_argument("--throttle-all-seconds", type=float, default=None, help="429 storm for N s from start")
     faults.add_argument("--fail-all-seconds", type=float, default=None, help="503 storm for N s from start")
+    faults.add_argument(
+        "--deny-operation",
+        action="append",
+        default=[],
+        metavar="OPERATION",
+        help="answer this operation with 403 AccessDeniedException (repeatable), e.g. ListExportJobs",
+    )
     downloads = p.add_argument_group("fault injection (downloads)")
     downloads.add_argument("--download-drop-after", type=int, default=None, help="drop downloads after K bytes")
     downloads.add_argument("--download-latency", type=float, default=0.0, help="seconds before a download starts")
@@ -70,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         download_drop_after=args.download_drop_after,
         download_latency=args.download_latency,
         expire_urls_immediately=args.expire_urls_immediately,
+        deny_operations=tuple(args.deny_operation),
     )
     rules: list[Any] = [{"action": "fail", "count": args.fail_next}] if args.fail_next else []
     try:

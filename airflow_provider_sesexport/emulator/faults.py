@@ -29,6 +29,8 @@ class FaultConfig:
     :param download_drop_after: abort downloads after this many body bytes (``None``: never).
     :param download_latency: seconds added before a download's first byte.
     :param expire_urls_immediately: new download URLs are expired from the start.
+    :param deny_operations: API operations answered with 403 ``AccessDeniedException``, as for an IAM
+        policy that does not grant them (e.g. ``["ListExportJobs"]``).
     """
 
     api_rate_limit: float | None = None
@@ -39,6 +41,7 @@ class FaultConfig:
     download_drop_after: int | None = None
     download_latency: float = 0.0
     expire_urls_immediately: bool = False
+    deny_operations: tuple[str, ...] = ()
 
     def update(self, **options: Any) -> None:
         """
@@ -54,6 +57,8 @@ class FaultConfig:
             )
         if "error_status" in options and int(options["error_status"]) not in (500, 503):
             raise ValueError("error_status must be 500 or 503")
+        if "deny_operations" in options:
+            options["deny_operations"] = tuple(options["deny_operations"] or ())
         for key, value in options.items():
             setattr(self, key, value)
 

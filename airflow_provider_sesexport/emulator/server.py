@@ -43,6 +43,7 @@ _ERROR_STATUS = {
     "NotFoundException": 404,
     "TooManyRequestsException": 429,
     "LimitExceededException": 400,
+    "AccessDeniedException": 403,
     "InternalFailure": 500,
     "ServiceUnavailable": 503,
 }
@@ -314,6 +315,12 @@ def api(operation: str, handler: Handler) -> Callable[[web.Request], Awaitable[w
         latency = core.faults.config.latency
         if latency:
             await asyncio.sleep(latency)
+        if operation in core.faults.config.deny_operations:
+            stats.count(operation, "client_errors")
+            return error_response(
+                "AccessDeniedException",
+                f"User is not authorized to perform: ses:{operation} (emulator fault injection)",
+            )
         decision = core.faults.api_decision()
         if decision == "reset":
             stats.count(operation, "resets")

@@ -8,7 +8,6 @@ import importlib
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from airflow_provider_sesexport.triggers import poller as poller_mod
 from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
@@ -184,38 +183,14 @@ def test_restart_rebuilds_trigger_from_serialized_form(emu: Any) -> None:
 
 
 def test_access_denied_listing_falls_back_to_get_over_http(emu: Any) -> None:
-    """The emulator cannot deny ListExportJobs, so only that call is refused here; GetExportJob goes over HTTP."""
+    """An IAM policy without ses:ListExportJobs: the poller falls back to per-job GetExportJob, all over HTTP."""
     (job_id,) = create_jobs(emu, 1)
-    real_factory = poller_mod.client_factory
-
-    class NoListing:
-        def __init__(self, client: Any) -> None:
-            self._client = client
-
-        async def list_export_jobs(self, **kwargs: Any) -> Any:
-            raise ClientError(
-                {
-                    "Error": {"Code": "AccessDeniedException", "Message": "not authorized"},
-                    "ResponseMetadata": {"HTTPStatusCode": 403},
-                },
-                "ListExportJobs",
-            )
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._client, name)
-
-    async def denying_factory(spec: poller_mod.ClientSpec) -> poller_mod.ClientHandle:
-        client, close = await real_factory(spec)
-        return NoListing(client), close
+    emu.set_faults(deny_operations=["ListExportJobs"])
 
     async def scenario() -> dict[str, Any]:
-        poller_mod.client_factory = denying_factory
-        try:
-            return await asyncio.wait_for(first_event(SesExportJobTrigger(job_id=job_id, poll_interval=POLL)), 30)
-        finally:
-            poller_mod.client_factory = real_factory
+        return await asyncio.wait_for(first_event(SesExportJobTrigger(job_id=job_id, poll_interval=POLL)), 30)
 
     event = asyncio.run(scenario())
     assert event["status"] == "success"
     assert ops(emu, "GetExportJob") >= 1
-    assert ops(emu, "ListExportJobs") == 0
+    assert ops(emu, "ListExportJobs") == 1  # denied once, then never asked again by this poller

@@ -35,6 +35,20 @@ def test_api_rate_limit_throttles_and_counts(emu: SesExportEmulator, client: Any
     assert emu.stats()["total_throttled"] == outcomes.count("429")
 
 
+def test_denied_operation_answers_access_denied(emu: SesExportEmulator, client: Any) -> None:
+    job_id = create(client)
+    emu.set_faults(deny_operations=["ListExportJobs"])
+    with pytest.raises(ClientError) as err:
+        client.list_export_jobs()
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "ses:ListExportJobs" in err.value.response["Error"]["Message"]
+    assert client.get_export_job(JobId=job_id)["JobId"] == job_id  # other operations still work
+    assert emu.stats()["operations"]["ListExportJobs"]["client_errors"] == 1
+    emu.clear_faults()
+    assert isinstance(client.list_export_jobs()["ExportJobs"], list)
+
+
 @pytest.mark.parametrize("status", [500, 503])
 def test_server_errors_exhaust_retries(emu: SesExportEmulator, status: int) -> None:
     emu.set_faults(error_rate=1.0, error_status=status)
