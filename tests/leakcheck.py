@@ -69,6 +69,8 @@ class Collector:
     texts_scanned: int = 0
     chars_scanned: int = 0
     items_scanned: set[str] = field(default_factory=set)
+    #: scanned tests that ran DAGs on the metadata DB (the ``airflow_db`` fixture)
+    db_users: set[str] = field(default_factory=set)
     active: bool = False
 
     def scan(self, source: str, text: str) -> None:
@@ -160,6 +162,8 @@ class LeakCheckPlugin:
         COLLECTOR.active = scanned
         if scanned:
             COLLECTOR.items_scanned.add(item.nodeid)
+            if "airflow_db" in getattr(item, "fixturenames", ()):
+                COLLECTOR.db_users.add(item.nodeid)
         try:
             yield
         finally:

@@ -68,8 +68,9 @@ def test_no_presigned_url_leaked_anywhere(airflow_db: Path, request: pytest.Fixt
         f"rendered_task_instance_fields={db_counts.get('rendered_task_instance_fields', 0)}, "
         f"task_instance={db_counts.get('task_instance', 0)}"
     )
+    # the scan saw what those suites produced (otherwise zero findings would prove nothing)
     if collector.items_scanned:
-        # the scan saw what those suites produced (otherwise zero findings would prove nothing)
         assert collector.texts_scanned > len(collector.items_scanned)
-        assert db_counts.get("task_instance", 0) > 0
+    if collector.db_users:
+        assert db_counts.get("task_instance", 0) > 0 and db_counts.get("xcom", 0) > 0
     assert not collector.findings, "pre-signed URLs leaked:\n" + "\n".join(map(str, collector.findings[:50]))
