@@ -168,6 +168,34 @@ def test_5xx_burst_during_wait(
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_intermittent_5xx_and_resets_during_wait(
+    ses_export_emulator: Any,
+    fault_window: FaultWindow,
+    run_dag: Any,
+    dag_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+) -> None:
+    """Half the calls 503 and a fifth reset for 80 s, interleaved with answers: no try fails."""
+    job_id = _held_job(ses_export_emulator)
+    fault_window.open_at_poll(
+        monkeypatch,
+        nominal(80),
+        then=lambda: ses_export_emulator.complete_job(job_id),
+        error_rate=0.5,
+        error_status=503,
+        reset_rate=0.2,
+    )
+    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode)))
+    _assert_mode_used(ses_export_emulator, mode)
+    assert fault_window.lifted.is_set()
+    _assert_gate_succeeded_first_try(dr, job_id)
+    stats = _get_stats(ses_export_emulator)
+    # fault decisions come from the emulator's seeded RNG (seed 0): the first calls in the window hit faults
+    assert stats["server_errors"] + stats["resets"] >= 1
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_connection_resets_during_wait(
     ses_export_emulator: Any,
     fault_window: FaultWindow,
