@@ -38,7 +38,7 @@ integration: venv
 demo: venv
 	$(BIN)/python -m airflow_provider_sesexport.emulator.demo
 
-# Unit + e2e suites in an MWAA-exact environment: make mwaa-test IMAGE=2.10.3
+# Unit, e2e, reliability and leak-check suites in an MWAA-exact environment: make mwaa-test IMAGE=2.10.3
 IMAGE ?= 2.10.3
 mwaa-test:
 	bash .ci/mwaa_env.sh $(IMAGE) test

@@ -46,5 +46,5 @@ if [ "$action" = test ]; then
   # Test tools, constrained too so they cannot move what the image pins.
   VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q pytest hypothesis "moto[server,s3]" requests -c "$constraints"
   cd "$here"
-  "$venv/bin/python" -m pytest tests/unit tests/e2e -q -p no:cacheprovider ${PYTEST_ARGS:-}
+  "$venv/bin/python" -m pytest tests/unit tests/e2e tests/reliability tests/zz_leakcheck -q -p no:cacheprovider ${PYTEST_ARGS:-}
 fi

@@ -59,7 +59,8 @@ def to_utc_datetime(value: Any, param: str) -> dt.datetime:
     """
     Turn a datetime, a date or an ISO-8601 string (a rendered ``{{ data_interval_start }}``) into aware UTC.
 
-    Naive datetimes and dates count as UTC; a date means its midnight.
+    A date (or a date-only string) means its midnight UTC. A naive datetime is rejected: which day's data
+    it asks for would depend on the worker's time zone.
 
     :param value: the value to convert.
     :param param: the parameter path to name in the error.
@@ -78,8 +79,14 @@ def to_utc_datetime(value: Any, param: str) -> dt.datetime:
                 "Use '{{ data_interval_start }}' / '{{ data_interval_end }}' for the DAG run's data interval.",
             ) from None
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise invalid(
+                param,
+                value.isoformat() if isinstance(value, dt.datetime) else value,
+                "a timezone-aware datetime (a naive one is ambiguous)",
+                "Add the offset, e.g. '2026-11-01T00:00:00+00:00', or pass a date for midnight UTC; "
+                "'{{ data_interval_start }}' renders with its offset.",
+            )
         return value.astimezone(dt.timezone.utc)
     if isinstance(value, dt.date):
         return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)

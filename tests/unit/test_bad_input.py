@@ -106,6 +106,8 @@ BAD_SOURCES: list[tuple[Any, str]] = [
     (metrics(StartDate="yesterday"), "StartDate"),
     (metrics(EndDate="2026-13-01"), "EndDate"),
     (metrics(StartDate=END, EndDate=START), "EndDate"),  # reversed
+    (metrics(StartDate=START.replace(tzinfo=None)), "StartDate"),  # naive datetime
+    (metrics(EndDate="2026-11-01T00:00:00"), "EndDate"),  # naive ISO-8601 string
     (metrics(EndDate=START), "EndDate"),  # empty range
     (metrics(StartDate=12345), "StartDate"),
     (metrics(Namespace="VDMX"), "Namespace"),  # unknown enum

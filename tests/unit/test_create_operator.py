@@ -83,7 +83,6 @@ def make_op(hook: SesExportJobHook, **kwargs: Any) -> SesCreateExportJobOperator
     "value",
     [
         START,
-        START.replace(tzinfo=None),
         dt.date(2026, 10, 31),
         "2026-10-31T00:00:00+00:00",
         "2026-10-31T00:00:00Z",
@@ -102,6 +101,8 @@ def test_start_date_forms_are_accepted(value: Any) -> None:
     ("source", "fmt", "named"),
     [
         (metrics_source(StartDate="last tuesday"), "CSV", "export_data_source.MetricsDataSource.StartDate"),
+        (metrics_source(StartDate=START.replace(tzinfo=None)), "CSV", "export_data_source.MetricsDataSource.StartDate"),
+        (metrics_source(EndDate="2026-11-01T00:00:00"), "CSV", "export_data_source.MetricsDataSource.EndDate"),
         (metrics_source(EndDate=START), "CSV", "export_data_source.MetricsDataSource.EndDate"),
         (metrics_source(Namespace="NOPE"), "CSV", "export_data_source.MetricsDataSource.Namespace"),
         (
