@@ -9,13 +9,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_sesexport.exceptions import (
-    SesExportJobCancelledError,
-    SesExportJobError,
-    SesExportJobFailedError,
-    SesExportJobNotFoundError,
-)
+from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportJobNotFoundError
 from airflow_provider_sesexport.triggers import poller as _poller
+from airflow_provider_sesexport.utils.job_states import check_job_outcome
 from airflow_provider_sesexport.utils.job_summary import to_iso, utcnow
 from airflow_provider_sesexport.utils.validation import validate_deadline, validate_job_id, validate_seconds
 
@@ -129,10 +125,8 @@ def summary_from_event(event: dict[str, Any] | None, timeout_error: type[Excepti
     if status == "success":
         return dict(event["summary"])
     if status in ("failed", "cancelled"):
-        error = SesExportJobFailedError if status == "failed" else SesExportJobCancelledError
-        raise error(
-            job_id, event.get("job_status") or status.upper(), event.get("message"), event.get("failed_records_url")
-        )
+        # The same rule as poke mode: FAILED and CANCELLED raise their typed errors.
+        check_job_outcome(job_id, status.upper(), event.get("message"), event.get("failed_records_url"))
     if status == "timeout":
         raise timeout_error(event.get("message") or f"SES export job {job_id!r} did not finish in time")
     if event.get("error_code") == "NotFoundException":
