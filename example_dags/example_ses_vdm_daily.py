@@ -4,7 +4,8 @@ Daily Virtual Deliverability Manager (VDM) metrics exports for the DAG run's dat
 One metrics export per dimension (EMAIL_IDENTITY, CONFIGURATION_SET, ISP) x aggregation (VOLUME,
 RATE), started with dynamic task mapping. Each export waits on the triggerer (``deferrable=True``:
 all waits in a triggerer share one SES client and one poll cycle), then its results (statistics,
-a fresh download URL) are pushed to XCom and a report task summarises them.
+a fresh download URL) are pushed to XCom, every file is copied into your bucket with
+``SesExportToS3Operator`` (streamed, fresh URL, record count checked), and a report task summarises them.
 
 The schedule is a cron *data-interval* timetable, so every run covers exactly the previous UTC day
 (``data_interval_start`` .. ``data_interval_end``) on Airflow 2 and 3 alike. VDM keeps 60 days of data.
@@ -18,9 +19,13 @@ from typing import Any
 
 from airflow_provider_sesexport._compat import DAG, Param, daily_data_interval_schedule, task
 from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator, SesExportJobResultOperator
+from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
 
 # Seconds between polls; the tests and `make demo` shorten it.
 WAITER_DELAY = float(os.environ.get("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "60"))
+# Where the export files go: your bucket, through an Airflow AWS connection allowed to write to it.
+BUCKET = os.environ.get("SES_EXPORT_EXAMPLE_BUCKET", "my-ses-exports")
+DEST_CONN_ID = os.environ.get("SES_EXPORT_EXAMPLE_DEST_CONN_ID", "aws_default")
 
 #: Metrics exported per aggregation (at most 10 per export).
 METRICS_BY_AGGREGATION: dict[str, list[str]] = {
@@ -82,9 +87,18 @@ with DAG(
         """The JobIds of every export, as one list to map the result task over."""
         return list(ids)
 
-    export_results = SesExportJobResultOperator.partial(task_id="export_results").expand(
-        job_id=job_ids(export_metrics.output)
-    )
+    ids = job_ids(export_metrics.output)
+    export_results = SesExportJobResultOperator.partial(task_id="export_results").expand(job_id=ids)
+
+    # One object per export under the run's day; the key is templated, so no Asset outlet is declared here
+    # (see example_ses_export_to_s3.py for a literal destination that downstream DAGs can be scheduled on).
+    copy_to_s3 = SesExportToS3Operator.partial(
+        task_id="copy_to_s3",
+        s3_bucket=BUCKET,
+        s3_key="ses/vdm-daily/{{ data_interval_start | ds }}/export-{{ ti.map_index }}.csv",
+        dest_aws_conn_id=DEST_CONN_ID,
+        replace=True,
+    ).expand(job_id=ids)
 
     @task
     def report(summaries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -93,4 +107,4 @@ with DAG(
         print(f"{len(summaries)} VDM exports finished; exported records per job: {exported}")
         return {"exports": len(summaries), "exported_records": exported}
 
-    report(export_results.output)
+    report(export_results.output) << copy_to_s3

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.integration.conftest import moto_s3, moto_server  # noqa: F401  (moto S3 fixtures for e2e tests)
+
 METRICS_SOURCE: dict[str, Any] = {
     "MetricsDataSource": {
         "Dimensions": {"EMAIL_IDENTITY": ["example.com", "example.org"]},
@@ -91,9 +93,12 @@ def task_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
         logger.removeHandler(handler)
 
 
-def xcom(dr: Any, task_id: str, key: str = "return_value") -> Any:
-    """Read an XCom back from the metadata DB."""
-    return dr.get_task_instance(task_id).xcom_pull(task_ids=task_id, key=key)
+def xcom(dr: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+    """Read an XCom back from the metadata DB (``map_index`` for one instance of a mapped task)."""
+    if map_index < 0:
+        return dr.get_task_instance(task_id).xcom_pull(task_ids=task_id, key=key)
+    ti = dr.get_task_instance(task_id, map_index=map_index)
+    return ti.xcom_pull(task_ids=task_id, key=key, map_indexes=map_index)
 
 
 def try_number(dr: Any, task_id: str) -> int:

@@ -10,6 +10,7 @@ import pytest
 from airflow_provider_sesexport._compat import AIRFLOW_V_3
 from tests.conftest import task_states
 from tests.e2e.conftest import xcom
+from tests.integration.conftest import MotoS3
 
 pytestmark = pytest.mark.e2e
 
@@ -18,9 +19,11 @@ RUN_DATE = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)
 
 @pytest.mark.ses_export_emulator(time_scale=0.02)
 def test_vdm_daily_exports_every_dimension_and_aggregation(
-    load_example_dag: Any, run_dag: Any, ses_export_emulator: Any, monkeypatch: pytest.MonkeyPatch
+    load_example_dag: Any, run_dag: Any, ses_export_emulator: Any, moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "0.2")
+    monkeypatch.setenv("SES_EXPORT_EXAMPLE_BUCKET", moto_s3.bucket)
+    monkeypatch.setenv("SES_EXPORT_EXAMPLE_DEST_CONN_ID", moto_s3.conn_id)
     dag = load_example_dag("example_ses_vdm_daily")
     at = {"logical_date" if AIRFLOW_V_3 else "execution_date": RUN_DATE}
 
@@ -49,3 +52,19 @@ def test_vdm_daily_exports_every_dimension_and_aggregation(
     assert report["exports"] == 6
     assert set(report["exported_records"]) == {job["JobId"] for job in jobs}
     assert all(isinstance(n, int) for n in report["exported_records"].values())
+
+    # every export file was copied into the bucket, whole: one CSV header + ExportedRecordsCount rows each
+    copied = {}
+    for i in range(6):
+        uri = xcom(dr, "copy_to_s3", "s3_uri", map_index=i)
+        assert uri == f"s3://{moto_s3.bucket}/ses/vdm-daily/2026-11-01/export-{i}.csv"
+        key = uri.split("/", 3)[3]
+        body = moto_s3.get(key)
+        assert xcom(dr, "copy_to_s3", map_index=i) == uri  # return_value is the s3:// URI
+        copied[key] = body
+        assert xcom(dr, "copy_to_s3", "size_bytes", map_index=i) == len(body)
+        records = xcom(dr, "copy_to_s3", "records", map_index=i)
+        assert len(body.splitlines()) == records + 1
+    assert sorted(xcom(dr, "copy_to_s3", "records", map_index=i) for i in range(6)) == sorted(
+        report["exported_records"].values()
+    )

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests.integration.conftest are parameters here)
 """
 ``example_ses_export_to_s3`` in a real Airflow: create → wait → copy into a moto S3 bucket, the Asset
 (Dataset on Airflow 2) event recorded with its extra, the loader DAG queued on it, and then run.
@@ -16,7 +15,7 @@ import requests
 from airflow_provider_sesexport._compat import AIRFLOW_V_3
 from tests.conftest import register_dag, task_states
 from tests.e2e.conftest import xcom
-from tests.integration.conftest import MotoS3, moto_s3, moto_server  # noqa: F401  (fixtures)
+from tests.integration.conftest import MotoS3
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from tests.integration.conftest are parameters here)
 """SesExportToS3Operator in a real Airflow (dag.test()): stale XCom URL, failures without retries, outlets, links."""
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3O
 from tests.conftest import task_states
 from tests.e2e.conftest import create_job, try_number, xcom
 from tests.e2e.test_transfer_example import asset_rows
-from tests.integration.conftest import MotoS3, moto_s3, moto_server  # noqa: F401  (fixtures)
+from tests.integration.conftest import MotoS3
 
 pytestmark = pytest.mark.e2e
 #: Spelled in pieces: this module's source is stored as DAG code, which the session's leak check scans.
