@@ -1,4 +1,4 @@
-"""Typed errors raised by the SES export-job hook, sensor, operators and trigger."""
+"""Every error the SES export-job hook, sensor, operators, transfers and trigger raise."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from airflow_provider_sesexport.utils.redaction import redact_url
 
 class SesExportJobError(AirflowException):
     """Base error for SES export jobs."""
+
+
+class SesExportInputError(AirflowFailException, ValueError):
+    """A parameter has a value no request could succeed with. Retrying does not help, so no retries burn."""
 
 
 class _SesExportJobEndedBadly(SesExportJobError):
@@ -66,3 +70,11 @@ class SesExportJobNotFoundError(SesExportJobError):
 
     def __reduce__(self) -> tuple:
         return (type(self), (self.job_id, self.detail))
+
+
+class SesExportDownloadError(SesExportJobError):
+    """The export file could not be downloaded (after fresh URLs and resumes were tried)."""
+
+
+class SesExportTransferError(SesExportJobError, AirflowFailException):
+    """The copied file does not match what SES said about it. Retrying the same export does not help."""

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from airflow_provider_sesexport.exceptions import SesExportJobError
+from airflow_provider_sesexport.exceptions import SesExportDownloadError, SesExportJobError
 from airflow_provider_sesexport.utils.aws_errors import describe, error_code
-from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
+from airflow_provider_sesexport.utils.export_job import observe_export_job
 from airflow_provider_sesexport.utils.job_summary import s3_url_of, url_expires_at, utcnow
-from airflow_provider_sesexport.utils.redaction import mask_url, redact_text, redact_url
+from airflow_provider_sesexport.utils.redaction import redact_text, redact_url
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -40,10 +40,6 @@ DEFAULT_MAX_ATTEMPTS = 6
 _S3_ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 _S3_ERROR_MESSAGE = re.compile(rb"<Message>([^<]{1,300})</Message>")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
-
-
-class SesExportDownloadError(SesExportJobError):
-    """The export file could not be downloaded (after fresh URLs and resumes were tried)."""
 
 
 class _Rejected(Exception):
@@ -382,16 +378,15 @@ class SesExportDownloadMixin:
         """GetExportJob now: ``(url, expires_at, job)``; the job must be COMPLETED."""
         job = self.get_export_job(job_id)
         retrieved_at = utcnow()
-        done, summary = evaluate_export_job(job_id, job, retrieved_at, self.log)
-        if not done:
+        outcome = observe_export_job(job_id, job, self.log, retrieved_at)
+        if not outcome.succeeded:
             raise SesExportJobError(
-                f"SES export job {job_id!r} has not finished (status {summary['job_status']}), so it has no file "
+                f"SES export job {job_id!r} has not finished (status {outcome.job_status}), so it has no file "
                 "to download yet: put SesExportJobSensor upstream of this task."
             )
         url = s3_url_of(job)
         if not url:
             raise SesExportJobError(f"SES export job {job_id!r} is COMPLETED but GetExportJob returned no S3Url.")
-        mask_url(url)
         return url, url_expires_at(url, retrieved_at), job
 
     def get_export_download_url(self, job_id: str) -> tuple[str, dt.datetime]:

@@ -9,16 +9,21 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError, WaiterError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
+from airflow_provider_sesexport._compat import AirflowException
+from airflow_provider_sesexport.exceptions import SesExportJobError
 from airflow_provider_sesexport.hooks._download import SesExportDownloadMixin
 from airflow_provider_sesexport.utils import aws_errors
+from airflow_provider_sesexport.utils.export_job import ExportJobOutcome, observe_export_job
 from airflow_provider_sesexport.utils.job_states import (
     FAILURE_STATES,
     INTERMEDIATE_STATES,
     SUCCESS_STATES,
 )
 from airflow_provider_sesexport.utils.validation import (
+    CreateExportJobRequest,
     build_create_export_job_request,
     build_list_export_jobs_request,
     validate_attempts,
@@ -103,7 +108,16 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param data_format: ``CSV`` or ``JSON``.
         :return: the new job's id.
         """
-        request = build_create_export_job_request(export_data_source, data_format)
+        return self.submit_export_job(build_create_export_job_request(export_data_source, data_format))
+
+    def submit_export_job(self, request: CreateExportJobRequest) -> str:
+        """
+        Send a CreateExportJob request built, and so validated, by
+        :func:`~airflow_provider_sesexport.utils.validation.build_create_export_job_request`.
+
+        :param request: the request.
+        :return: the new job's id.
+        """
         try:
             response = self.conn.create_export_job(**request)
         except ClientError as exc:
@@ -157,12 +171,43 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
                 return
             request["NextToken"] = token
 
+    def poll_export_job(self, job_id: str, logger: Any = None) -> ExportJobOutcome | None:
+        """
+        Read the export job once, as one poll of a wait, and return its outcome.
+
+        Logs the poll line. FAILED raises :class:`~airflow_provider_sesexport.exceptions.SesExportJobFailedError`,
+        CANCELLED :class:`~airflow_provider_sesexport.exceptions.SesExportJobCancelledError`, an unknown job
+        :class:`~airflow_provider_sesexport.exceptions.SesExportJobNotFoundError`. Throttling, 5xx and network
+        errors that outlast botocore's retries are logged and return None: the job is not done yet.
+
+        :param job_id: the export job's id.
+        :param logger: where the poll line goes (the calling task's logger, say); defaults to the hook's.
+        """
+        logger = logger or self.log
+        try:
+            job = self.get_export_job(job_id)
+        except Exception as exc:
+            self._tolerate_transient(job_id, exc, logger)
+            return None
+        return observe_export_job(job_id, job, logger)
+
+    def _tolerate_transient(self, job_id: str, exc: Exception, logger: Any = None) -> None:
+        """The rule of every synchronous wait: a transient error means "not done yet"; anything else is raised."""
+        if not aws_errors.is_transient(exc):
+            raise exc
+        (logger or self.log).warning(
+            "SES export job %s: could not read its status (%s); botocore's retries are used up, will poll again.",
+            job_id,
+            aws_errors.describe(exc),
+        )
+
     def wait_for_export_job(
         self, job_id: str, waiter_delay: float = 30, waiter_max_attempts: int = 120
     ) -> dict[str, Any]:
         """
         Block until the export job is COMPLETED, using the ``export_job_complete`` waiter; log one line per poll.
 
+        The Amazon provider's ``waiter_with_logging.wait`` drives the waiter, one GetExportJob per poll.
         FAILED raises :class:`~airflow_provider_sesexport.exceptions.SesExportJobFailedError`, CANCELLED
         :class:`~airflow_provider_sesexport.exceptions.SesExportJobCancelledError` (with AWS's message), an
         unknown job :class:`~airflow_provider_sesexport.exceptions.SesExportJobNotFoundError`. Throttling and
@@ -174,41 +219,80 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
             :class:`~airflow_provider_sesexport.exceptions.SesExportJobError`.
         :return: the job summary (plain JSON, no URL).
         """
-        import time
-
-        from botocore.exceptions import WaiterError
-
-        from airflow_provider_sesexport.exceptions import SesExportJobError
-        from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
-        from airflow_provider_sesexport.utils.job_summary import utcnow
+        from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
 
         validate_job_id(job_id)
         waiter_delay = validate_seconds(waiter_delay, "waiter_delay")
         waiter_max_attempts = validate_attempts(waiter_max_attempts, "waiter_max_attempts")
-        waiter = self.get_waiter("export_job_complete")
-        for attempt in range(1, waiter_max_attempts + 1):
+        polls = _ObservedWaiter(self, job_id)
+        with polls:
             try:
-                waiter.wait(JobId=job_id, WaiterConfig={"Delay": 1, "MaxAttempts": 1})
-            except WaiterError as exc:
-                response = exc.last_response or {}
-                if "Error" in response:
-                    error = ClientError(response, "GetExportJob")  # type: ignore[arg-type]
-                    if not aws_errors.is_transient(error):
-                        raise aws_errors.translate(error, job_id) from exc
-                    self.log.warning(
-                        "SES export job %s: could not read its status (%s); will poll again.",
-                        job_id,
-                        aws_errors.describe(error),
-                    )
-                else:
-                    evaluate_export_job(job_id, response, utcnow(), self.log)  # logs; raises on FAILED/CANCELLED
-                if attempt < waiter_max_attempts:
-                    time.sleep(waiter_delay)
-                continue
-            done, summary = evaluate_export_job(job_id, self.get_export_job(job_id), utcnow(), self.log)
-            if done:
-                return summary
-        raise SesExportJobError(
-            f"SES export job {job_id!r} did not finish after {waiter_max_attempts} polls {waiter_delay}s apart; "
-            "raise waiter_max_attempts or waiter_delay to wait longer."
-        )
+                wait(
+                    waiter=polls,  # type: ignore[arg-type]
+                    waiter_delay=waiter_delay,  # type: ignore[arg-type]
+                    waiter_max_attempts=waiter_max_attempts,
+                    args={"JobId": job_id},
+                    failure_message=f"SES export job {job_id} did not complete",
+                    status_message=f"SES export job {job_id}: waiting",
+                    status_args=["JobStatus"],
+                )
+            except SesExportJobError:
+                raise
+            except AirflowException as exc:  # waiter_with_logging's "max attempts reached"
+                raise SesExportJobError(
+                    f"SES export job {job_id!r} did not finish after {waiter_max_attempts} polls {waiter_delay}s "
+                    "apart; raise waiter_max_attempts or waiter_delay to wait longer."
+                ) from exc
+        if polls.outcome is None or not polls.outcome.succeeded:  # pragma: no cover - the waiter said success
+            raise SesExportJobError(f"SES export job {job_id!r}: the waiter ended without a COMPLETED response.")
+        return polls.outcome.summary
+
+
+class _ObservedWaiter:
+    """
+    The ``export_job_complete`` waiter as ``waiter_with_logging.wait`` drives it, with every poll read by our rules.
+
+    Each GetExportJob response the waiter receives goes through
+    :func:`~airflow_provider_sesexport.utils.export_job.observe_export_job` (poll line, masking, typed errors for
+    FAILED/CANCELLED) through botocore's ``after-call`` event, so the last outcome is known without reading the
+    job again. Error responses and network errors go through the hook's transient rule: a transient one becomes
+    an unfinished poll (the same on every Amazon provider version), anything else is raised as our typed error.
+
+    :param hook: the hook whose client the waiter uses.
+    :param job_id: the export job's id.
+    """
+
+    _EVENT = "after-call.sesv2.GetExportJob"
+
+    def __init__(self, hook: SesExportJobHook, job_id: str) -> None:
+        self.hook = hook
+        self.job_id = job_id
+        self.client = hook.conn
+        self.waiter = hook.get_waiter("export_job_complete", client=self.client)
+        self.outcome: ExportJobOutcome | None = None
+
+    def __enter__(self) -> _ObservedWaiter:
+        self.client.meta.events.register(self._EVENT, self._observe)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.meta.events.unregister(self._EVENT, self._observe)
+
+    def _observe(self, parsed: dict[str, Any], **kwargs: Any) -> None:
+        if "Error" not in parsed:
+            self.outcome = observe_export_job(self.job_id, parsed, self.hook.log)
+
+    def wait(self, **kwargs: Any) -> None:
+        """One poll (``waiter_with_logging`` passes ``MaxAttempts=1``)."""
+        try:
+            self.waiter.wait(**kwargs)
+        except WaiterError as exc:
+            response = exc.last_response or {}
+            if "Error" not in response:
+                raise
+            error = ClientError(response, "GetExportJob")  # type: ignore[arg-type]
+            self.hook._tolerate_transient(self.job_id, aws_errors.translate(error, self.job_id))
+            raise WaiterError(self.waiter.name, "Max attempts exceeded (transient error)", {}) from exc
+        except (BotocoreConnectionError, HTTPClientError) as exc:
+            self.hook._tolerate_transient(self.job_id, exc)
+            raise WaiterError(self.waiter.name, "Max attempts exceeded (network error)", {}) from exc

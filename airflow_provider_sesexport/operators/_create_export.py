@@ -16,6 +16,7 @@ from airflow_provider_sesexport.utils.job_summary import to_iso
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+    from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ _create_lock = threading.Lock()
 _last_create = 0.0
 
 
-def create_paced(hook: SesExportJobHook, request: dict[str, Any], sleep: Any = time.sleep) -> str:
+def create_paced(hook: SesExportJobHook, request: CreateExportJobRequest, sleep: Any = time.sleep) -> str:
     """
     Call CreateExportJob at most once per second from this process, retrying throttling with jittered backoff.
 
@@ -40,7 +41,6 @@ def create_paced(hook: SesExportJobHook, request: dict[str, Any], sleep: Any = t
     :return: the new job's id.
     """
     global _last_create
-    data_format = request["ExportDestination"]["DataFormat"]
     hook.conn  # noqa: B018  (create the client first: its set-up time must not eat into the spacing)
     for attempt in range(1, CREATE_ATTEMPTS + 1):
         with _create_lock:
@@ -48,7 +48,7 @@ def create_paced(hook: SesExportJobHook, request: dict[str, Any], sleep: Any = t
             if wait > 0:
                 sleep(wait)
             try:
-                return hook.create_export_job(request["ExportDataSource"], data_format)
+                return hook.submit_export_job(request)
             except Exception as exc:
                 if aws_errors.error_code(exc) not in aws_errors.THROTTLING_CODES or attempt == CREATE_ATTEMPTS:
                     raise

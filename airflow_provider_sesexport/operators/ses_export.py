@@ -14,14 +14,13 @@ from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportJo
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.operators._create_export import create_paced, find_matching_job, first_try_started_at
 from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
+from airflow_provider_sesexport.utils.export_job import observe_export_job
 from airflow_provider_sesexport.utils.job_states import FAILURE_STATES, INTERMEDIATE_STATES
 from airflow_provider_sesexport.utils.job_summary import s3_url_of, utcnow
 from airflow_provider_sesexport.utils.redaction import redact_url
 from airflow_provider_sesexport.utils.validation import (
     build_create_export_job_request,
     validate_attempts,
-    validate_job_id,
     validate_seconds,
 )
 
@@ -66,14 +65,15 @@ class SesExportJobResultOperator(AwsBaseOperator[SesExportJobHook]):
         self.job_id = job_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        job_id = validate_job_id(self.job_id)
+        job_id = self.job_id
         job = self.hook.get_export_job(job_id)
-        done, summary = evaluate_export_job(job_id, job, utcnow(), self.log)
-        if not done:
+        outcome = observe_export_job(job_id, job, self.log)
+        if not outcome.succeeded:
             raise SesExportJobError(
-                f"SES export job {job_id!r} has not finished (status {summary['job_status']}); "
+                f"SES export job {job_id!r} has not finished (status {outcome.job_status}); "
                 "put SesExportJobSensor upstream of this task so it runs once the job is COMPLETED."
             )
+        summary = outcome.summary
         s3_url = s3_url_of(job)
         ti = context["ti"]
         ti.xcom_push(key="statistics", value=summary["statistics"])

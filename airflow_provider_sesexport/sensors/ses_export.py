@@ -16,12 +16,9 @@ from airflow_provider_sesexport._compat import (
     PokeReturnValue,
     default_deferrable,
 )
-from airflow_provider_sesexport.exceptions import SesExportJobError
+from airflow_provider_sesexport.exceptions import SesExportInputError, SesExportJobError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
 from airflow_provider_sesexport.utils.job_summary import utcnow
-from airflow_provider_sesexport.utils.validation import SesExportInputError, validate_job_id
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
@@ -77,31 +74,19 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        job_id = validate_job_id(self.job_id)
-        try:
-            job = self.hook.get_export_job(job_id)
-        except SesExportJobError:
-            raise
-        except Exception as exc:
-            if not aws_errors.is_transient(exc):
-                raise
-            self.log.warning(
-                "SES export job %s: could not read its status (%s); botocore's retries are used up, will poll again.",
-                job_id,
-                aws_errors.describe(exc),
-            )
+        outcome = self.hook.poll_export_job(self.job_id, self.log)
+        if outcome is None or not outcome.succeeded:
             return False
-        done, summary = evaluate_export_job(job_id, job, utcnow(), self.log)
-        return PokeReturnValue(is_done=True, xcom_value=summary) if done else False
+        return PokeReturnValue(is_done=True, xcom_value=outcome.summary)
 
     def execute(self, context: Context) -> Any:
         with _soft_fail_on_timeout_only(self):
             if not self.deferrable:
                 return super().execute(context)
-            result = self.poke(context)
+            result = self.poke(context)  # validates job_id before any request
             if isinstance(result, PokeReturnValue):
                 return result.xcom_value
-            self._defer(validate_job_id(self.job_id))
+            self._defer(self.job_id)
 
     def _defer(self, job_id: str) -> None:
         """Hand the wait to :class:`~airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger`."""

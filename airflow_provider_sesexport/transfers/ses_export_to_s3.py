@@ -12,7 +12,7 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_sesexport._compat import AirflowFailException, AssetOrDataset
-from airflow_provider_sesexport.exceptions import SesExportJobError
+from airflow_provider_sesexport.exceptions import SesExportTransferError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.links import S3ObjectLink
 from airflow_provider_sesexport.transfers._destination import (
@@ -35,10 +35,6 @@ MIB = 1024 * 1024
 MAX_PARTS = 10_000
 CONTENT_TYPES = {"CSV": "text/csv", "JSON": "application/x-ndjson"}
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-class SesExportTransferError(SesExportJobError, AirflowFailException):
-    """The copied file does not match what SES said about it. Retrying the same export does not help."""
 
 
 class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):

@@ -29,9 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.job_states import FAILURE_STATES, INTERMEDIATE_STATES, SUCCESS_STATES
-from airflow_provider_sesexport.utils.job_summary import failure_of, summarize_export_job, utcnow
-from airflow_provider_sesexport.utils.redaction import redact_text, redact_url
+from airflow_provider_sesexport.utils.export_job import interpret_export_job
 
 log = logging.getLogger(__name__)
 
@@ -119,35 +117,15 @@ client_factory: Callable[[ClientSpec], Awaitable[ClientHandle]] = open_client
 
 def job_event(job_id: str, job: dict[str, Any]) -> dict[str, Any] | None:
     """
-    The trigger event for a GetExportJob response, or None while the job is still running.
-
-    The summary is the same one poke mode returns; AWS's ``ErrorMessage`` comes as ``message`` and the
-    failed-records URL only redacted.
+    The trigger event for a GetExportJob response (:meth:`ExportJobOutcome.to_event`), or None while it runs.
 
     :param job_id: the job waited for.
     :param job: the GetExportJob response.
     """
-    status = job.get("JobStatus")
-    if status in INTERMEDIATE_STATES:
-        return None
-    if status not in SUCCESS_STATES and status not in FAILURE_STATES:
-        log.warning(
-            "SES export job %s has status %r, which this provider does not know; treating it as still running.",
-            job_id,
-            status,
-        )
-        return None
-    summary = summarize_export_job(job, utcnow())
-    summary["job_id"] = summary["job_id"] or job_id
-    error_message, failed_records_url = failure_of(job)
-    return {
-        "status": {"COMPLETED": "success", "FAILED": "failed", "CANCELLED": "cancelled"}[status],
-        "job_id": job_id,
-        "job_status": status,
-        "summary": summary,
-        "message": redact_text(error_message) if error_message else None,
-        "failed_records_url": redact_url(failed_records_url),
-    }
+    outcome = interpret_export_job(job_id, job)
+    if outcome.warning:
+        log.warning("%s", outcome.warning)
+    return outcome.to_event() if outcome.finished else None
 
 
 def error_event(job_id: str, message: str, error_code: str | None = None) -> dict[str, Any]:
@@ -387,15 +365,7 @@ class ExportJobPoller:
         except Exception as exc:
             if aws_errors.is_transient(exc):
                 return exc
-            code = aws_errors.error_code(exc)
-            if code == "NotFoundException":
-                message = (
-                    f"SES export job {job_id!r} was not found in this account and region "
-                    f"(check job_id, aws_conn_id and region_name): {aws_errors.describe(exc)}"
-                )
-            else:
-                message = f"GetExportJob failed: {aws_errors.describe(exc)}"
-            self._resolve(job_id, error_event(job_id, message, code))
+            self._resolve(job_id, error_event(job_id, aws_errors.describe(exc), aws_errors.error_code(exc)))
             return None
         event = job_event(job_id, job)
         if event is not None:

@@ -11,12 +11,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportJobNotFoundError
 from airflow_provider_sesexport.triggers import poller as _poller
-from airflow_provider_sesexport.utils.job_states import check_job_outcome
+from airflow_provider_sesexport.utils import aws_errors
+from airflow_provider_sesexport.utils.export_job import ExportJobOutcome, raise_for_outcome
+from airflow_provider_sesexport.utils.job_states import FINISHED_OUTCOMES
 from airflow_provider_sesexport.utils.job_summary import to_iso, utcnow
 from airflow_provider_sesexport.utils.validation import validate_deadline, validate_job_id, validate_seconds
 
-#: Event statuses this trigger emits.
-EVENT_STATUSES = ("success", "failed", "cancelled", "timeout", "error")
+#: Event statuses this trigger emits: a finished job's outcome, or why the wait ended without one.
+EVENT_STATUSES = (*FINISHED_OUTCOMES, "timeout", "error")
 
 
 class SesExportJobTrigger(BaseTrigger):
@@ -111,10 +113,11 @@ def summary_from_event(event: dict[str, Any] | None, timeout_error: type[Excepti
     """
     Turn a :class:`SesExportJobTrigger` event into the job summary, raising what poke mode raises.
 
-    ``failed`` raises :class:`~airflow_provider_sesexport.exceptions.SesExportJobFailedError`,
-    ``cancelled`` :class:`~airflow_provider_sesexport.exceptions.SesExportJobCancelledError`,
-    a missing job :class:`~airflow_provider_sesexport.exceptions.SesExportJobNotFoundError`,
-    ``timeout`` ``timeout_error`` and anything else :class:`~airflow_provider_sesexport.exceptions.SesExportJobError`.
+    A finished job's event carries its outcome (:meth:`ExportJobOutcome.to_event`): ``success`` returns the
+    summary, ``failed`` and ``cancelled`` raise through
+    :func:`~airflow_provider_sesexport.utils.export_job.raise_for_outcome`. ``timeout`` raises
+    ``timeout_error``, a missing job :class:`~airflow_provider_sesexport.exceptions.SesExportJobNotFoundError`
+    and anything else :class:`~airflow_provider_sesexport.exceptions.SesExportJobError`.
 
     :param event: the event payload.
     :param timeout_error: the exception class to raise on ``timeout`` (the sensor's timeout error, say).
@@ -122,13 +125,12 @@ def summary_from_event(event: dict[str, Any] | None, timeout_error: type[Excepti
     if not isinstance(event, dict) or event.get("status") not in EVENT_STATUSES:
         raise SesExportJobError(f"Unexpected event from SesExportJobTrigger: {event!r}")
     status, job_id = event["status"], str(event.get("job_id"))
-    if status == "success":
-        return dict(event["summary"])
-    if status in ("failed", "cancelled"):
-        # The same rule as poke mode: FAILED and CANCELLED raise their typed errors.
-        check_job_outcome(job_id, status.upper(), event.get("message"), event.get("failed_records_url"))
+    if status in FINISHED_OUTCOMES:
+        outcome = ExportJobOutcome.from_event(event)
+        raise_for_outcome(outcome)
+        return outcome.summary
     if status == "timeout":
         raise timeout_error(event.get("message") or f"SES export job {job_id!r} did not finish in time")
-    if event.get("error_code") == "NotFoundException":
+    if aws_errors.means_job_not_found(event.get("error_code"), event.get("message")):
         raise SesExportJobNotFoundError(job_id, event.get("message"))
     raise SesExportJobError(f"Waiting for SES export job {job_id!r} failed: {event.get('message')}")

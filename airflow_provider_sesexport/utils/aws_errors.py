@@ -68,16 +68,31 @@ def describe(exc: BaseException) -> str:
     return redact_text(text)
 
 
+def means_job_not_found(code: str | None, message: str | None) -> bool:
+    """
+    Whether an SES error says the export job does not exist.
+
+    The model documents NotFoundException; the real service answers an unknown JobId with
+    400 BadRequestException "Invalid JobId".
+
+    :param code: the AWS error code.
+    :param message: AWS's error message.
+    """
+    if code == "NotFoundException":
+        return True
+    return code == "BadRequestException" and "invalid jobid" in (message or "").lower()
+
+
 def translate(exc: ClientError, job_id: str | None = None) -> Exception:
     """
     Map a modeled SES error to this provider's exceptions.
 
-    NotFoundException becomes :class:`SesExportJobNotFoundError`; BadRequestException a
+    An unknown job (:func:`means_job_not_found`) becomes :class:`SesExportJobNotFoundError`; BadRequestException a
     :class:`SesExportJobError` that repeats AWS's message; anything else is returned unchanged.
     """
     code = error_code(exc)
     message = exc.response.get("Error", {}).get("Message")
-    if code == "NotFoundException" and job_id is not None:
+    if job_id is not None and means_job_not_found(code, message):
         return SesExportJobNotFoundError(job_id, redact_text(message) if message else None)
     if code == "BadRequestException":
         return SesExportJobError(f"SES rejected the request: {describe(exc)}")

@@ -8,16 +8,14 @@ import math
 import re
 from typing import Any
 
-from airflow_provider_sesexport._compat import AirflowFailException
+from airflow_provider_sesexport.exceptions import SesExportInputError
+
+__all__ = ["SesExportInputError"]  # re-exported: it lived here first
 
 _UPSTREAM_HINT = (
     "If it is rendered from an upstream XCom, e.g. \"{{ ti.xcom_pull(task_ids='create_export') }}\", that XCom "
     "did not arrive: check the task id, and that the upstream task ran and succeeded."
 )
-
-
-class SesExportInputError(AirflowFailException, ValueError):
-    """A parameter has a value no request could succeed with. Retrying does not help, so no retries burn."""
 
 
 def invalid(param: str, value: Any, expected: str, hint: str = "") -> SesExportInputError:
@@ -160,7 +158,11 @@ def validate_against_model(operation: str, request: dict[str, Any], params: dict
             _check_model_constraints(input_shape.members[member], value, "", params.get(member, member))
 
 
-def build_create_export_job_request(export_data_source: Any, data_format: Any) -> dict[str, Any]:
+class CreateExportJobRequest(dict):  # type: ignore[type-arg]
+    """A CreateExportJob request built by :func:`build_create_export_job_request`: normalised and validated."""
+
+
+def build_create_export_job_request(export_data_source: Any, data_format: Any) -> CreateExportJobRequest:
     """
     Build a CreateExportJob request from operator arguments, normalised and validated against botocore's model.
 
@@ -207,7 +209,7 @@ def build_create_export_job_request(export_data_source: Any, data_format: Any) -
             source["EndDate"].isoformat(),
             f"a time after StartDate ({source['StartDate'].isoformat()})",
         )
-    request = {"ExportDataSource": {name: source}, "ExportDestination": {"DataFormat": data_format}}
+    request = CreateExportJobRequest(ExportDataSource={name: source}, ExportDestination={"DataFormat": data_format})
     validate_against_model(
         "CreateExportJob", request, {"ExportDataSource": "export_data_source", "ExportDestination": "data_format"}
     )

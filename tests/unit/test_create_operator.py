@@ -171,8 +171,7 @@ def test_string_dates_are_sent_as_datetimes(hook: SesExportJobHook, stubber: Stu
 def test_wait_pushes_summary_and_returns_job_id(hook: SesExportJobHook, stubber: Stubber) -> None:
     stubber.add_response("create_export_job", {"JobId": "job-1"}, EXPECTED_CREATE)
     stubber.add_response("get_export_job", job_response("PROCESSING"), {"JobId": "job-1"})
-    stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})
-    stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})
+    stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})  # one read per poll
     ti = FakeTI()
     op = make_op(hook)
     assert op.execute({"ti": ti}) == "job-1"
@@ -372,7 +371,7 @@ def test_on_kill_without_job_does_nothing(hook: SesExportJobHook, stubber: Stubb
 
 # -- the hook's sync waiter ---------------------------------------------------------------------------
 def test_wait_for_export_job_logs_one_line_per_poll(hook: SesExportJobHook, stubber: Stubber) -> None:
-    for status in ("CREATED", "PROCESSING", "COMPLETED", "COMPLETED"):
+    for status in ("CREATED", "PROCESSING", "COMPLETED"):  # one read per poll
         stubber.add_response("get_export_job", job_response(status), {"JobId": "job-1"})
     lines: list[str] = []
     with mock.patch.object(hook.log, "info", side_effect=lambda msg, *a: lines.append(msg % a)):
@@ -391,8 +390,7 @@ def test_wait_for_export_job_not_found(hook: SesExportJobHook, stubber: Stubber)
 
 def test_wait_for_export_job_throttled_poll_is_not_done(hook: SesExportJobHook, stubber: Stubber) -> None:
     stubber.add_client_error("get_export_job", "TooManyRequestsException", "slow down", 429)
-    stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})
-    stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})
+    stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})  # one read per poll
     assert hook.wait_for_export_job("job-1", waiter_delay=0, waiter_max_attempts=3)["job_status"] == "COMPLETED"
 
 

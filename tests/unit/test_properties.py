@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from airflow_provider_sesexport.exceptions import SesExportJobCancelledError, SesExportJobFailedError
 from airflow_provider_sesexport.triggers import poller as poller_mod
 from airflow_provider_sesexport.triggers.ses_export import EVENT_STATUSES, summary_from_event
-from airflow_provider_sesexport.utils.job_outcome import evaluate_export_job
+from airflow_provider_sesexport.utils.export_job import observe_export_job
 from airflow_provider_sesexport.utils.job_summary import seconds_since_creation, summarize_export_job
 from tests.leakcheck import find_leaks
 
@@ -159,11 +159,12 @@ def test_evaluate_raises_only_the_typed_errors_for_failed_and_cancelled(job: dic
     status = job.get("JobStatus")
     if status in ENDED_BADLY:
         with pytest.raises(ENDED_BADLY[status]) as err:
-            evaluate_export_job("job-1", job, logger=logging.getLogger("test.properties"))
+            observe_export_job("job-1", job, logger=logging.getLogger("test.properties"))
         assert not find_leaks(str(err.value), "exception")
         return
-    done, summary = evaluate_export_job("job-1", job, logger=logging.getLogger("test.properties"))
-    assert done is (status == "COMPLETED")
+    outcome = observe_export_job("job-1", job, logger=logging.getLogger("test.properties"))
+    summary = outcome.summary
+    assert outcome.succeeded is (status == "COMPLETED")
     assert_plain_json(summary)
     assert summary["job_id"]  # the caller's id fills in a missing JobId
 
@@ -182,7 +183,7 @@ def test_failure_messages_quoting_a_presigned_url_are_redacted(
     info = {"ErrorMessage": message, **({"FailedRecordsS3Url": failed_records} if failed_records else {})}
     job = {**job, "JobStatus": status, "FailureInfo": info}
     with pytest.raises(ENDED_BADLY[status]) as err:
-        evaluate_export_job("job-1", job, logger=logging.getLogger("test.properties"))
+        observe_export_job("job-1", job, logger=logging.getLogger("test.properties"))
     assert not find_leaks(str(err.value), "exception"), str(err.value)
     assert "Export failed, see https://" in str(err.value)  # the message itself is kept
     assert_plain_json(summarize_export_job(job))
