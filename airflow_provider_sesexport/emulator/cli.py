@@ -190,13 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        try:
-            fault_state = emu.set_faults(**fault_options)
-            if args.fail_next:
-                emu.fail_next(args.fail_next)
-        except ValueError as exc:
-            print(f"ses-export-emulator: {exc}", file=sys.stderr)
-            return 2
+        fault_state = emu.set_faults(**fault_options)
+        if args.fail_next:
+            emu.fail_next(args.fail_next)
         print(f"SES v2 export-job emulator listening on {emu.endpoint_url}")
         print(f"export AIRFLOW_CONN_AWS_DEFAULT='{emu.airflow_conn_json()}'")
         if not args.quiet:
