@@ -1,32 +1,74 @@
 """
 :class:`SesExportEmulator`: run the emulator in a background thread with its own event loop.
 
-Control methods are thread-safe: they run on the server's loop (the state is loop-confined).
+Control methods come from the control-operation table
+(:data:`~airflow_provider_sesexport.emulator.operations.OPERATIONS`) and are thread-safe: they run on
+the server's loop (the state is loop-confined).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
 import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from urllib.parse import urlencode
 
+from airflow_provider_sesexport.emulator import operations
 from airflow_provider_sesexport.emulator.config import DEFAULT_HOST, DEFAULT_REGION, EmulatorOptions
+from airflow_provider_sesexport.emulator.core import EmulatorCore
 from airflow_provider_sesexport.emulator.faults import FaultConfig
 from airflow_provider_sesexport.emulator.jobs import Rule
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from airflow_provider_sesexport.emulator.server import EmulatorCore
-
+P = ParamSpec("P")
 T = TypeVar("T")
 DUMMY_ACCESS_KEY = "testing"
 DUMMY_SECRET_KEY = "testing"
+
+
+class _Control(Generic[P, T]):
+    """
+    A :class:`SesExportEmulator` method running one control operation on the server's loop.
+
+    :param apply: the operation's function (``apply(core, ...)``).
+    """
+
+    def __init__(self, apply: Callable[Concatenate[EmulatorCore, P], T]) -> None:
+        self.apply = apply
+        self.__doc__ = apply.__doc__
+
+    @overload
+    def __get__(self, emu: None, owner: type[Any]) -> _Control[P, T]: ...
+
+    @overload
+    def __get__(self, emu: SesExportEmulator, owner: type[Any]) -> Callable[P, T]: ...
+
+    def __get__(self, emu: SesExportEmulator | None, owner: type[Any]) -> _Control[P, T] | Callable[P, T]:
+        """
+        The bound method.
+
+        :param emu: the emulator (``None``: accessed on the class).
+        :param owner: the class.
+        """
+        if emu is None:
+            return self
+        apply = self.apply
+
+        @functools.wraps(apply)
+        def method(*args: P.args, **kwargs: P.kwargs) -> T:
+            return emu._call(lambda core: apply(core, *args, **kwargs))
+
+        signature = inspect.signature(apply)
+        method.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])  # type: ignore[attr-defined]
+        return method
 
 
 class SesExportEmulator:
@@ -134,7 +176,10 @@ class SesExportEmulator:
         self.port = sock.getsockname()[1]
         core = self._core = EmulatorCore(self.options)
         for rule in self._initial_rules:
-            core.add_rule(rule)
+            if isinstance(rule, Rule):
+                operations.add_rule(core, rule)
+            else:
+                operations.add_rule(core, **rule)
         loop = self._loop = asyncio.new_event_loop()
         ready = threading.Event()
         failure: list[BaseException] = []
@@ -230,7 +275,7 @@ class SesExportEmulator:
         options.update(kwargs)
         return boto3.client("sesv2", **options)
 
-    # -- control -----------------------------------------------------------------------------
+    # -- control -------------------------------------------------------------------------------
     def _call(self, func: Callable[[EmulatorCore], T]) -> T:
         """
         Run ``func(core)`` on the server's loop and return its result.
@@ -248,101 +293,23 @@ class SesExportEmulator:
 
         return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
 
-    def set_faults(self, **options: Any) -> dict[str, Any]:
-        """
-        Change faults: any :class:`FaultConfig` field (``api_rate_limit``, ``error_rate``,
-        ``error_status``, ``latency``, ``reset_rate``, ``download_drop_after``, ``download_latency``,
-        ``expire_urls_immediately``), plus ``throttle_all_seconds`` / ``fail_all_seconds``
-        (+ ``fail_all_status``) storms in wall-clock seconds.
-
-        :param options: the settings.
-        """
-        return self._call(lambda core: core.set_faults(**options))
-
-    def throttle_all(self, seconds: float) -> dict[str, Any]:
-        """
-        Every API call gets 429 for the next ``seconds`` (wall clock).
-
-        :param seconds: storm duration.
-        """
-        return self.set_faults(throttle_all_seconds=seconds)
-
-    def fail_all(self, seconds: float, status: int = 503) -> dict[str, Any]:
-        """
-        Every API call gets ``status`` for the next ``seconds`` (wall clock).
-
-        :param seconds: storm duration.
-        :param status: 500 or 503.
-        """
-        return self.set_faults(fail_all_seconds=seconds, fail_all_status=status)
-
-    def clear_faults(self) -> dict[str, Any]:
-        """Remove every fault."""
-        return self._call(lambda core: core.clear_faults())
-
-    def add_rule(self, rule: Rule | None = None, **fields: Any) -> dict[str, Any]:
-        """
-        Add an outcome rule: ``add_rule(action="fail", count=1, source_type="METRICS_DATA")``.
-
-        :param rule: a :class:`Rule`, or give its fields as keywords.
-        :param fields: :class:`Rule` fields.
-        """
-        value = rule if rule is not None else Rule(**fields)
-        return self._call(lambda core: core.add_rule(value))
-
-    def fail_next(self, n: int = 1, message: str | None = None, **criteria: Any) -> dict[str, Any]:
-        """
-        Make the next ``n`` (matching) jobs fail.
-
-        :param n: how many.
-        :param message: FailureInfo.ErrorMessage.
-        :param criteria: more Rule fields (``source_type=...``).
-        """
-        if message is not None:
-            criteria["message"] = message
-        return self.add_rule(action="fail", count=n, **criteria)
-
-    def clear_rules(self) -> None:
-        """Remove every rule."""
-        self._call(lambda core: core.clear_rules())
-
-    def complete_job(self, job_id: str) -> dict[str, Any]:
-        """
-        Force a job to COMPLETED now.
-
-        :param job_id: the JobId.
-        """
-        return self._call(lambda core: core.complete_job(job_id))
-
-    def fail_job(self, job_id: str, message: str | None = None) -> dict[str, Any]:
-        """
-        Force a job to FAILED now.
-
-        :param job_id: the JobId.
-        :param message: FailureInfo.ErrorMessage.
-        """
-        return self._call(lambda core: core.fail_job(job_id, message))
-
-    def delete_job(self, job_id: str) -> None:
-        """
-        Make a job disappear (NotFoundException afterwards).
-
-        :param job_id: the JobId.
-        """
-        self._call(lambda core: core.delete_job(job_id))
-
-    def expire_urls(self) -> int:
-        """Expire every download URL issued so far; returns how many were live."""
-        return self._call(lambda core: core.expire_urls())
-
-    def stats(self) -> dict[str, Any]:
-        """Counters (see :class:`~airflow_provider_sesexport.emulator.stats.Stats`)."""
-        return self._call(lambda core: core.stats.to_dict())
-
-    def reset_stats(self) -> None:
-        """Zero the counters."""
-        self._call(lambda core: core.stats.reset())
-
-    def jobs(self) -> list[dict[str, Any]]:
-        """Every job, oldest first (JobId, index, status, outcome, timestamps)."""
-        return self._call(lambda core: core.jobs())
+    # One method per row of the control-operation table (operations.OPERATIONS), same name, signature
+    # and docstring as the row's function without its ``core`` argument.
+    health = _Control(operations.health)
+    stats = _Control(operations.stats)
+    reset_stats = _Control(operations.reset_stats)
+    faults = _Control(operations.faults)
+    set_faults = _Control(operations.set_faults)
+    clear_faults = _Control(operations.clear_faults)
+    throttle_all = _Control(operations.throttle_all)
+    fail_all = _Control(operations.fail_all)
+    rules = _Control(operations.rules)
+    add_rule = _Control(operations.add_rule)
+    fail_next = _Control(operations.fail_next)
+    clear_rules = _Control(operations.clear_rules)
+    advance_after = _Control(operations.advance_after)
+    jobs = _Control(operations.jobs)
+    complete_job = _Control(operations.complete_job)
+    fail_job = _Control(operations.fail_job)
+    delete_job = _Control(operations.delete_job)
+    expire_urls = _Control(operations.expire_urls)

@@ -19,8 +19,6 @@ import re
 import shutil
 import sys
 import tempfile
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -72,20 +70,6 @@ def _load_dag(dags_folder: Path) -> Any:
     return bag.get_dag(DAG_ID)
 
 
-def _finish_after_polls(emu: Any, job_id: str, polls: int, timeout: float = 120) -> None:
-    """Complete the job in the emulator once GetExportJob has been answered ``polls`` times."""
-
-    def run() -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and emu.running:
-            if emu.stats()["operations"]["GetExportJob"]["succeeded"] >= polls:
-                emu.complete_job(job_id)
-                return
-            time.sleep(0.1)
-
-    threading.Thread(target=run, daemon=True, name="demo-finisher").start()
-
-
 def run_demo(dags_folder: Path, time_scale: float) -> int:
     """
     Run the demo; return the process exit status.
@@ -99,10 +83,10 @@ def run_demo(dags_folder: Path, time_scale: float) -> int:
     from airflow_provider_sesexport.emulator import SesExportEmulator
 
     try:
-        # The job stays PROCESSING until the sensor has polled three times (Airflow's own start-up time
-        # varies too much to rely on durations), so the reschedule loop is always visible.
-        hang = {"action": "hang", "count": 1}
-        with SesExportEmulator(port=0, seed=7, time_scale=time_scale, rules=[hang]) as emu:
+        with SesExportEmulator(port=0, seed=7, time_scale=time_scale) as emu:
+            # The job stays PROCESSING until the sensor has polled three times (Airflow's own start-up time
+            # varies too much to rely on durations), so the reschedule loop is always visible.
+            emu.advance_after(reads=3)
             os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = emu.airflow_conn_json()
             os.environ["AWS_DEFAULT_REGION"] = emu.region
             _say(f"1. SES v2 export-job emulator listening on {emu.endpoint_url}")
@@ -129,7 +113,6 @@ def run_demo(dags_folder: Path, time_scale: float) -> int:
                     data_format="CSV",
                 )
             _say(f"2. Started export job {job_id} with SesExportJobHook.create_export_job")
-            _finish_after_polls(emu, job_id, polls=3)
             _say(f"3. Running DAG {DAG_ID} in Airflow (SQLite metadata DB in {home}) ...")
             with _output_to(log_file):
                 dag = _load_dag(dags_folder)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass
@@ -35,7 +35,7 @@ class FaultConfig:
 
     api_rate_limit: float | None = None
     error_rate: float = 0.0
-    error_status: int = 500
+    error_status: Literal[500, 503] = 500
     latency: float = 0.0
     reset_rate: float = 0.0
     download_drop_after: int | None = None

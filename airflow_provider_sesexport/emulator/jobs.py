@@ -5,7 +5,9 @@ Status is computed from the clock on every read (no background tasks): ``CREATED
 ``created_seconds * time_scale`` after creation, then ``PROCESSING`` for
 ``processing_seconds * time_scale``, then the outcome (``COMPLETED``, or ``FAILED`` when a rule
 says so; a ``hang`` rule keeps the job in ``PROCESSING`` forever). Cancel and the force-* controls
-pin a terminal status. The store lives on the server's event loop: only that thread touches it.
+pin a terminal status. An :class:`Advance` rule holds a job in ``PROCESSING`` until it has been read
+a given number of times, then pins the status it names (moto's state-manager idea: progress by reads,
+not by the clock). The store lives on the server's event loop: only that thread touches it.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from airflow_provider_sesexport.emulator.exportfile import ExportFile, build_export_file, mix64
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
-OUTCOMES = ("complete", "fail", "hang")
+Outcome = Literal["fail", "hang", "complete"]
+SourceType = Literal["METRICS_DATA", "MESSAGE_INSIGHTS"]
+Terminal = Literal["COMPLETED", "FAILED", "CANCELLED"]
+#: Which calls count as reads of a job for an :class:`Advance` rule.
+ReadCall = Literal["get", "list", "any"]
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 DEFAULT_FAILURE_MESSAGE = "Export job failed: the emulator was told to fail this job"
 
 
@@ -55,10 +62,10 @@ class Rule:
     :param message: the ``FailureInfo.ErrorMessage`` of failed jobs.
     """
 
-    action: str = "fail"
+    action: Outcome = "fail"
     job_index: int | None = None
     job_id: str | None = None
-    source_type: str | None = None
+    source_type: SourceType | None = None
     predicate: Callable[[dict[str, Any]], bool] | None = None
     count: int | None = None
     message: str = DEFAULT_FAILURE_MESSAGE
@@ -100,6 +107,51 @@ class Rule:
 
 
 @dataclass
+class Advance:
+    """
+    Move a job to ``to`` right after its ``reads``-th counted read; until then it stays ``PROCESSING``.
+
+    The read that reaches ``reads`` is still answered with the old status; the next one sees ``to``.
+
+    :param reads: how many counted reads before the job moves (at least 1).
+    :param to: ``COMPLETED``, ``FAILED`` or ``CANCELLED``.
+    :param message: the ``FailureInfo.ErrorMessage`` when ``to`` is ``FAILED``.
+    :param count: which reads count: ``get`` (GetExportJob of the job), ``list`` (ListExportJobs
+        answers that include the job) or ``any`` (both).
+    :param job_id: the job (``None``: the next job created).
+    """
+
+    reads: int
+    to: Terminal = "COMPLETED"
+    message: str | None = None
+    count: ReadCall = "get"
+    job_id: str | None = None
+    seen: int = 0
+
+    def __post_init__(self) -> None:
+        """Check the values."""
+        if isinstance(self.reads, bool) or not isinstance(self.reads, int) or self.reads < 1:
+            raise ValueError(f"reads must be an integer >= 1, got {self.reads!r}")
+        if self.to not in TERMINAL:
+            raise ValueError(f"to must be one of {sorted(TERMINAL)}, got {self.to!r}")
+        if self.count not in get_args(ReadCall):
+            raise ValueError(f"count must be one of {get_args(ReadCall)}, got {self.count!r}")
+        if self.message is not None and self.to != "FAILED":
+            raise ValueError("message is only for to='FAILED'")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly description."""
+        return {
+            "job_id": self.job_id,
+            "reads": self.reads,
+            "to": self.to,
+            "message": self.message,
+            "count": self.count,
+            "seen": self.seen,
+        }
+
+
+@dataclass
 class Job:
     """
     One export job.
@@ -124,6 +176,7 @@ class Job:
     failure_message: str = DEFAULT_FAILURE_MESSAGE
     forced_status: str | None = None
     forced_wall: float | None = None
+    advance: Advance | None = None
     export_file: ExportFile | None = field(default=None, repr=False)
 
     @property
@@ -165,6 +218,8 @@ class JobStore:
         self._jobs: dict[str, Job] = {}
         self._next_index = 0
         self.rules: list[Rule] = []
+        #: Advance rules waiting for the next jobs created, in order.
+        self.pending_advances: list[Advance] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
     def status(self, job: Job, now: float | None = None) -> str:
@@ -180,7 +235,11 @@ class JobStore:
         created = self.created_seconds * self.time_scale
         if elapsed < created:
             return "CREATED"
-        if job.outcome == "hang" or elapsed < created + self.processing_seconds * self.time_scale:
+        if (
+            job.outcome == "hang"
+            or job.advance is not None
+            or elapsed < created + self.processing_seconds * self.time_scale
+        ):
             return "PROCESSING"
         return "FAILED" if job.outcome == "fail" else "COMPLETED"
 
@@ -228,6 +287,9 @@ class JobStore:
             if rule.matches(job):
                 self._apply(rule, job)
                 break
+        if self.pending_advances:
+            advance = job.advance = self.pending_advances.pop(0)
+            advance.job_id = job_id
         self._jobs[job_id] = job
         return job
 
@@ -257,6 +319,43 @@ class JobStore:
                 return
         self.rules.append(rule)
 
+    def advance_after(self, advance: Advance) -> None:
+        """
+        Attach an :class:`Advance` rule to its unfinished job (replacing an earlier one), or queue it
+        for the next job created when it names none.
+
+        :param advance: the rule; its read count starts now.
+        """
+        if advance.job_id is None:
+            self.pending_advances.append(advance)
+            return
+        job = self.get(advance.job_id)
+        status = self.status(job)
+        if status in TERMINAL:
+            raise JobError("BadRequestException", f"Export job {job.job_id} is already {status}: nothing to advance.")
+        job.advance = advance
+
+    def count_read(self, job: Job, call: Literal["get", "list"]) -> None:
+        """
+        Count one read of ``job`` (call after its answer was built) and advance it if its rule is due.
+
+        :param job: the job read.
+        :param call: ``get`` (GetExportJob) or ``list`` (the job was in a ListExportJobs answer).
+        """
+        advance = job.advance
+        if advance is None or advance.count not in (call, "any"):
+            return
+        advance.seen += 1
+        if advance.seen >= advance.reads:
+            self._pin(job, advance.to, advance.message)
+
+    def clear_rules(self) -> None:
+        """Remove every rule: outcome rules, queued :class:`Advance` rules and those attached to jobs."""
+        self.rules.clear()
+        self.pending_advances.clear()
+        for job in self._jobs.values():
+            job.advance = None
+
     def get(self, job_id: str) -> Job:
         """
         The job, or ``NotFoundException``.
@@ -278,23 +377,34 @@ class JobStore:
         status = self.status(job)
         if status in TERMINAL:
             raise JobError("BadRequestException", f"Export job {job_id} is already {status} and cannot be cancelled.")
-        job.forced_status, job.forced_wall = "CANCELLED", time.time()
+        self._pin(job, "CANCELLED")
         return job
 
-    def force(self, job_id: str, status: str, message: str | None = None) -> Job:
+    def force(self, job_id: str, status: Terminal, message: str | None = None) -> Job:
         """
-        Pin a job to ``COMPLETED`` or ``FAILED`` now (whatever its state).
+        Pin a job to a terminal status now (whatever its state).
 
         :param job_id: the JobId.
-        :param status: ``COMPLETED`` or ``FAILED``.
+        :param status: ``COMPLETED``, ``FAILED`` or ``CANCELLED``.
         :param message: the failure message (FAILED only).
         """
         job = self.get(job_id)
-        job.forced_status, job.forced_wall = status, time.time()
+        self._pin(job, status, message)
+        return job
+
+    @staticmethod
+    def _pin(job: Job, status: Terminal, message: str | None = None) -> None:
+        """
+        Give ``job`` the terminal ``status`` from now on; drops its :class:`Advance` rule.
+
+        :param job: the job.
+        :param status: the terminal status.
+        :param message: the failure message (FAILED only).
+        """
+        job.forced_status, job.forced_wall, job.advance = status, time.time(), None
         if status == "FAILED":
             job.outcome = "fail"
             job.failure_message = message or DEFAULT_FAILURE_MESSAGE
-        return job
 
     def delete(self, job_id: str) -> None:
         """
@@ -367,6 +477,7 @@ class JobStore:
             "ExportSourceType": job.source_type,
             "JobStatus": status,
             "outcome": job.outcome,
+            "advance": job.advance.to_dict() if job.advance is not None else None,
             "CreatedTimestamp": job.created_wall,
             "CompletedTimestamp": self.completed_wall(job, status),
         }

@@ -11,7 +11,8 @@ Routes:
   (GetExportJob), ``POST /v2/email/list-export-jobs`` (ListExportJobs),
   ``PUT /v2/email/export-jobs/{JobId}/cancel`` (CancelExportJob);
 * ``GET|HEAD /_exports/{JobId}/{file}?X-Amz-...``: pre-signed-style downloads (Range supported);
-* ``/_emulator/...``: JSON control API (see :func:`build_app`).
+* ``/_emulator/...``: JSON control API, one route per row of
+  :data:`~airflow_provider_sesexport.emulator.operations.OPERATIONS`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -28,16 +28,15 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from airflow_provider_sesexport.emulator.config import EmulatorOptions
-from airflow_provider_sesexport.emulator.exportfile import ExportFile, FailedRecordsFile, mix64
-from airflow_provider_sesexport.emulator.faults import FaultInjector, TokenBucket
-from airflow_provider_sesexport.emulator.jobs import Job, JobError, JobStore, Rule
-from airflow_provider_sesexport.emulator.presign import UrlSigner
-from airflow_provider_sesexport.emulator.stats import Stats
+from airflow_provider_sesexport.emulator.core import EmulatorCore
+from airflow_provider_sesexport.emulator.exportfile import ExportFile, FailedRecordsFile
+from airflow_provider_sesexport.emulator.jobs import Job, JobError
+from airflow_provider_sesexport.emulator.operations import OPERATIONS, ControlOperation
 from airflow_provider_sesexport.emulator.validation import ValidationFailed, validate_request
 
+__all__ = ["EmulatorCore", "build_app"]
+
 FAILED_RECORDS_FILE = "failed-records.csv"
-_STORM_KEYS = ("throttle_all_seconds", "fail_all_seconds", "fail_all_status")
 _ERROR_STATUS = {
     "BadRequestException": 400,
     "NotFoundException": 404,
@@ -47,107 +46,6 @@ _ERROR_STATUS = {
     "InternalFailure": 500,
     "ServiceUnavailable": 503,
 }
-
-
-class EmulatorCore:
-    """
-    The state of one emulator: jobs, faults, URL signer, counters. Event-loop confined.
-
-    :param options: the emulator's options.
-    """
-
-    def __init__(self, options: EmulatorOptions) -> None:
-        self.options = options
-        self.store = JobStore(
-            seed=options.seed,
-            created_seconds=options.created_seconds,
-            processing_seconds=options.processing_seconds,
-            time_scale=options.time_scale,
-            row_multiplier=options.row_multiplier,
-        )
-        self.faults = FaultInjector(options.faults, seed=options.seed)
-        secret = mix64(options.seed, 0x51A7).to_bytes(8, "big") * 4
-        self.signer = UrlSigner(secret, options.region, options.url_expiry_seconds, options.time_scale)
-        self.signer.expire_immediately = options.faults.expire_urls_immediately
-        self.stats = Stats()
-        self.create_bucket: TokenBucket | None = None
-        if options.create_rate_limit is not None:
-            self.create_bucket = TokenBucket(options.create_rate_limit / options.time_scale)
-
-    # -- control (loop thread only) ------------------------------------------------------------
-    def set_faults(self, **options: Any) -> dict[str, Any]:
-        """
-        Change fault settings; also ``throttle_all_seconds`` / ``fail_all_seconds`` (+ ``fail_all_status``)
-        start a storm.
-
-        :param options: :class:`~airflow_provider_sesexport.emulator.faults.FaultConfig` fields and storm keys.
-        """
-        storm = {k: options.pop(k) for k in _STORM_KEYS if k in options}
-        self.faults.set(**options)
-        if "expire_urls_immediately" in options:
-            self.signer.expire_immediately = bool(options["expire_urls_immediately"])
-        if storm.get("throttle_all_seconds") is not None:
-            self.faults.throttle_all(float(storm["throttle_all_seconds"]))
-        if storm.get("fail_all_seconds") is not None:
-            self.faults.fail_all(float(storm["fail_all_seconds"]), int(storm.get("fail_all_status") or 503))
-        return self.faults.state()
-
-    def clear_faults(self) -> dict[str, Any]:
-        """Remove every fault."""
-        self.faults.clear()
-        self.signer.expire_immediately = False
-        return self.faults.state()
-
-    def add_rule(self, rule: Rule | dict[str, Any]) -> dict[str, Any]:
-        """
-        Add an outcome rule.
-
-        :param rule: a :class:`~airflow_provider_sesexport.emulator.jobs.Rule` or its keyword arguments.
-        """
-        if isinstance(rule, dict):
-            rule = dict(rule)
-            if "fail_next" in rule:  # shortcut: {"fail_next": n, ...criteria}
-                rule = {"action": "fail", "count": int(rule.pop("fail_next")), **rule}
-            rule = Rule(**rule)
-        self.store.add_rule(rule)
-        return rule.to_dict()
-
-    def clear_rules(self) -> None:
-        """Remove every rule."""
-        self.store.rules.clear()
-
-    def complete_job(self, job_id: str) -> dict[str, Any]:
-        """
-        Force a job to COMPLETED now.
-
-        :param job_id: the JobId.
-        """
-        return self.store.describe(self.store.force(job_id, "COMPLETED"))
-
-    def fail_job(self, job_id: str, message: str | None = None) -> dict[str, Any]:
-        """
-        Force a job to FAILED now.
-
-        :param job_id: the JobId.
-        :param message: the FailureInfo.ErrorMessage.
-        """
-        return self.store.describe(self.store.force(job_id, "FAILED", message))
-
-    def delete_job(self, job_id: str) -> None:
-        """
-        Make a job disappear.
-
-        :param job_id: the JobId.
-        """
-        self.store.delete(job_id)
-
-    def expire_urls(self) -> int:
-        """Expire every download URL issued so far; returns how many were live."""
-        return self.signer.expire_all()
-
-    def jobs(self) -> list[dict[str, Any]]:
-        """Every job, oldest first, as JSON-friendly dicts."""
-        return [self.store.describe(job) for job in self.store.all_jobs()]
 
 
 # -- wire encoding ---------------------------------------------------------------------------
@@ -389,7 +287,9 @@ async def get_export_job(request: web.Request, core: EmulatorCore) -> web.Stream
     """
     params = validate_request("GetExportJob", {}, {"JobId": request.match_info["JobId"]})
     job = core.store.get(params["JobId"])
-    return _json(job_to_wire(core, job, _base_url(request)))
+    response = _json(job_to_wire(core, job, _base_url(request)))
+    core.store.count_read(job, "get")
+    return response
 
 
 async def list_export_jobs(request: web.Request, core: EmulatorCore) -> web.StreamResponse:
@@ -404,6 +304,8 @@ async def list_export_jobs(request: web.Request, core: EmulatorCore) -> web.Stre
         params.get("PageSize"), params.get("NextToken"), params.get("ExportSourceType"), params.get("JobStatus")
     )
     data: dict[str, Any] = {"ExportJobs": [summary_to_wire(core, job, status) for job, status in page]}
+    for job, _ in page:
+        core.store.count_read(job, "list")
     if token:
         data["NextToken"] = token
     return _json(data)
@@ -546,50 +448,36 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 
 # -- control API -----------------------------------------------------------------------------
-def _control(func: Callable[[EmulatorCore, web.Request, Any], Any]) -> Callable[[web.Request], Awaitable[web.Response]]:
+def control_route(op: ControlOperation) -> Callable[[web.Request], Awaitable[web.Response]]:
     """
-    Wrap a control handler: JSON in, JSON out, errors as ``{"error": ...}``.
+    The handler of one control operation: parameters from the path and the JSON body, JSON result,
+    errors as ``{"error": ..., "message": ...}`` (404 for an unknown job, 400 otherwise).
 
-    :param func: ``func(core, request, body) -> JSON-able``.
+    :param op: the operation.
     """
 
-    async def wrapped(request: web.Request) -> web.Response:
+    async def handle(request: web.Request) -> web.Response:
         core = request.app[CORE_KEY]
         try:
             body = await _read_json(request) if request.can_read_body else {}
-            result = func(core, request, body)
+            if not isinstance(body, dict):
+                raise ValueError("The request body must be a JSON object of parameters.")
+            result = op.invoke(core, {**body, **request.match_info})
         except JobError as exc:
-            return web.json_response({"error": exc.code, "message": exc.message}, status=404)
+            status = 404 if exc.code == "NotFoundException" else 400
+            return web.json_response({"error": exc.code, "message": exc.message}, status=status)
         except (ValueError, TypeError, ValidationFailed) as exc:
             return web.json_response({"error": "BadRequest", "message": str(exc)}, status=400)
-        return web.json_response(result if result is not None else {"ok": True})
+        return web.json_response(op.to_json(result))
 
-    return wrapped
-
-
-def _job_id(request: web.Request) -> str:
-    """
-    The ``{job_id}`` path parameter.
-
-    :param request: the request.
-    """
-    return request.match_info["job_id"]
+    return handle
 
 
 def build_app(core: EmulatorCore) -> web.Application:
     """
-    The aiohttp application for ``core``.
-
-    Control API (JSON):
-
-    * ``GET /_emulator/health``; ``GET /_emulator/stats``; ``POST /_emulator/stats/reset``;
-    * ``GET|POST|DELETE /_emulator/faults`` (POST body: FaultConfig fields, plus
-      ``throttle_all_seconds``, ``fail_all_seconds``, ``fail_all_status``);
-    * ``GET|POST|DELETE /_emulator/rules`` (POST body: Rule fields except ``predicate``, or the
-      shortcut ``{"fail_next": n, ...criteria}``);
-    * ``GET /_emulator/jobs``; ``POST /_emulator/jobs/{id}/complete``;
-      ``POST /_emulator/jobs/{id}/fail`` (``{"message": ...}``); ``DELETE /_emulator/jobs/{id}``;
-    * ``POST /_emulator/expire-urls``.
+    The aiohttp application for ``core``: the four API operations, downloads, and one JSON control
+    route per control operation (``GET /_emulator/stats``, ``POST /_emulator/advance-after``, ...; see
+    :data:`~airflow_provider_sesexport.emulator.operations.OPERATIONS`).
 
     :param core: the emulator state.
     """
@@ -602,20 +490,6 @@ def build_app(core: EmulatorCore) -> web.Application:
     r.add_put("/v2/email/export-jobs/{JobId}/cancel", api("CancelExportJob", cancel_export_job))
     r.add_route("*", "/v2/{tail:.*}", unknown_operation)
     r.add_get("/_exports/{job_id}/{file_name}", download)
-    r.add_get("/_emulator/health", _control(lambda c, q, b: {"ok": True, "time": time.time()}))
-    r.add_get("/_emulator/stats", _control(lambda c, q, b: c.stats.to_dict()))
-    r.add_post("/_emulator/stats/reset", _control(lambda c, q, b: c.stats.reset()))
-    r.add_get("/_emulator/faults", _control(lambda c, q, b: c.faults.state()))
-    r.add_post("/_emulator/faults", _control(lambda c, q, b: c.set_faults(**b)))
-    r.add_delete("/_emulator/faults", _control(lambda c, q, b: c.clear_faults()))
-    r.add_get("/_emulator/rules", _control(lambda c, q, b: {"rules": [x.to_dict() for x in c.store.rules]}))
-    r.add_post("/_emulator/rules", _control(lambda c, q, b: c.add_rule(dict(b))))
-    r.add_delete("/_emulator/rules", _control(lambda c, q, b: c.clear_rules()))
-    r.add_get("/_emulator/jobs", _control(lambda c, q, b: {"jobs": c.jobs()}))
-    r.add_post("/_emulator/jobs/{job_id}/complete", _control(lambda c, q, b: c.complete_job(_job_id(q))))
-    r.add_post(
-        "/_emulator/jobs/{job_id}/fail", _control(lambda c, q, b: c.fail_job(_job_id(q), (b or {}).get("message")))
-    )
-    r.add_delete("/_emulator/jobs/{job_id}", _control(lambda c, q, b: c.delete_job(_job_id(q))))
-    r.add_post("/_emulator/expire-urls", _control(lambda c, q, b: {"expired": c.expire_urls()}))
+    for op in OPERATIONS.values():
+        r.add_route(op.http_method, op.path, control_route(op))
     return app

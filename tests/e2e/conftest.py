@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -36,22 +34,6 @@ def create_job(emu: Any, data_format: str = "CSV", source: dict[str, Any] | None
                 metrics[key] = dt.datetime.fromisoformat(metrics[key].replace("Z", "+00:00"))
         src = {"MetricsDataSource": metrics}
     return emu.client().create_export_job(ExportDataSource=src, ExportDestination={"DataFormat": data_format})["JobId"]
-
-
-def complete_after_polls(emu: Any, job_id: str, polls: int = 2, timeout: float = 60) -> threading.Thread:
-    """Complete a hanging job once GetExportJob was called ``polls`` times (proves the wait really waited)."""
-
-    def run() -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if emu.stats()["operations"]["GetExportJob"]["succeeded"] >= polls:
-                emu.complete_job(job_id)
-                return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
 
 
 class _RecordLines(logging.Handler):

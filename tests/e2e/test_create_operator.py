@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import importlib
-import threading
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -82,26 +80,11 @@ def test_bad_source_fails_before_any_call(run_dag: Any, ses_export_emulator: Any
     assert ses_export_emulator.stats()["total_requests"] == 0
 
 
-def complete_when(emu: Any, predicate: Any, timeout: float = 60) -> threading.Thread:
-    def run() -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            jobs = emu.jobs()
-            if jobs and predicate(emu.stats()["operations"]):
-                emu.complete_job(jobs[0]["JobId"])
-                return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_retry_reuses_the_job_of_the_failed_try(run_dag: Any, ses_export_emulator: Any, task_logs: Any) -> None:
     emu = ses_export_emulator
     emu.add_rule(action="hang")
     # the first try gives up after 3 polls; complete the job only once the second try is looking at it
-    complete_when(emu, lambda ops: ops["GetExportJob"]["succeeded"] >= 4)
+    emu.advance_after(reads=4)  # the job the DAG creates: COMPLETED from its fifth GetExportJob
 
     dr = run_dag(create_dag("e2e_create_retry", deferrable=False, waiter_max_attempts=3, retries=1))
 

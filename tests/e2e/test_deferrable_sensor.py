@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from typing import Any
 
 import pytest
@@ -32,31 +30,15 @@ def sensor_dag(dag_id: str, job_id: str, **kwargs: Any) -> Any:
     return dag
 
 
-def after_list_cycles(emu: Any, action: Any, cycles: int = 2, timeout: float = 60) -> threading.Thread:
-    """Run ``action`` once the trigger polled ``cycles`` times (proves the wait was on the trigger)."""
-
-    def run() -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if emu.stats()["operations"]["ListExportJobs"]["succeeded"] >= 2 * cycles:
-                action()
-                return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.mark.ses_export_emulator(time_scale=0.05)
 def test_deferred_wait_completes_with_same_summary(run_dag: Any, ses_export_emulator: Any) -> None:
     emu = ses_export_emulator
     emu.add_rule(action="hang")
     job_id = create_job(emu)
-    thread = after_list_cycles(emu, lambda: emu.complete_job(job_id))
+    # the trigger polls with ListExportJobs: two poll cycles list the job PROCESSING, the third no longer does
+    emu.advance_after(job_id, reads=2, count="list")
 
     dr = run_dag(sensor_dag("e2e_deferrable_sensor_ok", job_id))
-    thread.join(5)
 
     assert task_states(dr) == {"wait": "success"}
     summary = xcom(dr, "wait")
@@ -74,7 +56,7 @@ def test_deferred_failure_fails_without_retries(run_dag: Any, ses_export_emulato
     emu = ses_export_emulator
     emu.add_rule(action="hang")
     job_id = create_job(emu)
-    after_list_cycles(emu, lambda: emu.fail_job(job_id, "No VDM data for this identity"))
+    emu.advance_after(job_id, reads=2, to="FAILED", message="No VDM data for this identity", count="list")
 
     dr = run_dag(sensor_dag("e2e_deferrable_sensor_failed", job_id, soft_fail=True))
 

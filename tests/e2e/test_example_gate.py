@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import task_states
-from tests.e2e.conftest import complete_after_polls, create_job, try_number, xcom
+from tests.e2e.conftest import create_job, try_number, xcom
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def test_gate_dag_waits_then_pushes_results(
 ) -> None:
     ses_export_emulator.add_rule(action="hang", count=1)
     job_id = create_job(ses_export_emulator, data_format)
-    complete_after_polls(ses_export_emulator, job_id, polls=3)
+    ses_export_emulator.advance_after(job_id, reads=3)  # three PROCESSING pokes, COMPLETED at the fourth
 
     dr = run_dag(gate_dag, run_conf={"job_id": job_id})
 
