@@ -5,41 +5,31 @@ Three layers, each failing with :class:`ValidationFailed` (sent as ``BadRequestE
 
 1. wire decoding: the JSON body and the path parameters become the operation's input params,
    timestamps (epoch seconds on the rest-json wire, or ISO-8601 strings) become datetimes;
-2. :class:`botocore.validate.ParamValidator`: required members, types, unknown members, ``min``;
-3. what ParamValidator skips (enums, ``max`` lengths and ranges) and semantic rules the model
-   cannot express (a create's ``S3Url`` is output-only, exactly one data source, EndDate not before
-   StartDate, ...).
+2. the model walker the provider uses too (:mod:`airflow_provider_sesexport.utils.model_validation`):
+   botocore's ParamValidator (required members, types, unknown members, ``min``), then what it skips
+   (enums, ``max`` lengths and values, map sizes);
+3. what the real service enforces beyond the model: a create's ``S3Url`` is output-only, exactly one
+   data source, StartDate strictly before EndDate ("Invalid date range"), ListExportJobs' PageSize.
 """
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timezone
 from typing import Any
 
-from botocore.model import OperationModel, ServiceModel, Shape
-from botocore.validate import ParamValidator
+from botocore.model import Shape
+
+from airflow_provider_sesexport.utils.model_validation import (
+    ParamValidationFailed,
+    Violation,
+    check_request,
+    date_range_violation,
+    operation_model,
+)
 
 
 class ValidationFailed(Exception):
     """The request is invalid; ``str(exc)`` names the offending field."""
-
-
-@functools.lru_cache(maxsize=1)
-def service_model() -> ServiceModel:
-    """botocore's ``sesv2`` service model (loaded once)."""
-    import botocore.session
-
-    return botocore.session.get_session().get_service_model("sesv2")
-
-
-def operation_model(name: str) -> OperationModel:
-    """
-    The model of one operation.
-
-    :param name: e.g. ``GetExportJob``.
-    """
-    return service_model().operation_model(name)
 
 
 def _to_datetime(value: Any) -> Any:
@@ -85,56 +75,39 @@ def decode(shape: Shape, value: Any) -> Any:
     return value
 
 
-def _extra_constraints(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+def _shown(value: Any) -> str:
     """
-    Check the model constraints ParamValidator leaves to the service: enums and ``max``.
+    A violation's value as a message shows it: a list or map by its size, a datetime in ISO-8601.
 
-    :param shape: the value's shape.
-    :param value: the (already type-checked) value.
-    :param path: the dotted parameter name for messages.
-    :param errors: collects messages.
+    :param value: the offending value.
     """
-    kind = shape.type_name
-    meta = shape.metadata
-    enum = getattr(shape, "enum", None) or meta.get("enum")
-    if kind == "string" and isinstance(value, str):
-        if enum and value not in enum:
-            errors.append(f"Invalid value for parameter {path}: {value!r}, valid values: {', '.join(enum)}")
-        if "max" in meta and len(value) > meta["max"]:
-            errors.append(f"Invalid length for parameter {path}: {len(value)}, valid max length: {meta['max']}")
-    elif kind in ("integer", "long") and isinstance(value, int):
-        if "max" in meta and value > meta["max"]:
-            valid = f"{meta.get('min', 0)}-{meta['max']}"
-            errors.append(f"Invalid value for parameter {path}: {value}, valid range: {valid}")
-    elif kind == "structure" and isinstance(value, dict):
-        members = shape.members  # type: ignore[attr-defined]
-        for name, member_value in value.items():
-            if name in members:
-                _extra_constraints(members[name], member_value, f"{path}.{name}" if path else name, errors)
-    elif kind == "list" and isinstance(value, list):
-        if "max" in meta and len(value) > meta["max"]:
-            errors.append(f"Invalid length for parameter {path}: {len(value)} items, valid max length: {meta['max']}")
-        for i, item in enumerate(value):
-            _extra_constraints(shape.member, item, f"{path}[{i}]", errors)  # type: ignore[attr-defined]
-    elif kind == "map" and isinstance(value, dict):
-        if "max" in meta and len(value) > meta["max"]:
-            errors.append(f"Invalid length for parameter {path}: {len(value)} keys, valid max length: {meta['max']}")
-        for key, item in value.items():
-            _extra_constraints(shape.key, key, f"{path} (key)", errors)  # type: ignore[attr-defined]
-            _extra_constraints(shape.value, item, f"{path}.{key}", errors)  # type: ignore[attr-defined]
+    if isinstance(value, list):
+        return f"{len(value)} items"
+    if isinstance(value, dict):
+        return f"{len(value)} keys"
+    return value.isoformat() if isinstance(value, datetime) else repr(value)
+
+
+def _message(violation: Violation) -> str:
+    """
+    A model violation worded as botocore words its own reports.
+
+    :param violation: the violation.
+    """
+    return f"Invalid value for parameter {violation.path}: {_shown(violation.value)}, expected {violation.expected}"
 
 
 def _check_dates(source: dict[str, Any], path: str) -> None:
     """
-    EndDate must not be before StartDate.
+    StartDate must be strictly before EndDate, else SES answers 400 "Invalid date range".
 
     :param source: a data source with datetimes.
     :param path: its dotted name.
     """
-    start, end = source.get("StartDate"), source.get("EndDate")
-    if isinstance(start, datetime) and isinstance(end, datetime) and end < start:
+    violation = date_range_violation(source, path)
+    if violation is not None:
         raise ValidationFailed(
-            f"{path}.EndDate ({end.isoformat()}) must not be before {path}.StartDate ({start.isoformat()})"
+            f"Invalid date range: {violation.path} is {_shown(violation.value)}, expected {violation.expected}"
         )
 
 
@@ -158,22 +131,8 @@ def _semantic_create(params: dict[str, Any]) -> None:
             "ExportDataSource must contain exactly one of MetricsDataSource and MessageInsightsDataSource "
             f"(got {which})"
         )
-    if has_metrics:
-        metrics = source["MetricsDataSource"]
-        dims = metrics.get("Dimensions") or {}
-        if len(dims) > 3:
-            raise ValidationFailed(
-                f"ExportDataSource.MetricsDataSource.Dimensions has {len(dims)} keys; at most 3 are allowed"
-            )
-        _check_dates(metrics, "ExportDataSource.MetricsDataSource")
-    else:
-        insights = source["MessageInsightsDataSource"]
-        max_results = insights.get("MaxResults")
-        if isinstance(max_results, int) and not 1 <= max_results <= 10000:
-            raise ValidationFailed(
-                f"ExportDataSource.MessageInsightsDataSource.MaxResults={max_results} is out of range 1..10000"
-            )
-        _check_dates(insights, "ExportDataSource.MessageInsightsDataSource")
+    name = "MetricsDataSource" if has_metrics else "MessageInsightsDataSource"
+    _check_dates(source[name], f"ExportDataSource.{name}")
 
 
 def _semantic_list(params: dict[str, Any]) -> None:
@@ -196,24 +155,20 @@ def validate_request(operation: str, body: Any, path_params: dict[str, str] | No
     :param path_params: URI parameters (e.g. ``{"JobId": ...}``).
     :raises ValidationFailed: with a message naming the field.
     """
-    op = operation_model(operation)
-    shape = op.input_shape
+    shape = operation_model(operation).input_shape
     if not isinstance(body, dict):
         raise ValidationFailed("The request body must be a JSON object")
     params: dict[str, Any] = decode(shape, dict(body)) if shape is not None else {}
     if path_params:
         params.update(path_params)
-    if shape is not None:
-        report = ParamValidator().validate(params, shape)
-        if report.has_errors():
-            text = report.generate_report().strip()
-            raise ValidationFailed(text.replace("\n", " ").replace("  ", " "))
-        errors: list[str] = []
-        _extra_constraints(shape, params, "", errors)
-        if operation == "CreateExportJob":
-            _semantic_create(params)
-        if errors:
-            raise ValidationFailed("; ".join(errors))
-    if operation == "ListExportJobs":
+    try:
+        violations = check_request(operation, params)
+    except ParamValidationFailed as exc:
+        raise ValidationFailed(f"Parameter validation failed: {exc.report}".replace("\n", " ")) from None
+    if violations:
+        raise ValidationFailed("; ".join(_message(violation) for violation in violations))
+    if operation == "CreateExportJob":
+        _semantic_create(params)
+    elif operation == "ListExportJobs":
         _semantic_list(params)
     return params

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import re
 from typing import Any
 
 from airflow_provider_sesexport.exceptions import SesExportInputError
+from airflow_provider_sesexport.utils.model_validation import (
+    ParamValidationFailed,
+    Violation,
+    check_request,
+    date_range_violation,
+)
 
 __all__ = ["SesExportInputError"]  # re-exported: it lived here first
 
@@ -51,6 +56,8 @@ def validate_job_id(value: Any, param: str = "job_id") -> str:
 DATA_FORMATS = ("CSV", "JSON")
 _DATA_SOURCES = ("MetricsDataSource", "MessageInsightsDataSource")
 _DATE_FIELDS = ("StartDate", "EndDate")
+#: the operator argument each CreateExportJob request member comes from
+_CREATE_PARAMS = {"ExportDataSource": "export_data_source", "ExportDestination": "data_format"}
 
 
 def to_utc_datetime(value: Any, param: str) -> dt.datetime:
@@ -91,71 +98,41 @@ def to_utc_datetime(value: Any, param: str) -> dt.datetime:
     raise invalid(param, value, "a datetime, a date or an ISO-8601 string")
 
 
-@functools.lru_cache(maxsize=1)
-def _sesv2_model() -> Any:
-    import botocore.session
-
-    return botocore.session.get_session().get_service_model("sesv2")
-
-
-def _check_model_constraints(shape: Any, value: Any, path: str, param: str) -> None:
-    """Enum, map-size and maximum checks botocore's ParamValidator leaves to the service."""
-    type_name = getattr(shape, "type_name", None)
-    if type_name == "structure" and isinstance(value, dict):
-        for name, member in shape.members.items():
-            if name in value:
-                _check_model_constraints(member, value[name], f"{path}.{name}", param)
-    elif type_name == "list" and isinstance(value, list):
-        maximum = shape.metadata.get("max")
-        if maximum is not None and len(value) > maximum:
-            raise invalid(f"{param}{path}", value, f"at most {maximum} item(s)")
-        for i, item in enumerate(value):
-            _check_model_constraints(shape.member, item, f"{path}[{i}]", param)
-    elif type_name == "map" and isinstance(value, dict):
-        # botocore's ParamValidator checks list lengths but not map sizes: both bounds are ours
-        minimum, maximum = shape.metadata.get("min"), shape.metadata.get("max")
-        if minimum is not None and len(value) < minimum:
-            raise invalid(f"{param}{path}", value, f"at least {minimum} key(s)")
-        if maximum is not None and len(value) > maximum:
-            raise invalid(f"{param}{path}", value, f"at most {maximum} key(s)")
-        for key, item in value.items():
-            _check_model_constraints(shape.key, key, f"{path} key", param)
-            _check_model_constraints(shape.value, item, f"{path}.{key}", param)
-    elif type_name == "string" and isinstance(value, str):
-        enum = shape.enum
-        if enum and value not in enum:
-            raise invalid(f"{param}{path}", value, "one of " + ", ".join(enum))
-    elif type_name == "integer" and isinstance(value, int):
-        maximum = shape.metadata.get("max")
-        if maximum is not None and value > maximum:
-            raise invalid(f"{param}{path}", value, f"an integer <= {maximum}")
-
-
 def validate_against_model(operation: str, request: dict[str, Any], params: dict[str, str]) -> None:
     """
     Validate ``request`` against botocore's ``sesv2`` model for ``operation``, before anything is sent.
 
     Uses botocore's own ParamValidator (types, required members, minimums) plus the model's enums and
-    maximums, and names the offending member in the user's terms, e.g.
-    ``export_data_source.MetricsDataSource.Metrics[0].Name``.
+    maximums (:func:`~airflow_provider_sesexport.utils.model_validation.check_request`), and names the
+    offending member in the user's terms, e.g. ``export_data_source.MetricsDataSource.Metrics[0].Name``.
 
     :param operation: the operation name, e.g. ``CreateExportJob``.
     :param request: the request parameters.
     :param params: the user-facing parameter each top-level request member came from,
         e.g. ``{"ExportDataSource": "export_data_source"}``.
     """
-    from botocore.validate import ParamValidator
-
-    input_shape = _sesv2_model().operation_model(operation).input_shape
-    report = ParamValidator().validate(request, input_shape)
-    if report.has_errors():
-        details = report.generate_report().replace("Parameter validation failed:", "").strip()
+    try:
+        violations = check_request(operation, request)
+    except ParamValidationFailed as exc:
+        details = exc.report
         for member, param in params.items():
             details = re.sub(rf"\b{member}\b", param, details)
-        raise SesExportInputError(f"Invalid {operation} request: {details}")
-    for member, value in request.items():
-        if member in input_shape.members:
-            _check_model_constraints(input_shape.members[member], value, "", params.get(member, member))
+        raise SesExportInputError(f"Invalid {operation} request: {details}") from None
+    if violations:
+        raise _input_error(violations[0], params)
+
+
+def _input_error(violation: Violation, params: dict[str, str]) -> SesExportInputError:
+    """
+    The error for ``violation``, its path starting with the user-facing parameter instead of the request member.
+
+    :param violation: the violation.
+    :param params: the user-facing parameter each top-level request member came from.
+    """
+    member = violation.member
+    path = params.get(member, member) + violation.path[len(member) :]
+    value = violation.value
+    return invalid(path, value.isoformat() if isinstance(value, dt.datetime) else value, violation.expected)
 
 
 class CreateExportJobRequest(dict):  # type: ignore[type-arg]
@@ -203,16 +180,11 @@ def build_create_export_job_request(export_data_source: Any, data_format: Any) -
                 f"export_data_source.{name}.{field}", source.get(field), "a datetime, date or ISO-8601 string"
             )
         source[field] = to_utc_datetime(source[field], f"export_data_source.{name}.{field}")
-    if source["EndDate"] <= source["StartDate"]:
-        raise invalid(
-            f"export_data_source.{name}.EndDate",
-            source["EndDate"].isoformat(),
-            f"a time after StartDate ({source['StartDate'].isoformat()})",
-        )
+    date_range = date_range_violation(source, f"ExportDataSource.{name}")
+    if date_range is not None:
+        raise _input_error(date_range, _CREATE_PARAMS)
     request = CreateExportJobRequest(ExportDataSource={name: source}, ExportDestination={"DataFormat": data_format})
-    validate_against_model(
-        "CreateExportJob", request, {"ExportDataSource": "export_data_source", "ExportDestination": "data_format"}
-    )
+    validate_against_model("CreateExportJob", request, _CREATE_PARAMS)
     return request
 
 

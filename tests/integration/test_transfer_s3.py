@@ -286,7 +286,7 @@ def test_unfinished_job_fails_clearly(emu: SesExportEmulator, moto_s3: MotoS3) -
     client = emu.client()
     start = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
     job_id = client.create_export_job(
-        ExportDataSource={"MessageInsightsDataSource": {"StartDate": start, "EndDate": start}},
+        ExportDataSource={"MessageInsightsDataSource": {"StartDate": start, "EndDate": start + dt.timedelta(days=1)}},
         ExportDestination={"DataFormat": "CSV"},
     )["JobId"]
     client.cancel_export_job(JobId=job_id)

@@ -74,6 +74,25 @@ def test_bad_create_requests(strict_client: Any, source: Any, destination: Any, 
     assert field in error["Error"]["Message"]
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        _metrics(StartDate=START, EndDate=START),
+        _insights(StartDate=END, EndDate=END),
+        _metrics(StartDate=END, EndDate=START),
+    ],
+    ids=["metrics-equal", "insights-equal", "metrics-reversed"],
+)
+def test_start_not_before_end_is_invalid_date_range(strict_client: Any, source: dict[str, Any]) -> None:
+    """Real SES answers 400 "Invalid date range" unless StartDate is strictly before EndDate."""
+    with pytest.raises(strict_client.exceptions.BadRequestException) as info:
+        strict_client.create_export_job(ExportDataSource=source, ExportDestination=CSV)
+    error = info.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Error"]["Message"].startswith("Invalid date range")
+    assert "EndDate" in error["Error"]["Message"]
+
+
 def test_missing_required_member_names_it(strict_client: Any) -> None:
     source = metrics_source()
     del source["MetricsDataSource"]["Metrics"]
