@@ -160,7 +160,7 @@ def _join_parts(rows: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
     if not rows:
         return [b""]
     parts = [rows[0][0]]
-    for (_, after), (before, _) in zip(rows, rows[1:], strict=False):
+    for (_, after), (before, _) in itertools.pairwise(rows):
         parts.append(after + before)
     parts.append(rows[-1][1])
     return parts
@@ -378,12 +378,8 @@ class MessageInsightsFile(ExportFile):
         for message, count in zip(self.messages, self.recipients, strict=True):
             h = mix64(self.seed, message)
             sent = self.start_ms + message * self.span_ms // max(1, self.matching) + (h >> 20) % slot
-            id_before = "0100%012x-%08x-%04x-%04x-%04x-" % (
-                sent,
-                message,
-                (h >> 48) & 0xFFFF,
-                (h >> 32) & 0xFFFF,
-                (h >> 16) & 0xFFFF,
+            id_before = (
+                f"0100{sent:012x}-{message:08x}-{h >> 48:04x}-{(h >> 32) & 0xFFFF:04x}-{(h >> 16) & 0xFFFF:04x}-"
             )
             common = {
                 "sendtimestamp": ses_timestamp(sent),
@@ -430,7 +426,7 @@ class MessageInsightsFile(ExportFile):
         """
         values = [row[c] for c in MESSAGE_INSIGHTS_COLUMNS[1:]]
         if self.csv_mode:
-            rest = "".join('"%s",' % v.replace('"', '""') for v in values)
+            rest = "".join('"' + v.replace('"', '""') + '",' for v in values)
             return f'"{id_before}'.encode(), f'-000000",{rest}\n'.encode()
         members = {c: v for c, v in zip(MESSAGE_INSIGHTS_COLUMNS[1:], values, strict=True) if v}
         rest = json.dumps(members, separators=(",", ":"), ensure_ascii=False)[1:]
@@ -510,8 +506,8 @@ class MetricsFile(ExportFile):
         for name, aggregation in self.metrics:
             low, high = _METRIC_SHARE.get(name, (0.0, 0.05))
             count = round(send * (low + (high - low) * _unit(self.seed, name, *key)))
-            value = count if aggregation == "VOLUME" else (count / send if send else 0.0)
-            out.append(f"{value:.4f}")
+            number = float(count) if aggregation == "VOLUME" else (count / send if send else 0.0)
+            out.append(f"{number:.4f}")
         return out
 
     def _tag(self, k: int) -> bytes:
@@ -529,7 +525,7 @@ class MetricsFile(ExportFile):
         for combination in self.combinations:
             values = self._values(combination)
             if not combination:
-                line = self._csv_line(values) if self.csv_mode else ',{"metrics":{%s}}' % self._json_metrics(values)
+                line = self._csv_line(values) if self.csv_mode else ',{"metrics":{' + self._json_metrics(values) + "}}"
                 rows.append((line.encode(), b""))
                 continue
             first = combination[0] + marker
@@ -538,7 +534,10 @@ class MetricsFile(ExportFile):
                 field = self._csv_line([first])[:-1]
                 cut = len(field) - len(marker) - field.endswith('"')
             else:
-                dims = [json.dumps(n.lower()) + ":" + json.dumps(v) for n, v in zip(self.dimensions, combination, strict=True)]
+                dims = [
+                    json.dumps(n.lower()) + ":" + json.dumps(v)
+                    for n, v in zip(self.dimensions, combination, strict=True)
+                ]
                 dims[0] = json.dumps(self.dimensions[0].lower()) + ":" + json.dumps(first)
                 line = ",{" + ",".join(dims) + ',"metrics":{' + self._json_metrics(values) + "}}"
                 cut = 2 + len(dims[0]) - 1 - len(marker)

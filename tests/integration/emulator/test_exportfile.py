@@ -52,7 +52,11 @@ def records_in(body: bytes, data_format: str) -> int:
     data=st.data(),
 )
 def test_ranges_match_the_whole(kind: str, data_format: str, n: int, multiplier: int, seed: int, data: Any) -> None:
-    source = _insights(n, hours=data.draw(st.sampled_from([0.0001, 0.01, 1, 48]))) if kind == "MESSAGE_INSIGHTS" else _metrics(n)
+    source = (
+        _insights(n, hours=data.draw(st.sampled_from([0.0001, 0.01, 1, 48])))
+        if kind == "MESSAGE_INSIGHTS"
+        else _metrics(n)
+    )
     export = build_export_file(kind, source, data_format, seed, multiplier)
     whole = export.read_all()
     assert len(whole) == export.size
