@@ -8,8 +8,10 @@ The sensor waits in reschedule mode (no worker slot held between polls), the res
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-import itertools
+import io
+import json
 import os
 import urllib.request
 
@@ -42,13 +44,14 @@ with DAG(
     def report(summary: dict, statistics: dict, s3_url: str) -> dict:
         """Use the export: here, count its data rows and compare them with what SES says it exported."""
         with urllib.request.urlopen(s3_url, timeout=60) as response:  # the URL lives five minutes
-            lines = list(itertools.islice(response, 3))
-            total = len(lines) + sum(1 for _ in response)
-        header = 1 if summary["data_format"] == "CSV" else 0  # JSON exports are JSON Lines, no header
-        data_rows = total - header
+            body = response.read()
+        if summary["data_format"] == "CSV":  # a header line, then one record per row
+            data_rows = sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8")))) - 1
+        else:  # a JSON array of records
+            data_rows = len(json.loads(body))
         print(f"Export file {redact_url(s3_url)}: {data_rows} data rows; SES statistics {statistics}")
-        for line in lines:
-            print("  " + line.decode("utf-8", "replace").rstrip())
+        for line in body.splitlines()[:3]:
+            print("  " + line.decode("utf-8", "replace")[:200])
         return {"data_rows": data_rows, "exported_records": statistics["ExportedRecordsCount"]}
 
     wait_for_export >> export_result

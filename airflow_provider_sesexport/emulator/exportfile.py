@@ -1,62 +1,121 @@
 """
-Deterministic, fixed-width export files, generated on the fly.
+Export files in the layouts real SES writes, generated deterministically and streamed.
 
-Every data row of a file has the same length in bytes (``row_len``, newline included): each row is
-right-padded with spaces before its ``\\n``. So the size of a file is ``len(header) + n_rows * row_len``
-without generating it, and any byte range maps straight onto row indexes: a multi-GiB file is never
-held in memory, only streamed in chunks.
+Layouts (``ExportDestination.DataFormat``), as real SES writes them, not compressed:
 
-Formats (``ExportDestination.DataFormat``):
+* Message Insights CSV (``text/csv``): every header and value double-quoted and followed by a comma,
+  so each line ends with ``,``; the columns of :data:`MESSAGE_INSIGHTS_COLUMNS`; timestamps as
+  ``2026-09-23 14:05:07.123 UTC``; an empty value is ``""``; one row per recipient of a message.
+* Message Insights JSON (``application/json``): ``[`` on its own line, one object per line, every
+  object after the first preceded by a comma at the start of its line, then ``]``; the keys of the
+  CSV columns, members without a value omitted.
+* Metrics CSV: the requested dimension names, then one ``<METRIC>_<AGGREGATION>`` column per metric;
+  one row per combination of dimension values with the totals over the whole range (no date column);
+  values with four decimals; a field quoted only when it must be. ``*`` lists every value the
+  emulated account knows (every ISP, zeros included).
+* Metrics JSON: one line, an array of ``{"isp":"Gmail","metrics":{"SEND_VOLUME":120.0000,...}}``
+  (dimension keys lower-cased; the numbers written with four decimals, as real SES does).
 
-* ``CSV``: one header line, then one line per row. Padding spaces follow the last column, which is
-  always numeric (``row_number`` for Message Insights, ``value`` for VDM metrics) so ``int()`` /
-  ``float()`` and CSV loaders that strip whitespace read it unchanged.
-* ``JSON``: JSON Lines, no header: one JSON object per line, the padding spaces after the closing
-  ``}`` (valid JSON whitespace).
+Message Insights models an account sending :data:`MESSAGES_PER_DAY` messages spread evenly over
+the range: when more messages match than ``MaxResults`` (default 1,000) the export is a random
+sample of that many (seeded by the job), in send order; otherwise it holds every one. RATE metrics
+are fractions of SEND in [0, 1].
 
-Message Insights rows: ``message_id, send_timestamp, from_email_address, destination, subject, isp,
-last_delivery_event, last_engagement_event, row_number``; ``MaxResults`` rows (default 1,000).
-
-VDM metric rows: ``date, dimension_name, dimension_value, metric, aggregation, value``: one row per day
-in ``[StartDate, EndDate]`` (UTC dates, both inclusive) x dimension value (every value of every key of
-``Dimensions``; a value ``"*"`` expands to three generated values) x requested metric.
-
-A ``row_multiplier`` repeats the base rows (with fresh ids and values) to make files of any size.
+Size without materialising: a file is ``header + B(0)[skip:] + B(1) + ... + B(n-1) + footer`` for
+``n = row_multiplier`` blocks. Block 0 is the export itself; every later block repeats its rows with
+a fixed-width tag (the 12-hex-digit group of the message id, or a ``#xxxxxxxx`` suffix on the first
+dimension value), so all later blocks have one size and a byte offset maps to (block, offset) by
+arithmetic. ``skip`` drops the leading comma of the first JSON object. A block is rendered as
+``tag.join(parts)`` when a range touches it; nothing else is held in memory.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
+import itertools
 import json
+import random
+import zlib
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 _MASK = (1 << 64) - 1
 DEFAULT_CHUNK_BYTES = 256 * 1024
 DEFAULT_MESSAGE_INSIGHTS_ROWS = 1000
-_TEMPLATE_PERIOD = 4096
+#: Messages the emulated account sends per UTC day (so a one-day range holds more than 10,000).
+MESSAGES_PER_DAY = 14_400
 
-_FROM = [b"news@example.com", b"alerts@example.com", b"billing@example.org", b"no-reply@example.net"]
-_DEST = [b"alice@example.com", b"bob@example.org", b"carol@example.net", b"dave@example.com", b"erin@example.io"]
-_SUBJECTS = [b"Your weekly digest", b"Invoice available", b"Welcome aboard", b"Password reset", b"Spring sale"]
-_ISPS = [b"Gmail", b"Yahoo", b"Hotmail", b"AOL", b"iCloud", b"Comcast", b"Other"]
-_DELIVERY = [b"DELIVERY", b"DELIVERY", b"DELIVERY", b"SEND", b"TRANSIENT_BOUNCE", b"PERMANENT_BOUNCE", b"COMPLAINT"]
-_ENGAGEMENT = [b"", b"OPEN", b"CLICK", b""]
 MESSAGE_INSIGHTS_COLUMNS = (
-    "message_id",
-    "send_timestamp",
-    "from_email_address",
+    "messageid",
+    "sendtimestamp",
+    "isp",
+    "fromaddress",
     "destination",
     "subject",
-    "isp",
     "last_delivery_event",
     "last_engagement_event",
-    "row_number",
+    "last_delivery_event_timestamp",
+    "last_engagement_event_timestamp",
+    "bounce_sub_type",
+    "diagnostic_code",
 )
-METRICS_COLUMNS = ("date", "dimension_name", "dimension_value", "metric", "aggregation", "value")
+
+# (recipient domain, ISP); the ISP list is what ``*`` expands to for the ISP dimension.
+_DOMAINS = [
+    ("gmail.com", "Gmail"),
+    ("yahoo.com", "Yahoo"),
+    ("hotmail.com", "Hotmail"),
+    ("outlook.com", "Hotmail"),
+    ("aol.com", "AOL"),
+    ("icloud.com", "iCloud"),
+    ("comcast.net", "Comcast"),
+    ("example.com", "Other"),
+]
+_LOCAL_PARTS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"]
+_FROM = ["news@example.com", "alerts@example.com", "billing@example.org", "no-reply@example.net"]
+_SUBJECTS = ["Your weekly digest", 'Invoice #1042, "paid"', "Welcome aboard", "Password reset", "Spring sale: 20% off"]
+# Weighted: most messages are delivered.
+_DELIVERY = ["DELIVERY"] * 40 + ["SEND"] * 2 + ["TRANSIENT_BOUNCE", "PERMANENT_BOUNCE", "PERMANENT_BOUNCE"]
+_DELIVERY += ["UNDETERMINED_BOUNCE", "COMPLAINT"]
+_ENGAGEMENT = [""] * 6 + ["OPEN"] * 3 + ["CLICK"]
+_BOUNCES = {
+    "PERMANENT_BOUNCE": [
+        ("General", "smtp; 550 5.1.1 user unknown"),
+        ("NoEmail", "smtp; 550 5.1.1 The email account that you tried to reach does not exist"),
+        ("Suppressed", "Amazon SES has suppressed sending to this address because it has a recent history of bouncing"),
+    ],
+    "TRANSIENT_BOUNCE": [
+        ("MailboxFull", "smtp; 552 5.2.2 Mailbox full, try again later"),
+        ("General", "smtp; 451 4.7.1 Temporary failure, please retry"),
+    ],
+    "UNDETERMINED_BOUNCE": [("Undetermined", "")],
+}
+
+#: What ``*`` expands to per dimension; ``_ZERO`` values had no traffic in any range.
+_KNOWN_VALUES = {
+    "ISP": ["Gmail", "Yahoo", "Hotmail", "AOL", "iCloud", "Comcast", "Orange", "Web.de", "Other"],
+    "EMAIL_IDENTITY": ["example.com", "example.org", "news@example.com", "legacy.example.net"],
+    "CONFIGURATION_SET": ["default", "marketing", "transactional", "unused"],
+}
+_ZERO = {"Orange", "Web.de", "legacy.example.net", "unused"}
+_KNOWN_WEIGHTS = {"Gmail": 0.42, "Yahoo": 0.14, "Hotmail": 0.22, "AOL": 0.03, "iCloud": 0.11, "Comcast": 0.02}
+# Per metric: the fraction of SEND it counts, drawn in [low, high).
+_METRIC_SHARE = {
+    "SEND": (1.0, 1.0),
+    "DELIVERY": (0.95, 0.995),
+    "OPEN": (0.15, 0.35),
+    "CLICK": (0.01, 0.06),
+    "COMPLAINT": (0.0, 0.002),
+    "PERMANENT_BOUNCE": (0.002, 0.02),
+    "TRANSIENT_BOUNCE": (0.001, 0.01),
+    "DELIVERY_OPEN": (0.14, 0.33),
+    "DELIVERY_CLICK": (0.01, 0.05),
+    "DELIVERY_COMPLAINT": (0.0, 0.002),
+}
 
 
 def mix64(seed: int, i: int) -> int:
@@ -72,62 +131,107 @@ def mix64(seed: int, i: int) -> int:
     return z ^ (z >> 31)
 
 
-def _csv_field(value: bytes) -> bytes:
+def _unit(seed: int, *parts: str) -> float:
     """
-    Quote a CSV field if it needs it, and escape ``%`` for use inside a ``bytes %`` template.
+    A deterministic number in [0, 1) from ``seed`` and some strings.
 
-    :param value: the raw field.
+    :param seed: the seed.
+    :param parts: the strings.
     """
-    text = value.decode("utf-8")
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="").writerow([text])
-    return buf.getvalue().encode("utf-8").replace(b"%", b"%%")
+    return mix64(seed, zlib.crc32("\x1f".join(parts).encode("utf-8"))) / 2.0**64
 
 
-def _json_str(value: bytes) -> bytes:
+def ses_timestamp(epoch_ms: int) -> str:
     """
-    JSON-encode a string field (ASCII-only) and escape ``%`` for a ``bytes %`` template.
+    ``2026-09-23 14:05:07.123 UTC``: how SES writes timestamps in Message Insights exports.
 
-    :param value: the raw field.
+    :param epoch_ms: milliseconds since the epoch.
     """
-    return json.dumps(value.decode("utf-8")).encode("ascii").replace(b"%", b"%%")
+    stamp = datetime.fromtimestamp(epoch_ms // 1000, tz=timezone.utc)
+    return f"{stamp:%Y-%m-%d %H:%M:%S}.{epoch_ms % 1000:03d} UTC"
+
+
+def _join_parts(rows: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
+    """
+    The parts whose ``tag.join`` renders ``rows``, each ``(before the tag, after the tag)``.
+
+    :param rows: the rows.
+    """
+    if not rows:
+        return [b""]
+    parts = [rows[0][0]]
+    for (_, after), (before, _) in itertools.pairwise(rows):
+        parts.append(after + before)
+    parts.append(rows[-1][1])
+    return parts
 
 
 class ExportFile:
     """
-    A fixed-width export file described by row templates; nothing is materialised.
+    An export file of ``blocks`` blocks of rows; see the module docstring.
 
-    Subclasses set ``header``, ``n_rows``, ``row_len`` and implement :meth:`render_row`.
+    Subclasses set ``header``, ``footer``, ``skip``, ``records``, ``tag_width`` and implement
+    :meth:`_rows` (and may override :meth:`_block` for block 0).
     """
 
     header: bytes = b""
-    n_rows: int = 0
-    row_len: int = 1
+    footer: bytes = b""
+    #: Bytes at the start of block 0 that are not in the file (the first JSON object's comma).
+    skip: int = 0
+    #: Rows in the file (what ``ExportedRecordsCount`` reports).
+    records: int = 0
+    #: Records the job examined (what ``ProcessedRecordsCount`` reports).
+    processed: int = 0
+    blocks: int = 1
+    tag_width: int = 0
     content_type: str = "application/octet-stream"
+
+    def _rows(self) -> list[tuple[bytes, bytes]]:
+        """The rows of one block, each split where the block's tag goes."""
+        return []
+
+    def _tag(self, k: int) -> bytes:
+        """
+        The tag of block ``k``: ``tag_width`` bytes.
+
+        :param k: the block index.
+        """
+        return b"%0*x" % (self.tag_width, k) if self.tag_width else b""
+
+    @functools.cached_property
+    def _parts(self) -> list[bytes]:
+        """The rows of every block, split at the tag (built on first use)."""
+        return _join_parts(self._rows())
+
+    def _block(self, k: int) -> bytes:
+        """
+        Block ``k``, rendered.
+
+        :param k: the block index.
+        """
+        return self._tag(k).join(self._parts)
+
+    @functools.cached_property
+    def _first_size(self) -> int:
+        """Size of block 0 (its skipped bytes included)."""
+        return len(self._block(0))
+
+    @functools.cached_property
+    def _block_size(self) -> int:
+        """Size of every block after the first (every block's tag is ``tag_width`` bytes, the first's may differ)."""
+        return sum(len(p) for p in self._parts) + (len(self._parts) - 1) * self.tag_width
+
+    @property
+    def _body_size(self) -> int:
+        """Bytes between header and footer."""
+        if not self._first_size:
+            return 0
+        return self._first_size - self.skip + (self.blocks - 1) * self._block_size
 
     @property
     def size(self) -> int:
-        """Total size in bytes: header plus ``n_rows * row_len``."""
-        return len(self.header) + self.n_rows * self.row_len
-
-    def render_row(self, i: int) -> bytes:
-        """
-        Row ``i`` without padding or newline.
-
-        :param i: the 0-based row index.
-        """
-        raise NotImplementedError
-
-    def rows(self, start: int, stop: int) -> bytes:
-        """
-        Padded rows ``start`` (inclusive) to ``stop`` (exclusive), newline-terminated, concatenated.
-
-        :param start: first row index.
-        :param stop: one past the last row index.
-        """
-        width = self.row_len - 1
-        render = self.render_row
-        return b"".join([render(i).ljust(width) + b"\n" for i in range(start, stop)])
+        """Total size in bytes."""
+        return len(self.header) + self._body_size + len(self.footer)
 
     def etag(self, identity: str) -> str:
         """
@@ -135,8 +239,37 @@ class ExportFile:
 
         :param identity: something that identifies the generator inputs (job id and seed).
         """
-        digest = hashlib.md5(f"{identity}:{self.n_rows}:{self.row_len}".encode(), usedforsecurity=False)
+        digest = hashlib.md5(f"{identity}:{self.records}:{self.size}".encode(), usedforsecurity=False)
         return f'"{digest.hexdigest()}"'
+
+    def _pieces(self, start: int, end: int) -> Iterator[bytes]:
+        """
+        The bytes ``start..end-1`` of the file in pieces of any size (a block, a header...).
+
+        :param start: first byte offset.
+        :param end: one past the last byte offset.
+        """
+        hlen, body = len(self.header), self._body_size
+        if start < hlen:
+            yield self.header[start : min(end, hlen)]
+        pos, stop = max(start, hlen), min(end, hlen + body)
+        if pos < stop:
+            # offsets into the concatenated blocks, skipped bytes included
+            offset, stop = pos - hlen + self.skip, stop - hlen + self.skip
+            first, size = self._first_size, self._block_size
+            if offset < first:
+                k, block_start = 0, 0
+            else:
+                k = 1 + (offset - first) // size
+                block_start = first + (k - 1) * size
+            while block_start < stop:
+                data = self._block(k)
+                yield data[max(0, offset - block_start) : stop - block_start]
+                block_start += len(data)
+                k += 1
+        footer_at = hlen + body
+        if end > footer_at:
+            yield self.footer[max(0, start - footer_at) : end - footer_at]
 
     def iter_range(
         self, first: int = 0, last: int | None = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES
@@ -146,221 +279,278 @@ class ExportFile:
 
         :param first: first byte offset.
         :param last: last byte offset (inclusive); default the end of the file.
-        :param chunk_bytes: approximate chunk size.
+        :param chunk_bytes: chunk size (the last chunk may be shorter).
         """
         size = self.size
         if last is None or last >= size:
             last = size - 1
         if first > last:
             return
-        hlen = len(self.header)
-        if first < hlen:
-            yield self.header[first : min(last + 1, hlen)]
-            first = hlen
-            if first > last:
-                return
-        width = self.row_len
-        row = (first - hlen) // width
-        skip = (first - hlen) - row * width
-        end_row = (last - hlen) // width  # inclusive
-        keep_last = (last - hlen) - end_row * width + 1
-        per_chunk = max(1, chunk_bytes // width)
-        while row <= end_row:
-            stop = min(end_row + 1, row + per_chunk)
-            data = self.rows(row, stop)
-            if stop == end_row + 1:
-                data = data[: len(data) - width + keep_last]
-            if skip:
-                data = data[skip:]
-                skip = 0
-            yield data
-            row = stop
+        held: list[memoryview] = []
+        have = 0
+        for piece in self._pieces(first, last + 1):
+            view = memoryview(piece)
+            while view:
+                take = view[: chunk_bytes - have]
+                held.append(take)
+                have += len(take)
+                view = view[len(take) :]
+                if have >= chunk_bytes:
+                    yield b"".join(held)
+                    held, have = [], 0
+        if held:
+            yield b"".join(held)
 
     def read_all(self) -> bytes:
         """The whole file (for tests and small files only)."""
         return b"".join(self.iter_range())
 
 
+def _pick(filters: dict[str, Any], key: str, default: list[str]) -> list[str]:
+    """
+    The values a field may take: the ``Include`` list for it, else ``default`` minus ``Exclude``.
+
+    :param filters: ``{"Include": {...}, "Exclude": {...}}`` of the data source.
+    :param key: the filter key, e.g. ``Isp``.
+    :param default: the values without filters.
+    """
+    included = (filters.get("Include") or {}).get(key)
+    if included:
+        return list(included)
+    excluded = set((filters.get("Exclude") or {}).get(key) or ())
+    return [v for v in default if v not in excluded] or default
+
+
 class MessageInsightsFile(ExportFile):
     """
-    Message Insights export rows.
+    A Message Insights export: one row per recipient of the sampled messages.
 
-    :param seed: the file's seed.
+    :param seed: the file's seed (derived from the job).
     :param data_source: the validated ``MessageInsightsDataSource`` (datetimes for dates).
     :param data_format: ``CSV`` or ``JSON``.
-    :param row_multiplier: repeat the base rows this many times.
+    :param row_multiplier: repeat the rows this many times (fresh message ids), for big files.
     """
+
+    tag_width = 12
 
     def __init__(self, seed: int, data_source: dict[str, Any], data_format: str, row_multiplier: int = 1) -> None:
-        self.base_rows = int(data_source.get("MaxResults") or DEFAULT_MESSAGE_INSIGHTS_ROWS)
-        self.n_rows = self.base_rows * max(1, row_multiplier)
-        start: datetime = data_source["StartDate"]
-        end: datetime = data_source["EndDate"]
-        start_s = int(start.timestamp())
-        span = max(1, int(end.timestamp()) - start_s)
-        include = data_source.get("Include") or {}
-
-        def pick(key: str, default: list[bytes]) -> list[bytes]:
-            values = include.get(key)
-            return [v.encode("utf-8") for v in values] if values else default
-
-        froms, dests, subjects = pick("FromEmailAddress", _FROM), pick("Destination", _DEST), pick("Subject", _SUBJECTS)
-        isps, deliveries = pick("Isp", _ISPS), pick("LastDeliveryEvent", _DELIVERY)
-        engagements = pick("LastEngagementEvent", _ENGAGEMENT)
-        csv_mode = data_format == "CSV"
-        enc = _csv_field if csv_mode else _json_str
-        seed32 = seed & 0xFFFFFFFF
-        self._templates: list[bytes] = []
-        for j in range(min(self.base_rows, _TEMPLATE_PERIOD)):
-            h = mix64(seed, j)
-            ts = datetime.fromtimestamp(start_s + h % span, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-            msg_id = b"%08x-%04x-%04x-%%012x" % (seed32, (h >> 8) & 0xFFFF, (h >> 24) & 0xFFFF)
-            fields = [
-                froms[(h >> 3) % len(froms)],
-                dests[(h >> 11) % len(dests)],
-                subjects[(h >> 17) % len(subjects)],
-                isps[(h >> 23) % len(isps)],
-                deliveries[(h >> 29) % len(deliveries)],
-                engagements[(h >> 37) % len(engagements)],
-            ]
-            if csv_mode:
-                parts = [msg_id, ts.encode(), *[enc(f) for f in fields], b"%d"]
-                self._templates.append(b",".join(parts))
-            else:
-                names = MESSAGE_INSIGHTS_COLUMNS
-                values = [b'"' + msg_id + b'"', b'"' + ts.encode() + b'"', *[enc(f) for f in fields], b"%d"]
-                body = b",".join(b'"%s":%s' % (n.encode(), v) for n, v in zip(names, values, strict=True))
-                self._templates.append(b"{" + body + b"}")
-        self._period = len(self._templates)
-        widest = max(len(t % (self.n_rows, self.n_rows)) for t in self._templates)
-        self.row_len = widest + 1
-        if csv_mode:
-            self.header = (",".join(MESSAGE_INSIGHTS_COLUMNS) + "\n").encode()
+        self.seed = seed
+        self.csv_mode = data_format == "CSV"
+        self.blocks = max(1, row_multiplier)
+        self.start_ms = int(data_source["StartDate"].timestamp() * 1000)
+        self.span_ms = max(1, int(data_source["EndDate"].timestamp() * 1000) - self.start_ms)
+        #: Messages sent in the range (all match: the filters pick the values rows take).
+        self.matching = self.span_ms * MESSAGES_PER_DAY // 86_400_000
+        limit = int(data_source.get("MaxResults") or DEFAULT_MESSAGE_INSIGHTS_ROWS)
+        if self.matching <= limit:
+            self.messages: Sequence[int] = range(self.matching)
+        else:
+            self.messages = sorted(random.Random(seed).sample(range(self.matching), limit))
+        self.recipients = [self._recipient_count(i) for i in self.messages]
+        self.records = sum(self.recipients) * self.blocks
+        self.processed = self.matching * self.blocks
+        self.filters = {"Include": data_source.get("Include") or {}, "Exclude": data_source.get("Exclude") or {}}
+        if self.csv_mode:
+            self.header = b"".join(b'"%s",' % c.encode() for c in MESSAGE_INSIGHTS_COLUMNS) + b"\n"
             self.content_type = "text/csv"
         else:
-            self.header = b""
-            self.content_type = "application/json"
+            self.header, self.footer, self.content_type = b"[\n", b"]\n", "application/json"
+            self.skip = 1 if self.records else 0
 
-    def render_row(self, i: int) -> bytes:
+    def _recipient_count(self, message: int) -> int:
         """
-        Row ``i`` without padding.
+        How many recipients message ``message`` has (1 mostly, sometimes 2 or 3).
 
-        :param i: the 0-based row index.
+        :param message: the message's index in the range.
         """
-        return self._templates[i % self._period] % (i, i)
+        h = mix64(self.seed, message)
+        return 1 + (h % 8 == 0) + (h % 64 == 0)
 
-    def rows(self, start: int, stop: int) -> bytes:
+    def _rows(self) -> list[tuple[bytes, bytes]]:
+        """Every recipient row of the sampled messages, split at the message id's tag."""
+        pick = functools.partial(_pick, self.filters)
+        froms, subjects = pick("FromEmailAddress", _FROM), pick("Subject", _SUBJECTS)
+        deliveries, engagements = pick("LastDeliveryEvent", _DELIVERY), pick("LastEngagementEvent", _ENGAGEMENT)
+        isps = (self.filters["Include"] or {}).get("Isp")
+        destinations = (self.filters["Include"] or {}).get("Destination")
+        slot = max(1, self.span_ms // max(1, self.matching))
+        rows: list[tuple[bytes, bytes]] = []
+        for message, count in zip(self.messages, self.recipients, strict=True):
+            h = mix64(self.seed, message)
+            sent = self.start_ms + message * self.span_ms // max(1, self.matching) + (h >> 20) % slot
+            id_before = (
+                f"0100{sent:012x}-{message:08x}-{h >> 48:04x}-{(h >> 32) & 0xFFFF:04x}-{(h >> 16) & 0xFFFF:04x}-"
+            )
+            common = {
+                "sendtimestamp": ses_timestamp(sent),
+                "fromaddress": froms[(h >> 3) % len(froms)],
+                "subject": subjects[(h >> 9) % len(subjects)],
+            }
+            for r in range(count):
+                g = mix64(h, r)
+                domain, isp = _DOMAINS[g % len(_DOMAINS)]
+                if destinations:
+                    destination = destinations[(g >> 5) % len(destinations)]
+                else:
+                    destination = f"{_LOCAL_PARTS[(g >> 5) % len(_LOCAL_PARTS)]}.{(g >> 12) % 1000}@{domain}"
+                delivery = deliveries[(g >> 22) % len(deliveries)]
+                delivered = sent if delivery == "SEND" else sent + 200 + (g >> 28) % 20_000
+                engagement = engagements[(g >> 36) % len(engagements)] if delivery in ("DELIVERY", "COMPLAINT") else ""
+                if (self.filters["Include"] or {}).get("LastEngagementEvent"):
+                    engagement = engagements[(g >> 36) % len(engagements)]
+                bounce, diagnostic = "", ""
+                if delivery in _BOUNCES:
+                    bounce, diagnostic = _BOUNCES[delivery][(g >> 42) % len(_BOUNCES[delivery])]
+                row = {
+                    **common,
+                    "isp": isps[(g >> 17) % len(isps)] if isps else isp,
+                    "destination": destination,
+                    "last_delivery_event": delivery,
+                    "last_engagement_event": engagement,
+                    "last_delivery_event_timestamp": ses_timestamp(delivered),
+                    "last_engagement_event_timestamp": (
+                        ses_timestamp(delivered + 60_000 + (g >> 46) % 21_600_000) if engagement else ""
+                    ),
+                    "bounce_sub_type": bounce,
+                    "diagnostic_code": diagnostic,
+                }
+                rows.append(self._encode(id_before, row))
+        return rows
+
+    def _encode(self, id_before: str, row: dict[str, str]) -> tuple[bytes, bytes]:
         """
-        Padded rows ``start..stop-1`` (fast path).
+        One row as bytes, split where the message id's tag goes.
 
-        :param start: first row index.
-        :param stop: one past the last row index.
+        :param id_before: the message id up to its tag (the tag is followed by ``-000000``).
+        :param row: the other columns.
         """
-        width = self.row_len - 1
-        tpl, period = self._templates, self._period
-        return b"".join([(tpl[i % period] % (i, i)).ljust(width) + b"\n" for i in range(start, stop)])
-
-
-def _days(start: datetime, end: datetime) -> list[bytes]:
-    """
-    UTC dates from ``start`` to ``end``, both inclusive, as ``YYYY-MM-DD`` bytes.
-
-    :param start: the first instant.
-    :param end: the last instant.
-    """
-    first: date = start.astimezone(timezone.utc).date()
-    last: date = end.astimezone(timezone.utc).date()
-    count = max(1, (last - first).days + 1)
-    return [(first + timedelta(days=d)).isoformat().encode() for d in range(count)]
+        values = [row[c] for c in MESSAGE_INSIGHTS_COLUMNS[1:]]
+        if self.csv_mode:
+            rest = "".join('"' + v.replace('"', '""') + '",' for v in values)
+            return f'"{id_before}'.encode(), f'-000000",{rest}\n'.encode()
+        members = {c: v for c, v in zip(MESSAGE_INSIGHTS_COLUMNS[1:], values, strict=True) if v}
+        rest = json.dumps(members, separators=(",", ":"), ensure_ascii=False)[1:]
+        return f',{{"messageid":"{id_before}'.encode(), f'-000000",{rest}\n'.encode()
 
 
 class MetricsFile(ExportFile):
     """
-    Daily VDM metric rows.
+    A VDM metrics export: one row per combination of dimension values, totals over the range.
 
-    :param seed: the file's seed.
+    :param seed: the file's seed (derived from the job).
     :param data_source: the validated ``MetricsDataSource`` (datetimes for dates).
     :param data_format: ``CSV`` or ``JSON``.
-    :param row_multiplier: repeat the base rows this many times.
+    :param row_multiplier: repeat the rows this many times (first dimension value suffixed
+        ``#xxxxxxxx``), for big files.
     """
 
     def __init__(self, seed: int, data_source: dict[str, Any], data_format: str, row_multiplier: int = 1) -> None:
         self.seed = seed
-        self.days = _days(data_source["StartDate"], data_source["EndDate"])
-        dims: list[tuple[str, str]] = []
-        for name, values in (data_source.get("Dimensions") or {}).items():
-            for value in values:
-                if value == "*":
-                    dims.extend((name, f"{name.lower()}-{k}") for k in range(3))
-                else:
-                    dims.append((name, value))
-        metrics: Sequence[dict[str, str]] = data_source.get("Metrics") or []
-        csv_mode = data_format == "CSV"
-        self._combos: list[bytes] = []
-        self._rate: list[bool] = []
-        for name, value in dims:
-            for metric in metrics:
-                agg = metric.get("Aggregation", "VOLUME")
-                fmt = b"0.%06d" if agg == "RATE" else b"%d"
-                fields = [name.encode(), value.encode("utf-8"), metric["Name"].encode(), agg.encode()]
-                if csv_mode:
-                    tpl = b"%s," + b",".join(_csv_field(f) for f in fields) + b"," + fmt
-                else:
-                    values = [b'"%s"', *[_json_str(f) for f in fields], fmt]
-                    body = b",".join(b'"%s":%s' % (n.encode(), v) for n, v in zip(METRICS_COLUMNS, values, strict=True))
-                    tpl = b"{" + body + b"}"
-                self._combos.append(tpl)
-                self._rate.append(agg == "RATE")
-        self._per_day = len(self._combos)
-        self.base_rows = len(self.days) * self._per_day
-        self.n_rows = self.base_rows * max(1, row_multiplier)
-        widest = max((len(t % (b"2000-01-01", 999999)) for t in self._combos), default=0)
-        self.row_len = widest + 1
-        if csv_mode:
-            self.header = (",".join(METRICS_COLUMNS) + "\n").encode()
+        self.csv_mode = data_format == "CSV"
+        self.blocks = max(1, row_multiplier)
+        dimensions: dict[str, list[str]] = data_source.get("Dimensions") or {}
+        self.dimensions = list(dimensions)
+        values = [self._expand(name, vals) for name, vals in dimensions.items()]
+        self.combinations = list(itertools.product(*values))
+        self.metrics = [(m["Name"], m.get("Aggregation", "VOLUME")) for m in data_source.get("Metrics") or []]
+        seconds = (data_source["EndDate"] - data_source["StartDate"]).total_seconds()
+        self.days = max(1 / 24, seconds / 86400)
+        self.records = self.processed = len(self.combinations) * self.blocks
+        self.tag_width = 9 if self.dimensions else 0
+        columns = [*self.dimensions, *(f"{name}_{agg}" for name, agg in self.metrics)]
+        if self.csv_mode:
+            self.header = self._csv_line(columns).encode()
             self.content_type = "text/csv"
         else:
-            self.header = b""
-            self.content_type = "application/json"
+            self.header, self.footer, self.content_type = b"[", b"]\n", "application/json"
+            self.skip = 1 if self.records else 0
 
-    def _value(self, i: int, rate: bool) -> int:
+    @staticmethod
+    def _expand(name: str, values: Sequence[str]) -> list[str]:
         """
-        Deterministic metric value of row ``i``.
+        The values of one dimension, ``*`` replaced by every value the account knows.
 
-        :param i: the row index.
-        :param rate: whether the metric is a RATE (value in millionths) or a VOLUME.
+        :param name: the dimension name.
+        :param values: the requested values.
         """
-        h = (i * 2654435761 + self.seed * 40503 + 12345) % 1000003
-        return h % 1000000 if rate else h % 100000
+        out: list[str] = []
+        for value in values:
+            out.extend(_KNOWN_VALUES.get(name, ["unknown"]) if value == "*" else [value])
+        return list(dict.fromkeys(out))
 
-    def render_row(self, i: int) -> bytes:
+    @staticmethod
+    def _csv_line(fields: Sequence[str]) -> str:
         """
-        Row ``i`` without padding.
+        One CSV line, fields quoted only when they must be.
 
-        :param i: the 0-based row index.
+        :param fields: the fields.
         """
-        k = i % self.base_rows
-        day, combo = divmod(k, self._per_day)
-        return self._combos[combo] % (self.days[day], self._value(i, self._rate[combo]))
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(fields)
+        return buf.getvalue()
 
-    def rows(self, start: int, stop: int) -> bytes:
+    def _values(self, combination: Sequence[str]) -> list[str]:
         """
-        Padded rows ``start..stop-1`` (fast path, same values as :meth:`render_row`).
+        The metric values of one combination, formatted with four decimals.
 
-        :param start: first row index.
-        :param stop: one past the last row index.
+        :param combination: one value per dimension.
         """
-        width = self.row_len - 1
-        combos, days, rate, per_day, base = self._combos, self.days, self._rate, self._per_day, self.base_rows
-        seed_term = self.seed * 40503 + 12345
-        out: list[bytes] = []
-        append = out.append
-        for i in range(start, stop):
-            day, combo = divmod(i % base, per_day)
-            h = (i * 2654435761 + seed_term) % 1000003
-            append((combos[combo] % (days[day], h % 1000000 if rate[combo] else h % 100000)).ljust(width))
-        out.append(b"")
-        return b"\n".join(out)
+        key = [f"{n}={v}" for n, v in zip(self.dimensions, combination, strict=True)]
+        weight = 1.0
+        for value in combination:
+            if value in _ZERO:
+                weight = 0.0
+            weight *= _KNOWN_WEIGHTS.get(value, 0.05 + 0.45 * _unit(self.seed, "weight", value))
+        send = round(self.days * MESSAGES_PER_DAY * weight * (0.8 + 0.4 * _unit(self.seed, "send", *key)))
+        out = []
+        for name, aggregation in self.metrics:
+            low, high = _METRIC_SHARE.get(name, (0.0, 0.05))
+            count = round(send * (low + (high - low) * _unit(self.seed, name, *key)))
+            number = float(count) if aggregation == "VOLUME" else (count / send if send else 0.0)
+            out.append(f"{number:.4f}")
+        return out
+
+    def _tag(self, k: int) -> bytes:
+        """
+        The tag of block ``k``: none for block 0 (the export itself), else ``#`` and 8 hex digits.
+
+        :param k: the block index.
+        """
+        return b"#%08x" % k if k and self.tag_width else b""
+
+    def _rows(self) -> list[tuple[bytes, bytes]]:
+        """Every combination's row, split after the first dimension value (where the tag goes)."""
+        marker = "#" + "0" * (self.tag_width - 1)
+        rows = []
+        for combination in self.combinations:
+            values = self._values(combination)
+            if not combination:
+                line = self._csv_line(values) if self.csv_mode else ',{"metrics":{' + self._json_metrics(values) + "}}"
+                rows.append((line.encode(), b""))
+                continue
+            first = combination[0] + marker
+            if self.csv_mode:
+                line = self._csv_line([first, *combination[1:], *values])
+                field = self._csv_line([first])[:-1]
+                cut = len(field) - len(marker) - field.endswith('"')
+            else:
+                dims = [
+                    json.dumps(n.lower()) + ":" + json.dumps(v)
+                    for n, v in zip(self.dimensions, combination, strict=True)
+                ]
+                dims[0] = json.dumps(self.dimensions[0].lower()) + ":" + json.dumps(first)
+                line = ",{" + ",".join(dims) + ',"metrics":{' + self._json_metrics(values) + "}}"
+                cut = 2 + len(dims[0]) - 1 - len(marker)
+            rows.append((line[:cut].encode(), line[cut + len(marker) :].encode()))
+        return rows
+
+    def _json_metrics(self, values: Sequence[str]) -> str:
+        """
+        The members of a JSON row's ``metrics`` object (numbers written with four decimals).
+
+        :param values: the formatted values, one per metric.
+        """
+        return ",".join(f'"{n}_{a}":{v}' for (n, a), v in zip(self.metrics, values, strict=True))
 
 
 def build_export_file(
@@ -373,7 +563,7 @@ def build_export_file(
     :param data_source: the validated source (``MessageInsightsDataSource`` or ``MetricsDataSource``).
     :param data_format: ``CSV`` or ``JSON``.
     :param seed: the file's seed.
-    :param row_multiplier: repeat the base rows this many times.
+    :param row_multiplier: repeat the rows this many times.
     """
     if source_type == "MESSAGE_INSIGHTS":
         return MessageInsightsFile(seed, data_source, data_format, row_multiplier)
@@ -385,11 +575,3 @@ class FailedRecordsFile(ExportFile):
 
     header = b"record,error_message\n"
     content_type = "text/csv"
-
-    def render_row(self, i: int) -> bytes:  # pragma: no cover - there are no rows
-        """
-        Never called: the file has no rows.
-
-        :param i: the row index.
-        """
-        return b""

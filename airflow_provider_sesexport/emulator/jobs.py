@@ -16,8 +16,10 @@ import base64
 import random
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Literal, get_args
 
 from airflow_provider_sesexport.emulator.exportfile import ExportFile, build_export_file, mix64
@@ -30,6 +32,8 @@ Terminal = Literal["COMPLETED", "FAILED", "CANCELLED"]
 ReadCall = Literal["get", "list", "any"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 DEFAULT_FAILURE_MESSAGE = "Export job failed: the emulator was told to fail this job"
+#: Export files kept built at once (each holds its rows, up to a few MB); older ones are rebuilt on demand.
+_FILES_CACHED = 8
 
 
 class JobError(Exception):
@@ -177,17 +181,24 @@ class Job:
     forced_status: str | None = None
     forced_wall: float | None = None
     advance: Advance | None = None
-    export_file: ExportFile | None = field(default=None, repr=False)
 
     @property
     def data_format(self) -> str:
         """``CSV`` or ``JSON``."""
         return str(self.params["ExportDestination"]["DataFormat"])
 
-    @property
-    def file_name(self) -> str:
-        """The export file's name."""
-        return f"{self.job_id}.{'csv' if self.data_format == 'CSV' else 'json'}"
+    def file_name(self, completed_wall: float) -> str:
+        """
+        The export file's object name, as real SES names it: ``ses-metrics-<yyyyMMdd_HHmmss>-<JobId>.csv``
+        for metrics, ``<yyyyMMdd_HHmmss>_<first 10 hex digits of the JobId>.csv`` for Message Insights.
+
+        :param completed_wall: when the job completed (epoch seconds): the name's timestamp.
+        """
+        stamp = datetime.fromtimestamp(completed_wall, tz=timezone.utc).strftime("%Y%m%d_%H%M%S")
+        extension = "csv" if self.data_format == "CSV" else "json"
+        if self.source_type == "METRICS_DATA":
+            return f"ses-metrics-{stamp}-{self.job_id}.{extension}"
+        return f"{stamp}_{self.job_id.replace('-', '')[:10]}.{extension}"
 
 
 class JobStore:
@@ -218,6 +229,7 @@ class JobStore:
         self._jobs: dict[str, Job] = {}
         self._next_index = 0
         self.rules: list[Rule] = []
+        self._files: OrderedDict[str, ExportFile] = OrderedDict()
         #: Advance rules waiting for the next jobs created, in order.
         self.pending_advances: list[Advance] = []
 
@@ -258,17 +270,21 @@ class JobStore:
 
     def export_file(self, job: Job) -> ExportFile:
         """
-        The job's (lazily built, cached) export file.
+        The job's export file (built on demand; the most recently used few are kept).
 
         :param job: the job.
         """
-        if job.export_file is None:
+        export = self._files.pop(job.job_id, None)
+        if export is None:
             source = job.params["ExportDataSource"]
             data_source = source.get("MetricsDataSource") or source.get("MessageInsightsDataSource")
-            job.export_file = build_export_file(
+            export = build_export_file(
                 job.source_type, data_source, job.data_format, mix64(self.seed, job.index), self.row_multiplier
             )
-        return job.export_file
+        self._files[job.job_id] = export
+        while len(self._files) > _FILES_CACHED:
+            self._files.popitem(last=False)
+        return export
 
     # -- operations --------------------------------------------------------------------------
     def create(self, params: dict[str, Any], wire_request: dict[str, Any]) -> Job:
@@ -414,6 +430,7 @@ class JobStore:
         """
         self.get(job_id)
         del self._jobs[job_id]
+        self._files.pop(job_id, None)
 
     def list_jobs(
         self,

@@ -135,10 +135,10 @@ def job_to_wire(core: EmulatorCore, job: Job, base_url: str, status: str | None 
     completed = store.completed_wall(job, status)
     if completed is not None:
         data["CompletedTimestamp"] = completed
-    if status == "COMPLETED":
-        destination["S3Url"] = core.signer.sign(base_url, f"/_exports/{job.job_id}/{job.file_name}")
-        rows = store.export_file(job).n_rows
-        data["Statistics"] = {"ProcessedRecordsCount": rows, "ExportedRecordsCount": rows}
+    if status == "COMPLETED" and completed is not None:
+        destination["S3Url"] = core.signer.sign(base_url, f"/_exports/{job.job_id}/{job.file_name(completed)}")
+        export = store.export_file(job)
+        data["Statistics"] = {"ProcessedRecordsCount": export.processed, "ExportedRecordsCount": export.records}
     elif status == "FAILED":
         data["FailureInfo"] = {
             "ErrorMessage": job.failure_message,
@@ -389,8 +389,9 @@ async def download(request: web.Request) -> web.StreamResponse:
     except JobError:
         return _s3_error(404, "NoSuchKey", "The specified key does not exist.", request.path)
     status = core.store.status(job)
+    completed = core.store.completed_wall(job, status)
     export: ExportFile
-    if name == job.file_name and status == "COMPLETED":
+    if status == "COMPLETED" and completed is not None and name == job.file_name(completed):
         export = core.store.export_file(job)
     elif name == FAILED_RECORDS_FILE and status == "FAILED":
         export = FailedRecordsFile()

@@ -30,5 +30,5 @@ def test_demo_runs_the_whole_product_offline() -> None:
     assert "Statistics (XCom 'statistics'): {'ProcessedRecordsCount':" in out
     assert "?<redacted>" in out
     assert "X-Amz-Signature" not in out
-    assert "date,dimension_name,dimension_value,metric,aggregation,value" in out
+    assert "EMAIL_IDENTITY,SEND_VOLUME,DELIVERY_RATE" in out
     assert "Demo OK" in out

@@ -21,7 +21,7 @@ from tests.reliability.helpers import START, create_job, state_of
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.ses_export_emulator(time_scale=SCALE, processing_seconds=1, create_rate_limit=None, row_multiplier=40),
+    pytest.mark.ses_export_emulator(time_scale=SCALE, processing_seconds=1, create_rate_limit=None, row_multiplier=100),
 ]
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from airflow_provider_sesexport.emulator import SesExportEmulator
-from airflow_provider_sesexport.emulator.exportfile import MESSAGE_INSIGHTS_COLUMNS, METRICS_COLUMNS
+from airflow_provider_sesexport.emulator.exportfile import MESSAGE_INSIGHTS_COLUMNS
 
 from .conftest import NO_RETRIES
 from .helpers import START, create, download, http, insights_source, metrics_source, wait_status
@@ -36,28 +36,30 @@ def _fetch(job: dict[str, Any]) -> bytes:
     return body
 
 
+def _records(body: bytes, data_format: str) -> list[dict[str, Any]]:
+    """The records of a file in a real SES layout (CSV: the trailing empty column dropped)."""
+    if data_format == "JSON":
+        return list(json.loads(body))
+    header, *rows = csv.reader(io.StringIO(body.decode()))
+    if header[-1] == "":  # Message Insights: every line ends with a comma
+        header, rows = header[:-1], [row[:-1] for row in rows]
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
 @pytest.mark.parametrize("data_format", ["CSV", "JSON"])
 @pytest.mark.parametrize("max_results", [None, 1, 37])
 def test_message_insights_rows(client: Any, data_format: str, max_results: int | None) -> None:
     job = _completed(client, insights_source(max_results), data_format)
-    body = _fetch(job)
-    expected = max_results or 1000
-    assert job["Statistics"]["ExportedRecordsCount"] == expected
-    lines = body.decode().splitlines()
-    if data_format == "CSV":
-        rows = list(csv.DictReader(io.StringIO(body.decode())))
-        assert lines[0] == ",".join(MESSAGE_INSIGHTS_COLUMNS)
-        assert len(rows) == expected
-        assert [int(r["row_number"]) for r in rows] == list(range(expected))
-        assert len({r["message_id"] for r in rows}) == expected
-    else:
-        rows = [json.loads(line) for line in lines]
-        assert len(rows) == expected and set(rows[0]) == set(MESSAGE_INSIGHTS_COLUMNS)
-    assert len({len(line) for line in lines[1 if data_format == "CSV" else 0 :]}) == 1  # fixed width
+    rows = _records(_fetch(job), data_format)
+    messages = max_results or 1000  # the default MaxResults; 2.5 days hold 36,000 messages
+    assert job["Statistics"] == {"ProcessedRecordsCount": 36_000, "ExportedRecordsCount": len(rows)}
+    assert len({r["messageid"] for r in rows}) == messages <= len(rows)  # one row per recipient
+    assert set(rows[0]) <= set(MESSAGE_INSIGHTS_COLUMNS)
+    assert [r["sendtimestamp"] for r in rows] == sorted(r["sendtimestamp"] for r in rows)
 
 
 @pytest.mark.parametrize("data_format", ["CSV", "JSON"])
-def test_vdm_rows_are_days_x_dimension_values_x_metrics(client: Any, data_format: str) -> None:
+def test_vdm_rows_are_combinations_of_dimension_values(client: Any, data_format: str) -> None:
     dims = {"ISP": ["Gmail", "Yahoo, Inc."], "EMAIL_IDENTITY": ["a@example.com"]}
     metrics = [
         {"Name": "SEND", "Aggregation": "VOLUME"},
@@ -65,21 +67,18 @@ def test_vdm_rows_are_days_x_dimension_values_x_metrics(client: Any, data_format
         {"Name": "OPEN", "Aggregation": "RATE"},
     ]
     job = _completed(client, metrics_source(dims, metrics, START, START + timedelta(days=4)), data_format)
-    body = _fetch(job)
-    expected = 5 * 3 * 3
-    assert job["Statistics"]["ExportedRecordsCount"] == expected
+    rows = _records(_fetch(job), data_format)
+    assert job["Statistics"]["ExportedRecordsCount"] == len(rows) == 2
     if data_format == "CSV":
-        rows = list(csv.DictReader(io.StringIO(body.decode())))
-        assert list(rows[0]) == list(METRICS_COLUMNS)
+        assert list(rows[0]) == ["ISP", "EMAIL_IDENTITY", "SEND_VOLUME", "DELIVERY_RATE", "OPEN_RATE"]
+        values = [{k: float(v) for k, v in r.items() if k.endswith(("_VOLUME", "_RATE"))} for r in rows]
+        combos = {(r["ISP"], r["EMAIL_IDENTITY"]) for r in rows}
     else:
-        rows = [json.loads(line) for line in body.decode().splitlines()]
-    assert len(rows) == expected
-    assert {r["date"] for r in rows} == {(START + timedelta(days=d)).date().isoformat() for d in range(5)}
-    assert {r["dimension_value"] for r in rows} == {"Gmail", "Yahoo, Inc.", "a@example.com"}
-    assert {(r["metric"], r["aggregation"]) for r in rows} == {(m["Name"], m["Aggregation"]) for m in metrics}
-    for row in rows:
-        value = float(row["value"]) if data_format == "CSV" else row["value"]
-        assert 0 <= value <= (1 if row["aggregation"] == "RATE" else 100000)
+        values = [r["metrics"] for r in rows]
+        combos = {(r["isp"], r["email_identity"]) for r in rows}
+    assert combos == {("Gmail", "a@example.com"), ("Yahoo, Inc.", "a@example.com")}
+    for value in values:
+        assert value["SEND_VOLUME"] > 0 and 0.9 < value["DELIVERY_RATE"] <= 1 and 0 <= value["OPEN_RATE"] <= 1
 
 
 def test_same_seed_same_bytes(ses_export_emulator_factory: Any) -> None:
@@ -95,12 +94,13 @@ def test_row_multiplier_scales_rows_and_size(ses_export_emulator_factory: Any) -
     emu = ses_export_emulator_factory(row_multiplier=25, create_rate_limit=None)
     client = emu.client(config=NO_RETRIES)
     job = _completed(client, insights_source(100))
-    assert job["Statistics"]["ExportedRecordsCount"] == 2500
     status, headers, body = http("HEAD", job["ExportDestination"]["S3Url"])
     assert status == 200 and body == b""
     full = _fetch(job)
     assert int(headers["Content-Length"]) == len(full)
-    assert len(full.decode().splitlines()) == 2501
+    rows = _records(full, "CSV")
+    assert job["Statistics"]["ExportedRecordsCount"] == len(rows) >= 2500
+    assert len({r["messageid"] for r in rows}) == 2500  # 25 x 100 messages, each with fresh ids
 
 
 def test_range_requests(client: Any) -> None:
