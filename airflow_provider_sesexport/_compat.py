@@ -1,9 +1,11 @@
 """
 The only module that knows how Airflow 2.10+ and Airflow 3.x (and Amazon provider 9.0.0 vs newer) differ.
 
-Every other module imports version-dependent names from here. Each name is tried at its Airflow 3
-location first and falls back to its Airflow 2 location, so no deprecated path is used where the new
-one exists.
+Every other module of the package imports version-dependent names from here; nothing else lives here
+(DAG-authoring names such as ``DAG`` and ``task`` belong to the user's DAG file, not to us). Each name
+is tried at its Airflow 3 location first and falls back to its Airflow 2 location, so no deprecated
+path is used where the new one exists. Only modules a DAG file's operators load anyway are imported
+at module level: this module is on the import path of every DAG using our operators.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
-from packaging.version import Version
 
-AIRFLOW_V_3 = Version(Version(AIRFLOW_VERSION).base_version) >= Version("3.0.0")
+# The major version is all we compare; "3.1.0rc1" and "3.0.0.dev0" count as 3 (no `packaging` needed).
+AIRFLOW_V_3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
 
 try:  # Airflow 3 (task SDK)
     from airflow.sdk.exceptions import (
@@ -39,22 +41,9 @@ except ImportError:
     from airflow.sensors.base import PokeReturnValue  # type: ignore[assignment,no-redef]
 
 try:
-    from airflow.sdk import BaseOperatorLink
-except ImportError:
-    from airflow.models.baseoperatorlink import BaseOperatorLink  # type: ignore[assignment,no-redef]
-
-try:
     from airflow.sdk import Asset as AssetOrDataset
 except ImportError:
     from airflow.datasets import Dataset as AssetOrDataset  # type: ignore[assignment,no-redef]
-
-# DAG-authoring names, for the example DAGs (user code would import them from its own Airflow).
-try:
-    from airflow.sdk import DAG, Param, task
-except ImportError:
-    from airflow import DAG  # type: ignore[assignment,no-redef]
-    from airflow.decorators import task  # type: ignore[no-redef]
-    from airflow.models.param import Param  # type: ignore[assignment,no-redef]
 
 if TYPE_CHECKING:
     try:
@@ -99,18 +88,6 @@ async def get_async_client(hook: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, lambda: hook.async_conn)
 
 
-def daily_data_interval_schedule() -> Any:
-    """
-    A daily schedule whose runs cover the previous day (``data_interval_start`` < ``data_interval_end``).
-
-    Airflow 3 maps ``"@daily"`` and timedeltas to trigger timetables, whose runs have an empty data
-    interval; ``CronDataIntervalTimetable`` behaves the same on Airflow 2 and 3.
-    """
-    from airflow.timetables.interval import CronDataIntervalTimetable
-
-    return CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
-
-
 def task_state_store(context: Any) -> Any | None:
     """
     Airflow's resumable-job store (``context["task_state_store"]``, Airflow 3.3+), or None where it does not exist.
@@ -123,20 +100,15 @@ def task_state_store(context: Any) -> Any | None:
 
 __all__ = [
     "AIRFLOW_V_3",
-    "DAG",
     "AirflowException",
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "AssetOrDataset",
-    "BaseOperatorLink",
     "Context",
-    "Param",
     "PokeReturnValue",
-    "daily_data_interval_schedule",
     "default_deferrable",
     "get_async_client",
     "mask_secret",
-    "task",
     "task_state_store",
 ]

@@ -15,7 +15,13 @@ import json
 import os
 import urllib.request
 
-from airflow_provider_sesexport._compat import DAG, Param, task
+try:  # Airflow 3
+    from airflow.sdk import DAG, Param, task
+except ImportError:  # Airflow 2
+    from airflow import DAG  # type: ignore[assignment,no-redef]
+    from airflow.decorators import task  # type: ignore[no-redef]
+    from airflow.models.param import Param  # type: ignore[assignment,no-redef]
+
 from airflow_provider_sesexport.operators.ses_export import SesExportJobResultOperator
 from airflow_provider_sesexport.sensors.ses_export import SesExportJobSensor
 from airflow_provider_sesexport.utils.redaction import redact_url

@@ -20,7 +20,15 @@ import datetime as dt
 import os
 from typing import Any
 
-from airflow_provider_sesexport._compat import DAG, AssetOrDataset, daily_data_interval_schedule, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+try:  # Airflow 3
+    from airflow.sdk import DAG, Asset, task
+except ImportError:  # Airflow 2
+    from airflow import DAG  # type: ignore[assignment,no-redef]
+    from airflow.datasets import Dataset as Asset  # type: ignore[assignment,no-redef]
+    from airflow.decorators import task  # type: ignore[no-redef]
+
 from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator
 from airflow_provider_sesexport.sensors.ses_export import SesExportJobSensor
 from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
@@ -30,11 +38,12 @@ DEST_CONN_ID = os.environ.get("SES_EXPORT_EXAMPLE_DEST_CONN_ID", "aws_default")
 POKE_INTERVAL = float(os.environ.get("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "60"))
 
 #: What downstream DAGs schedule on: every daily copy lands under this prefix.
-VDM_EXPORTS = AssetOrDataset(f"s3://{BUCKET}/ses/vdm")
+VDM_EXPORTS = Asset(f"s3://{BUCKET}/ses/vdm")
 
 with DAG(
     dag_id="example_ses_export_to_s3",
-    schedule=daily_data_interval_schedule(),
+    # Each run covers the previous UTC day (Airflow 3 maps "@daily" to runs with an empty data interval).
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=dt.datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -17,7 +17,15 @@ import datetime as dt
 import os
 from typing import Any
 
-from airflow_provider_sesexport._compat import DAG, Param, daily_data_interval_schedule, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+try:  # Airflow 3
+    from airflow.sdk import DAG, Param, task
+except ImportError:  # Airflow 2
+    from airflow import DAG  # type: ignore[assignment,no-redef]
+    from airflow.decorators import task  # type: ignore[no-redef]
+    from airflow.models.param import Param  # type: ignore[assignment,no-redef]
+
 from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator, SesExportJobResultOperator
 from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
 
@@ -35,7 +43,9 @@ METRICS_BY_AGGREGATION: dict[str, list[str]] = {
 
 with DAG(
     dag_id="example_ses_vdm_daily",
-    schedule=daily_data_interval_schedule(),
+    # Each run covers the previous UTC day. Not "@daily": Airflow 3 maps it to a timetable whose runs
+    # have an empty data interval.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=dt.datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -52,7 +52,7 @@ def airflow_db() -> Path:
 
 def register_dag(dag: Any) -> None:
     """Airflow 3 runs ``dag.test()`` from the serialized DAG in the metadata DB: write an in-memory DAG there."""
-    from airflow_provider_sesexport._compat import AIRFLOW_V_3
+    from tests.airflow_names import AIRFLOW_V_3
 
     if not AIRFLOW_V_3:
         return

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_sesexport._compat import AIRFLOW_V_3, DAG, daily_data_interval_schedule
 from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator
 from airflow_provider_sesexport.triggers import poller as poller_mod
 from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
+from tests.airflow_names import AIRFLOW_V_3, DAG, daily_data_interval_schedule
 from tests.conftest import task_states
 from tests.e2e.conftest import try_number, xcom
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_sesexport._compat import DAG
 from airflow_provider_sesexport.sensors.ses_export import SesExportJobSensor
+from tests.airflow_names import DAG
 from tests.conftest import task_states
 from tests.e2e.conftest import create_job, try_number, xcom
 

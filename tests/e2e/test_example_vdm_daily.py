@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_sesexport._compat import AIRFLOW_V_3
+from tests.airflow_names import AIRFLOW_V_3
 from tests.conftest import task_states
 from tests.e2e.conftest import xcom
 from tests.integration.conftest import MotoS3

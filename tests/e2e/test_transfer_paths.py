@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_sesexport._compat import AIRFLOW_V_3, DAG, AssetOrDataset, task
+from airflow_provider_sesexport._compat import AssetOrDataset
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.links import S3ObjectLink
 from airflow_provider_sesexport.operators.ses_export import SesExportJobResultOperator
 from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
+from tests.airflow_names import AIRFLOW_V_3, DAG, task
 from tests.conftest import task_states
 from tests.e2e.conftest import create_job, try_number, xcom
 from tests.e2e.test_transfer_example import asset_rows

@@ -42,9 +42,9 @@ def gate_dag(
     result_kwargs: dict[str, Any] | None = None,
 ) -> Any:
     """``wait`` (SesExportJobSensor) >> ``result`` (SesExportJobResultOperator), nominal 5 s pokes."""
-    from airflow_provider_sesexport._compat import DAG
     from airflow_provider_sesexport.operators.ses_export import SesExportJobResultOperator
     from airflow_provider_sesexport.sensors.ses_export import SesExportJobSensor
+    from tests.airflow_names import DAG
 
     kwargs: dict[str, Any] = {
         "poke_interval": nominal(5),

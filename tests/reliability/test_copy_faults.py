@@ -60,10 +60,10 @@ def _export_bytes(emu: Any, job_id: str) -> bytes:
 def _copy_dag(dag_id: str, job_id: str, bucket: str) -> Any:
     import datetime as dt
 
-    from airflow_provider_sesexport._compat import DAG
     from airflow_provider_sesexport.operators.ses_export import SesExportJobResultOperator
     from airflow_provider_sesexport.sensors.ses_export import SesExportJobSensor
     from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
+    from tests.airflow_names import DAG
 
     retry: dict[str, Any] = {"retries": 2, "retry_delay": dt.timedelta(seconds=0)}
     with DAG(dag_id, schedule=None, start_date=START, catchup=False) as dag:

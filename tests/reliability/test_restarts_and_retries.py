@@ -214,9 +214,9 @@ def test_create_retried_after_job_was_created_starts_no_second_export(
     The create task's first try dies after CreateExportJob succeeded (while waiting); the retry must find
     and reuse that job: the emulator counts exactly one export.
     """
-    from airflow_provider_sesexport._compat import DAG
     from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
     from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator
+    from tests.airflow_names import DAG
 
     emu = ses_export_emulator
     emu.reset_stats()

@@ -389,7 +389,7 @@ def test_result_operator_on_failed_job_fails_without_retries(
     else:
         ses_export_emulator.client().cancel_export_job(JobId=job_id)
     exception_spy.wrap(monkeypatch, SesExportJobResultOperator, "execute")
-    from airflow_provider_sesexport._compat import DAG
+    from tests.airflow_names import DAG
     from tests.reliability.helpers import START
 
     with DAG(dag_id, schedule=None, start_date=START, catchup=False) as dag:

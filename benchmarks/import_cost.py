@@ -1,0 +1,121 @@
+"""
+What a DAG file pays at parse time to import our sensor and operators, against an Amazon provider sensor.
+
+Both sides start from the same baseline, the Amazon provider's ``AwsBaseSensor`` and ``AwsBaseOperator``
+modules (``airflow.providers.amazon.aws.sensors.base_aws``, ``...operators.base_aws``), which any DAG
+using AWS operators loads anyway. Then:
+
+* ours: ``airflow_provider_sesexport.sensors.ses_export``, ``...operators.ses_export`` and
+  ``...transfers.ses_export_to_s3``;
+* anchor: ``airflow.providers.amazon.aws.sensors.glue`` (``GlueJobSensor``).
+
+Each run is a fresh ``python -X importtime`` process; the figure is the sum of the *self* times of the
+modules imported after the baseline (so nothing the baseline loaded is counted twice), median over
+``--runs`` runs, ours and the anchor interleaved so background load hits both alike. Byte-code is
+cached as on a real deployment (a temporary ``PYTHONPYCACHEPREFIX``, filled by one warm-up run per side
+that is not counted). Run with the interpreter of the stack to measure, e.g.::
+
+    python benchmarks/import_cost.py
+    PYTHONPATH=$PWD .venv-mwaa-2.10.3/bin/python benchmarks/import_cost.py --runs 21
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from importlib.metadata import version
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BASELINE = ("airflow.providers.amazon.aws.sensors.base_aws", "airflow.providers.amazon.aws.operators.base_aws")
+OURS = (
+    "airflow_provider_sesexport.sensors.ses_export",
+    "airflow_provider_sesexport.operators.ses_export",
+    "airflow_provider_sesexport.transfers.ses_export_to_s3",
+)
+ANCHOR = ("airflow.providers.amazon.aws.sensors.glue",)
+START, END = "--- import_cost: start ---", "--- import_cost: end ---"
+
+# argv: the baseline modules, "--", the measured modules. The markers go to stderr, where -X importtime writes.
+_PROBE = f"""
+import sys
+split = sys.argv.index("--")
+for name in sys.argv[1:split]:
+    __import__(name)
+print({START!r}, file=sys.stderr, flush=True)
+for name in sys.argv[split + 1:]:
+    __import__(name)
+print({END!r}, file=sys.stderr, flush=True)
+"""
+
+
+def measure(modules: tuple[str, ...], env: dict[str, str]) -> tuple[float, int]:
+    """
+    One fresh process: ``(self time in ms, module count)`` of what importing ``modules`` adds to the baseline.
+
+    :param modules: the modules to import after the baseline.
+    :param env: the subprocess environment.
+    """
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", _PROBE, *BASELINE, "--", *modules],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"importing {', '.join(modules)} failed:\n{out.stderr[-4000:]}")
+    lines = out.stderr.splitlines()
+    counted = lines[lines.index(START) + 1 : lines.index(END)]
+    # "import time: <self us> | <cumulative us> | <module>"; other stderr lines (warnings) are skipped.
+    rows = [line.split(":", 1)[1].split("|") for line in counted if line.startswith("import time:")]
+    names = {row[2].strip() for row in rows}
+    missing = [m for m in modules if m not in names]
+    if missing:
+        raise SystemExit(f"{', '.join(missing)} already imported by the baseline: nothing to measure")
+    return sum(int(row[0]) for row in rows) / 1000, len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=11, help="measured runs per side (default %(default)s)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-import-cost-") as tmp:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
+            "PYTHONPYCACHEPREFIX": str(Path(tmp, "pycache")),
+            "AIRFLOW_HOME": str(Path(tmp, "airflow")),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        }
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # without byte-code our modules would be compiled every run
+        for modules in (OURS, ANCHOR):  # warm-up: writes the byte-code
+            measure(modules, env)
+        runs: dict[str, list[tuple[float, int]]] = {"ours": [], "anchor": []}
+        for _ in range(max(1, args.runs)):
+            runs["ours"].append(measure(OURS, env))
+            runs["anchor"].append(measure(ANCHOR, env))
+
+    ours = statistics.median(ms for ms, _ in runs["ours"])
+    anchor = statistics.median(ms for ms, _ in runs["anchor"])
+    print(
+        f"import_cost: Python {sys.version.split()[0]}, Airflow {version('apache-airflow')}, "
+        f"Amazon provider {version('apache-airflow-providers-amazon')}; {len(runs['ours'])} runs per side, median"
+    )
+    print(f"baseline: {' + '.join(BASELINE)}")
+    print(f"ours: {', '.join(OURS)} ({runs['ours'][0][1]} modules over the baseline)")
+    print(f"anchor: {', '.join(ANCHOR)} ({runs['anchor'][0][1]} modules over the baseline)")
+    print()
+    print(f"{'figure':<40} {'ours':>8} {'anchor':>8} {'ratio':>7}")
+    print(f"{'import self time over baseline (ms)':<40} {ours:>8.2f} {anchor:>8.2f} {ours / anchor:>7.2f}")
+    print("target: ratio <= 1.0")
+
+
+if __name__ == "__main__":
+    main()
