@@ -5,7 +5,10 @@ Everything runs on this machine in one run: the SES export emulator (this proces
 ``--size`` bytes, moto's S3 server (a separate process, it keeps objects in memory) receives it.
 Each method runs in its own subprocess, which reports its wall time and peak RSS (VmHWM):
 
-* ``operator``: ``SesExportToS3Operator.execute`` (fresh GetExportJob, streamed multipart upload);
+* ``operator``: ``SesExportToS3Operator.execute`` (fresh GetExportJob, streamed multipart upload:
+  s3transfer's submission thread pulls the export through ``ChunkReader`` as it reads each part);
+* ``pipe``: the same operator with the earlier ``DownloadPipe`` (a download thread feeding a bounded
+  queue that ``upload_fileobj`` reads from), kept here only to compare the two designs;
 * ``naive``: ``requests.get(url).content`` then ``put_object`` (AWS's sample: the file in memory);
 * ``floor``: ``curl -o`` to local disk then boto3 ``upload_file`` (the two-step floor; curl's own
   peak RSS is included via ``RUSAGE_CHILDREN``).
@@ -16,6 +19,7 @@ before the copy: Airflow's import alone is ~120 MiB). Run e.g.::
     python benchmarks/export_transfer.py --size 100MiB
     python benchmarks/export_transfer.py --size 1GiB
     python benchmarks/export_transfer.py --size 4GiB --methods operator,floor
+    python benchmarks/export_transfer.py --size 1GiB --methods operator,pipe
 """
 
 from __future__ import annotations
@@ -26,15 +30,18 @@ import datetime as dt
 import json
 import math
 import os
+import queue
 import re
 import resource
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -82,12 +89,148 @@ def fresh_url(ses_endpoint: str, job_id: str) -> str:
     return ses.get_export_job(JobId=job_id)["ExportDestination"]["S3Url"]
 
 
+# -- the earlier design, for the ``pipe`` method -------------------------------------------------
+_EOF = object()
+
+
+class _Stopped(Exception):
+    """The reading side went away."""
+
+
+class DownloadPipe:
+    """
+    The package's earlier reader: a non-seekable file whose ``read(n)`` returns what a background
+    thread downloads (through ``transform``, then ``finish``) into a queue of ``max_chunks``.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterator[bytes],
+        transform: Callable[[bytes], bytes] | None = None,
+        finish: Callable[[], bytes] | None = None,
+        max_chunks: int = 8,
+    ) -> None:
+        self._chunks = chunks
+        self._transform = transform
+        self._finish = finish
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, max_chunks))
+        self._stop = threading.Event()
+        self._buffer = b""
+        self._offset = 0
+        self._eof = False
+        self.error: BaseException | None = None
+        self.bytes_out = 0
+        self._thread = threading.Thread(target=self._produce, name="ses-export-download", daemon=True)
+
+    def start(self) -> DownloadPipe:
+        self._thread.start()
+        return self
+
+    def _put(self, item: object) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def _produce(self) -> None:
+        try:
+            for chunk in self._chunks:
+                out = self._transform(chunk) if self._transform else chunk
+                if out:
+                    self._put(out)
+            tail = self._finish() if self._finish else b""
+            if tail:
+                self._put(tail)
+            self._put(_EOF)
+        except _Stopped:
+            pass
+        except BaseException as exc:
+            self.error = exc
+            with contextlib.suppress(_Stopped):
+                self._put(_EOF)
+        finally:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def _next_item(self) -> bool:
+        item = self._queue.get()
+        if item is _EOF:
+            self._eof = True
+            if self.error is not None:
+                raise self.error
+            return False
+        assert isinstance(item, bytes)
+        self._buffer, self._offset = item, 0
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.error is not None and self._eof:
+            raise self.error
+        parts: list[bytes] = []
+        wanted = -1 if size is None or size < 0 else size
+        got = 0
+        while wanted < 0 or got < wanted:
+            if self._offset >= len(self._buffer) and (self._eof or not self._next_item()):
+                break
+            left = len(self._buffer) - self._offset
+            take = left if wanted < 0 else min(wanted - got, left)
+            parts.append(self._buffer[self._offset : self._offset + take])
+            self._offset += take
+            got += take
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.bytes_out += len(data)
+        return data
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                self._queue.get(timeout=0.1)
+        if self._thread.ident is not None:
+            self._thread.join()
+
+
+def stream_through_pipe(
+    upload: Callable[[BinaryIO], object],
+    chunks: Iterator[bytes],
+    transform: Callable[[bytes], bytes],
+    finish: Callable[[], bytes],
+) -> int:
+    """The operator's ``_stream_into`` as it was with ``DownloadPipe``."""
+    pipe = DownloadPipe(chunks, transform=transform, finish=finish).start()
+    try:
+        upload(pipe)  # type: ignore[arg-type]
+    except BaseException:
+        if pipe.error is not None:
+            raise pipe.error from None
+        raise
+    finally:
+        pipe.close()
+    if pipe.error is not None:
+        raise pipe.error
+    return pipe.bytes_out
+
+
 # -- workers (run in a subprocess each) ----------------------------------------------------------
 def worker(method: str, job_id: str, ses_endpoint: str, s3_endpoint: str, key: str) -> dict[str, Any]:
     import boto3  # noqa: F401  (imports are not part of the copy; clients are created inside the timing)
 
-    if method == "operator":
+    if method in ("operator", "pipe"):
         from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
+
+        class PipeOperator(SesExportToS3Operator):
+            def _stream_into(self, upload: Any, chunks: Any, transform: Any, finish: Any) -> int:
+                return stream_through_pipe(upload, chunks, transform, finish)
 
         class TI:
             xcom: dict[str, Any] = {}
@@ -95,7 +238,7 @@ def worker(method: str, job_id: str, ses_endpoint: str, s3_endpoint: str, key: s
             def xcom_push(self, key: str, value: Any, **_: Any) -> None:
                 self.xcom[key] = value
 
-        op = SesExportToS3Operator(
+        op = (PipeOperator if method == "pipe" else SesExportToS3Operator)(
             task_id="copy",
             job_id=job_id,
             s3_bucket=BUCKET,
@@ -292,7 +435,7 @@ def report(results: dict[str, dict[str, Any]], size: int) -> None:
         return
     print()
     print(f"{'figure':<34} {'operator':>10} {'anchor':>10} {'ratio':>7}")
-    for anchor in ("floor", "naive"):
+    for anchor in ("pipe", "floor", "naive"):
         a = results.get(anchor)
         if not a:
             continue

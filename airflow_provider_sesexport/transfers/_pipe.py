@@ -1,28 +1,27 @@
 """
-A read-only file over a download running in a background thread, for boto3's managed upload.
+The pieces between the export download and boto3's managed upload: a record counter, gzip, a reader.
 
-The downloader thread pulls chunks from the export stream, counts records, optionally gzips, and puts
-the result into a bounded queue; ``upload_fileobj`` reads parts from the other end. Download and
-upload overlap, and memory stays bounded by the queue plus boto3's in-flight parts, whatever the
-file size. An error on the download side (including a failed end-of-stream check) is raised from
-``read()``, so boto3 aborts the multipart upload and no partial object is ever created.
+``upload_fileobj`` given a non-seekable file reads it one part at a time in its submission thread
+and uploads earlier parts in parallel; ``ChunkReader`` pulls the export stream's chunks as those
+reads ask for them, counting records and optionally gzipping on the way. Memory stays bounded by
+boto3's in-flight parts plus one chunk, whatever the file size. An error while pulling (including a
+failed end-of-stream check) is raised from ``read()``, so boto3 aborts the multipart upload and no
+partial object is ever created.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
+import io
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-_EOF = object()
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
 _GZIP_MAGIC = b"\x1f\x8b"
 _DECOMPRESS_STEP = 16 * 1024 * 1024
 _NOT_QUOTE_OR_NEWLINE = bytes(b for b in range(256) if b not in b'"\n')
-
-
-class _Stopped(Exception):
-    """The reading side went away."""
 
 
 class RecordCounter:
@@ -102,128 +101,77 @@ class RecordCounter:
         return max(0, lines - 1) if self.csv else lines
 
 
-class DownloadPipe:
+class ChunkReader(io.RawIOBase):
     """
-    A non-seekable file whose ``read(n)`` returns what a background thread downloads.
+    A read-only, non-seekable file over an iterator of byte chunks, pulled only as it is read.
 
-    :param chunks: the source chunks (consumed, and closed, in the background thread).
-    :param transform: applied to each chunk in the background thread (count, compress ...);
-        returns the bytes to hand to the reader.
-    :param finish: called in the background thread after the last chunk; returns final bytes to
-        hand over, or raises to fail the transfer.
-    :param max_chunks: how many transformed chunks may wait in the queue.
+    Wrap it in ``io.BufferedReader``: its ``read(n)`` then returns exactly ``n`` bytes until the end,
+    which is what boto3's managed upload needs from a non-seekable file (it reads one part at a time
+    in its submission thread while earlier parts upload). At most one chunk is held here.
+
+    :param chunks: the source chunks.
+    :param transform: applied to each chunk as it is pulled (count, compress ...); returns the bytes
+        to hand to the reader.
+    :param finish: called once after the last chunk; returns final bytes to hand over, or raises
+        to fail the transfer.
     """
 
     def __init__(
         self,
-        chunks: Iterator[bytes],
+        chunks: Iterable[bytes],
         transform: Callable[[bytes], bytes] | None = None,
         finish: Callable[[], bytes] | None = None,
-        max_chunks: int = 8,
     ) -> None:
-        self._chunks = chunks
+        super().__init__()
+        self._chunks = iter(chunks)
         self._transform = transform
         self._finish = finish
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, max_chunks))
-        self._stop = threading.Event()
-        self._buffer = b""
-        self._offset = 0
-        self._eof = False
+        self._pending = memoryview(b"")
+        self._exhausted = False
+        #: The exception the source, ``transform`` or ``finish`` raised (raised again by every later read).
         self.error: BaseException | None = None
+        #: Bytes handed to the reader so far.
         self.bytes_out = 0
-        self._thread = threading.Thread(target=self._produce, name="ses-export-download", daemon=True)
 
-    def start(self) -> DownloadPipe:
-        """Start downloading in the background."""
-        self._thread.start()
-        return self
-
-    # -- background thread --------------------------------------------------------------------
-    def _put(self, item: object) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-        raise _Stopped
-
-    def _produce(self) -> None:
-        try:
-            for chunk in self._chunks:
-                out = self._transform(chunk) if self._transform else chunk
-                if out:
-                    self._put(out)
-            tail = self._finish() if self._finish else b""
-            if tail:
-                self._put(tail)
-            self._put(_EOF)
-        except _Stopped:
-            pass
-        except BaseException as exc:
-            self.error = exc
-            try:
-                self._put(_EOF)
-            except _Stopped:
-                pass
-        finally:
-            close = getattr(self._chunks, "close", None)
-            if close is not None:
-                close()
-
-    # -- reading side -------------------------------------------------------------------------
     def readable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:
-        return False
-
-    def _next_item(self) -> bool:
-        """Move the next queued chunk into the buffer; False at end of stream."""
-        item = self._queue.get()
-        if item is _EOF:
-            self._eof = True
-            if self.error is not None:
-                raise self.error
-            return False
-        assert isinstance(item, bytes)
-        self._buffer, self._offset = item, 0
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         """
-        Up to ``size`` bytes (all the rest when ``size`` is negative); fewer only at the end.
+        Copy the next bytes (at most the rest of one chunk) into ``buffer``; 0 only at the end.
 
-        :param size: how many bytes.
+        :param buffer: where to put them.
         """
-        if self.error is not None and self._eof:
+        if self.error is not None:
             raise self.error
-        parts: list[bytes] = []
-        wanted = -1 if size is None or size < 0 else size
-        got = 0
-        while wanted < 0 or got < wanted:
-            if self._offset >= len(self._buffer) and (self._eof or not self._next_item()):
-                break
-            take = (
-                len(self._buffer) - self._offset if wanted < 0 else min(wanted - got, len(self._buffer) - self._offset)
-            )
-            parts.append(self._buffer[self._offset : self._offset + take])
-            self._offset += take
-            got += take
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-        self.bytes_out += len(data)
-        return data
+        try:
+            while not self._pending and not self._exhausted:
+                self._pending = memoryview(self._next_chunk())
+        except BaseException as exc:
+            self.error = exc
+            raise
+        with memoryview(buffer) as view:
+            n = min(view.nbytes, len(self._pending))
+            view.cast("B")[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        self.bytes_out += n
+        return n
+
+    def _next_chunk(self) -> bytes:
+        chunk = next(self._chunks, None)
+        if chunk is not None:
+            return self._transform(chunk) if self._transform else chunk
+        self._exhausted = True
+        return self._finish() if self._finish else b""
 
     def close(self) -> None:
-        """Stop the background thread (if still running) and wait for it."""
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        if self._thread.ident is not None:
-            self._thread.join()
+        """Close the source too, if it can be closed."""
+        if not self.closed:
+            self._pending = memoryview(b"")
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+        super().close()
 
 
 def gzip_transform() -> tuple[Callable[[bytes], bytes], Callable[[], bytes]]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import math
-from collections.abc import Sequence
-from functools import cached_property
+from collections.abc import Callable, Iterator, Sequence
+from functools import cached_property, partial
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
@@ -22,7 +23,7 @@ from airflow_provider_sesexport.transfers._destination import (
     resolve_destination,
     s3_uri,
 )
-from airflow_provider_sesexport.transfers._pipe import DownloadPipe, RecordCounter, gzip_transform
+from airflow_provider_sesexport.transfers._pipe import ChunkReader, RecordCounter, gzip_transform
 from airflow_provider_sesexport.utils.job_summary import statistics_of
 from airflow_provider_sesexport.utils.validation import invalid, validate_job_id
 
@@ -244,19 +245,37 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         # Parts read but not yet uploaded (s3transfer's default is 10): this bounds memory.
         config.max_in_memory_upload_chunks = self.max_concurrency
         extra_args = {**s3.extra_args, **({"ContentType": content_type} if content_type else {})}
-        pipe = DownloadPipe(chain([first], stream), transform=transform, finish=finish).start()
+        # boto3's managed transfer on the S3Hook's client: multipart, parts uploaded in parallel.
+        upload = partial(s3.get_conn().upload_fileobj, Bucket=bucket, Key=key, ExtraArgs=extra_args, Config=config)
+        size = self._stream_into(upload, chain([first], stream), transform, finish)
+        return size, counter.records if counter is not None else None
+
+    def _stream_into(
+        self,
+        upload: Callable[[BinaryIO], object],
+        chunks: Iterator[bytes],
+        transform: Callable[[bytes], bytes],
+        finish: Callable[[], bytes],
+    ) -> int:
+        """
+        Hand ``upload`` a file reading ``chunks``, each through ``transform``, then ``finish``.
+
+        :param upload: ``upload_fileobj`` with the destination bound.
+        :param chunks: the export file's chunks.
+        :param transform: applied to each chunk (count, compress).
+        :param finish: called after the last chunk (end-of-stream checks); returns the last bytes.
+        :return: the bytes read.
+        """
+        source = ChunkReader(chunks, transform=transform, finish=finish)
         try:
-            # boto3's managed transfer on the S3Hook's client: multipart, parts uploaded in parallel.
-            s3.get_conn().upload_fileobj(pipe, bucket, key, ExtraArgs=extra_args, Config=config)
+            # An error raised while reading makes boto3 abort the multipart upload.
+            with io.BufferedReader(source) as body:
+                upload(body)
         except BaseException:
-            if pipe.error is not None:
-                raise pipe.error from None
+            if source.error is not None:  # the cause, not whatever boto3 made of it
+                raise source.error from None
             raise
-        finally:
-            pipe.close()
-        if pipe.error is not None:
-            raise pipe.error
-        return pipe.bytes_out, counter.records if counter is not None else None
+        return source.bytes_out
 
     def _add_outlet_extra(self, context: Context, extra: dict[str, Any]) -> None:
         """Attach ``extra`` to the events of this task's Asset / Dataset outlets."""
