@@ -72,10 +72,9 @@ _JSON_SPACE = re.compile(r"[ \t\r\n]*")
 # Record counting works on bytes reduced to the few that matter (C-speed translate and regexes):
 # CSV keeps quotes and newlines, everything else visible becomes "x"; JSON keeps quotes and brackets.
 _CSV_TABLE = bytes(b if b in b'"\n' else ord("x") for b in range(256))
-_CSV_QUOTED = re.compile(rb'"[^"]*"')
+_QUOTED = re.compile(rb'"[^"]*"')  # a CSV quoted field, or a JSON string once escapes are gone
 _JSON_ESCAPE = re.compile(rb"\\.", re.DOTALL)
 _JSON_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"{}[]')
-_JSON_STRING = re.compile(rb'"[^"]*"')
 
 
 def _chunks(source: Source) -> Iterator[bytes]:
@@ -88,7 +87,8 @@ def _chunks(source: Source) -> Iterator[bytes]:
         while chunk := read(_READ_SIZE):
             yield chunk
         return
-    yield from source  # type: ignore[misc]
+    for chunk in source:  # type: ignore[union-attr]  # not ``yield from``: that would close the caller's iterator
+        yield chunk
 
 
 class _Inflater:
@@ -99,16 +99,20 @@ class _Inflater:
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         try:
-            while data:
+            while True:
                 out = self._zlib.decompress(data, _INFLATE_STEP)
                 if out:
                     yield out
                 if self._zlib.eof:
                     data = self._zlib.unused_data
-                    if data:
-                        self._zlib = zlib.decompressobj(wbits=31)
+                    if not data:
+                        return
+                    self._zlib = zlib.decompressobj(wbits=31)
                 else:
                     data = self._zlib.unconsumed_tail
+                    # A full step may leave output inside zlib even with no input left: drain it.
+                    if not data and len(out) < _INFLATE_STEP:
+                        return
         except zlib.error as exc:
             raise SesExportRecordsError(f"The export file is not valid gzip: {exc}.") from None
 
@@ -225,7 +229,7 @@ class RecordCounter:
         if self._in_quote:
             reduced = b'"' + reduced
         # A quoted field is content; "" inside one reads as two adjacent fields, same parity.
-        reduced = _CSV_QUOTED.sub(b"x", reduced)
+        reduced = _QUOTED.sub(b"x", reduced)
         open_quote = reduced.find(b'"')
         self._in_quote = open_quote >= 0
         if self._in_quote:
@@ -245,7 +249,7 @@ class RecordCounter:
         reduced = data.translate(None, _JSON_NOT_STRUCTURE)
         if self._in_string:
             reduced = b'"' + reduced
-        reduced = _JSON_STRING.sub(b"", reduced)
+        reduced = _QUOTED.sub(b"", reduced)
         open_string = reduced.find(b'"')
         self._in_string = open_string >= 0
         if self._in_string:
@@ -382,22 +386,22 @@ def _csv_records(content: Iterator[bytes], source_type: str | None) -> Iterator[
             return
         keys, converters, trailing = _csv_layout(header, source_type)
         width = len(header)
+        line = rows.line_num + 1  # where the next record starts (a quoted field may span lines)
         for row in rows:
+            start, line = line, rows.line_num + 1
             if len(row) != width:
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue  # a blank line
                 raise SesExportRecordsError(
-                    f"Line {rows.line_num} of the export file has {len(row)} fields, the header has {width}."
+                    f"Line {start} of the export file has {len(row)} fields, the header has {width}."
                 )
             if trailing and row[-1]:
-                raise SesExportRecordsError(
-                    f"Line {rows.line_num} of the export file has a value in the unnamed last column."
-                )
+                raise SesExportRecordsError(f"Line {start} of the export file has a value in the unnamed last column.")
             try:
                 # Not strict: with a trailing unnamed column, the row's last (empty) value is left out.
                 record = {key: convert(value) for key, convert, value in zip(keys, converters, row, strict=False)}
             except ValueError as exc:
-                raise SesExportRecordsError(f"Line {rows.line_num} of the export file: {exc}.") from None
+                raise SesExportRecordsError(f"Line {start} of the export file: {exc}.") from None
             yield record
     except csv.Error as exc:
         raise SesExportRecordsError(f"The export file is not valid CSV (line {rows.line_num}): {exc}.") from None
