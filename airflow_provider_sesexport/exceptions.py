@@ -78,3 +78,12 @@ class SesExportDownloadError(SesExportJobError):
 
 class SesExportTransferError(SesExportJobError, AirflowFailException):
     """The copied file does not match what SES said about it. Retrying the same export does not help."""
+
+
+class SesExportRecordsError(SesExportJobError, AirflowFailException):
+    """
+    The export file is not in a layout the reader knows (or disagrees with the job's source type or format).
+
+    The message names the cause (line, column or character offset), never a value from the file other
+    than a timestamp. Retrying the same export does not help.
+    """

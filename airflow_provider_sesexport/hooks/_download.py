@@ -437,6 +437,27 @@ class SesExportDownloadMixin:
         with self.open_export_stream(job_id, chunk_size=chunk_size) as stream:
             yield from stream
 
+    def iter_export_records(self, job_id: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[dict[str, Any]]:
+        """
+        Yield the records of a COMPLETED export job's file, one dict per record, in constant memory.
+
+        The file is streamed as by :meth:`stream_export` (fresh URL, resumed downloads) and read in
+        the layout the job names (``ExportSourceType``, ``ExportDestination.DataFormat``); values are
+        normalised as :func:`~airflow_provider_sesexport.records.iter_records` describes.
+
+        :param job_id: the export job's id.
+        :param chunk_size: bytes per downloaded chunk.
+        :raises SesExportRecordsError: the file is not in the layout the job names.
+        """
+        from airflow_provider_sesexport.records import iter_records
+
+        with self.open_export_stream(job_id, chunk_size=chunk_size) as stream:
+            yield from iter_records(
+                stream,
+                source_type=stream.job.get("ExportSourceType"),
+                data_format=(stream.job.get("ExportDestination") or {}).get("DataFormat"),
+            )
+
     def download_export(self, job_id: str, path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
         """
         Download a COMPLETED export job's file to ``path`` (written to ``path.part``, renamed when complete,
