@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
@@ -14,27 +14,24 @@ from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from airflow_provider_sesexport._compat import AirflowException
 from airflow_provider_sesexport.exceptions import SesExportJobError
-from airflow_provider_sesexport.hooks._download import SesExportDownloadMixin
-from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.export_job import ExportJobOutcome, observe_export_job
+
+if TYPE_CHECKING:
+    from airflow_provider_sesexport.utils.export_job import ExportJobOutcome
+    from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
+from airflow_provider_sesexport.hooks._download_methods import SesExportDownloadMixin
 from airflow_provider_sesexport.utils.job_states import (
     FAILURE_STATES,
     INTERMEDIATE_STATES,
     SUCCESS_STATES,
-)
-from airflow_provider_sesexport.utils.validation import (
-    CreateExportJobRequest,
-    build_create_export_job_request,
-    build_list_export_jobs_request,
-    validate_attempts,
-    validate_job_id,
-    validate_seconds,
 )
 
 #: Used when neither the hook's ``config`` nor the connection's ``config_kwargs`` configure retries:
 #: botocore's standard mode retries TooManyRequestsException (HTTP 429), 5xx and network errors with
 #: jittered exponential backoff.
 DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 5}
+
+# The rules (validation, interpretation, errors) are imported inside the methods that apply them: DAG files
+# import this module at parse time and only need the class.
 
 
 class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
@@ -80,6 +77,9 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param job_id: the export job's id.
         :return: the GetExportJob response without ``ResponseMetadata``.
         """
+        from airflow_provider_sesexport.utils import aws_errors
+        from airflow_provider_sesexport.utils.validation import validate_job_id
+
         validate_job_id(job_id)
         try:
             response = self.conn.get_export_job(JobId=job_id)
@@ -108,6 +108,8 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param data_format: ``CSV`` or ``JSON``.
         :return: the new job's id.
         """
+        from airflow_provider_sesexport.utils.validation import build_create_export_job_request
+
         return self.submit_export_job(build_create_export_job_request(export_data_source, data_format))
 
     def submit_export_job(self, request: CreateExportJobRequest) -> str:
@@ -118,6 +120,8 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param request: the request.
         :return: the new job's id.
         """
+        from airflow_provider_sesexport.utils import aws_errors
+
         try:
             response = self.conn.create_export_job(**request)
         except ClientError as exc:
@@ -133,6 +137,9 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
 
         :param job_id: the export job's id.
         """
+        from airflow_provider_sesexport.utils import aws_errors
+        from airflow_provider_sesexport.utils.validation import validate_job_id
+
         validate_job_id(job_id)
         try:
             self.conn.cancel_export_job(JobId=job_id)
@@ -156,10 +163,14 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param job_status: only jobs in this ``JobStatus``.
         :param page_size: jobs per page.
         """
+        from airflow_provider_sesexport.utils.validation import build_list_export_jobs_request
+
         # Validated now, not when the caller starts iterating.
         return self._list_pages(build_list_export_jobs_request(export_source_type, job_status, page_size))
 
     def _list_pages(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        from airflow_provider_sesexport.utils import aws_errors
+
         while True:
             try:
                 response = self.conn.list_export_jobs(**request)
@@ -183,6 +194,8 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param job_id: the export job's id.
         :param logger: where the poll line goes (the calling task's logger, say); defaults to the hook's.
         """
+        from airflow_provider_sesexport.utils.export_job import observe_export_job
+
         logger = logger or self.log
         try:
             job = self.get_export_job(job_id)
@@ -193,6 +206,8 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
 
     def _tolerate_transient(self, job_id: str, exc: Exception, logger: Any = None) -> None:
         """The rule of every synchronous wait: a transient error means "not done yet"; anything else is raised."""
+        from airflow_provider_sesexport.utils import aws_errors
+
         if not aws_errors.is_transient(exc):
             raise exc
         (logger or self.log).warning(
@@ -220,6 +235,8 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :return: the job summary (plain JSON, no URL).
         """
         from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
+
+        from airflow_provider_sesexport.utils.validation import validate_attempts, validate_job_id, validate_seconds
 
         validate_job_id(job_id)
         waiter_delay = validate_seconds(waiter_delay, "waiter_delay")
@@ -279,11 +296,15 @@ class _ObservedWaiter:
         self.client.meta.events.unregister(self._EVENT, self._observe)
 
     def _observe(self, parsed: dict[str, Any], **kwargs: Any) -> None:
+        from airflow_provider_sesexport.utils.export_job import observe_export_job
+
         if "Error" not in parsed:
             self.outcome = observe_export_job(self.job_id, parsed, self.hook.log)
 
     def wait(self, **kwargs: Any) -> None:
         """One poll (``waiter_with_logging`` passes ``MaxAttempts=1``)."""
+        from airflow_provider_sesexport.utils import aws_errors
+
         try:
             self.waiter.wait(**kwargs)
         except WaiterError as exc:

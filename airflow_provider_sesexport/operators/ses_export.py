@@ -10,20 +10,10 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_sesexport._compat import default_deferrable, task_state_store
-from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportJobNotFoundError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-from airflow_provider_sesexport.operators._create_export import create_paced, find_matching_job, first_try_started_at
-from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.export_job import observe_export_job
-from airflow_provider_sesexport.utils.job_states import FAILURE_STATES, INTERMEDIATE_STATES
-from airflow_provider_sesexport.utils.job_summary import s3_url_of, utcnow
-from airflow_provider_sesexport.utils.redaction import redact_url
-from airflow_provider_sesexport.utils.validation import (
-    build_create_export_job_request,
-    validate_attempts,
-    validate_seconds,
-)
 
+# The rules the operators apply are imported inside the methods that run them: DAG files import this module
+# at parse time and only need the classes.
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
 
@@ -65,6 +55,11 @@ class SesExportJobResultOperator(AwsBaseOperator[SesExportJobHook]):
         self.job_id = job_id
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_sesexport.exceptions import SesExportJobError
+        from airflow_provider_sesexport.utils.export_job import observe_export_job
+        from airflow_provider_sesexport.utils.job_summary import s3_url_of
+        from airflow_provider_sesexport.utils.redaction import redact_url
+
         job_id = self.job_id
         job = self.hook.get_export_job(job_id)
         outcome = observe_export_job(job_id, job, self.log)
@@ -156,10 +151,16 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
         self.job_id: str | None = None
 
     def _check_waiter_arguments(self) -> None:
+        from airflow_provider_sesexport.utils.validation import validate_attempts, validate_seconds
+
         validate_seconds(self.waiter_delay, "waiter_delay")
         validate_attempts(self.waiter_max_attempts, "waiter_max_attempts")
 
     def execute(self, context: Context) -> str:
+        from airflow_provider_sesexport.operators._create_export import create_paced
+        from airflow_provider_sesexport.utils.job_summary import utcnow
+        from airflow_provider_sesexport.utils.validation import build_create_export_job_request
+
         request = build_create_export_job_request(self.export_data_source, self.data_format)
         self._check_waiter_arguments()
         job_id = self._reuse_previous_job(context, request)
@@ -201,6 +202,7 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
         :param context: the task context.
         :param event: the trigger's event.
         """
+        from airflow_provider_sesexport.exceptions import SesExportJobError
         from airflow_provider_sesexport.triggers.ses_export import summary_from_event
 
         summary = summary_from_event(event, SesExportJobError)
@@ -210,6 +212,10 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
 
     def _reuse_previous_job(self, context: Context, request: dict[str, Any]) -> str | None:
         """The JobId an earlier try of this task started, if that job can still be used."""
+        from airflow_provider_sesexport.exceptions import SesExportJobNotFoundError
+        from airflow_provider_sesexport.operators._create_export import find_matching_job, first_try_started_at
+        from airflow_provider_sesexport.utils.job_states import FAILURE_STATES
+
         store = task_state_store(context)
         if store is not None:
             job_id = store.get(self.state_key)
@@ -237,6 +243,9 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
 
     def on_kill(self) -> None:
         """Cancel the export job this task is waiting for, if it is still running."""
+        from airflow_provider_sesexport.utils import aws_errors
+        from airflow_provider_sesexport.utils.job_states import INTERMEDIATE_STATES
+
         job_id = self.job_id
         if not job_id:
             return

@@ -16,9 +16,7 @@ from airflow_provider_sesexport._compat import (
     PokeReturnValue,
     default_deferrable,
 )
-from airflow_provider_sesexport.exceptions import SesExportInputError, SesExportJobError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-from airflow_provider_sesexport.utils.job_summary import utcnow
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
@@ -91,6 +89,7 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
     def _defer(self, job_id: str) -> None:
         """Hand the wait to :class:`~airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger`."""
         from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
+        from airflow_provider_sesexport.utils.job_summary import utcnow
 
         timeout = dt.timedelta(seconds=float(self.timeout))
         self.defer(
@@ -139,6 +138,8 @@ def _soft_fail_on_timeout_only(sensor: Any) -> Iterator[None]:
         yield
     except AirflowSkipException as skip:
         # A failed or cancelled job, and input no request can succeed with, fail the task.
+        from airflow_provider_sesexport.exceptions import SesExportInputError, SesExportJobError
+
         failure = (SesExportJobError, SesExportInputError)
         if isinstance(skip.__cause__, failure) and not getattr(sensor, "never_fail", False):
             raise skip.__cause__ from None

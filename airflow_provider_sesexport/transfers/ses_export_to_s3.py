@@ -13,7 +13,6 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_sesexport._compat import AirflowFailException, AssetOrDataset
-from airflow_provider_sesexport.exceptions import SesExportTransferError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.links import S3ObjectLink
 from airflow_provider_sesexport.transfers._destination import (
@@ -23,9 +22,7 @@ from airflow_provider_sesexport.transfers._destination import (
     resolve_destination,
     s3_uri,
 )
-from airflow_provider_sesexport.transfers._pipe import ChunkReader, RecordCounter, gzip_transform
-from airflow_provider_sesexport.utils.job_summary import statistics_of
-from airflow_provider_sesexport.utils.validation import invalid, validate_job_id
+from airflow_provider_sesexport.utils.validation import invalid
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
@@ -34,7 +31,7 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 #: S3 allows at most 10,000 parts per multipart upload.
 MAX_PARTS = 10_000
-CONTENT_TYPES = {"CSV": "text/csv", "JSON": "application/x-ndjson"}
+CONTENT_TYPES = {"CSV": "text/csv", "JSON": "application/json"}
 GZIP_MAGIC = b"\x1f\x8b"
 
 
@@ -46,9 +43,10 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
     have expired: it lives five minutes), then streams the file into a multipart upload with the
     Amazon provider's ``S3Hook`` (boto3 managed transfer): the file is never held in memory or
     written to local disk. An expired URL or a dropped connection is retried with a fresh URL,
-    resuming where it stopped. The byte count is checked, and for CSV / JSON Lines exports the
-    record count (lines, minus the CSV header) must equal ``Statistics.ExportedRecordsCount`` when
-    AWS gives it; on a mismatch the upload is aborted (no object is written) and the task fails.
+    resuming where it stopped. The byte count is checked, and the record count (rows of the CSV,
+    objects of the JSON array, read by :mod:`airflow_provider_sesexport.records`) must equal
+    ``Statistics.ExportedRecordsCount`` when AWS gives it (real SES returns only ``ProcessedRecordsCount``);
+    on a mismatch the upload is aborted (no object is written) and the task fails.
 
     XCom: ``s3_uri``, ``size_bytes`` (the stored object's size), ``records`` (null when not
     counted), ``etag``; the return value is the ``s3://`` URI.
@@ -147,6 +145,9 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         return S3Hook(aws_conn_id=self.dest_aws_conn_id)
 
     def execute(self, context: Context) -> str:
+        from airflow_provider_sesexport.exceptions import SesExportTransferError
+        from airflow_provider_sesexport.utils.validation import validate_job_id
+
         job_id = validate_job_id(self.job_id)
         bucket, key = resolve_destination(self.dest, self.s3_bucket, self.s3_key)
         uri = s3_uri(bucket, key)
@@ -205,9 +206,14 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         """Stream the export into ``s3://bucket/key``; return ``(bytes stored, records or None)``."""
         from boto3.s3.transfer import TransferConfig
 
+        from airflow_provider_sesexport.exceptions import SesExportTransferError
+        from airflow_provider_sesexport.records import RecordCounter
+        from airflow_provider_sesexport.transfers._pipe import gzip_transform
+        from airflow_provider_sesexport.utils.job_summary import statistics_of
+
         data_format = (stream.job.get("ExportDestination") or {}).get("DataFormat")
         expected = statistics_of(stream.job)["ExportedRecordsCount"]
-        counter = RecordCounter(data_format) if str(data_format).upper() in CONTENT_TYPES else None
+        counter = RecordCounter() if str(data_format).upper() in CONTENT_TYPES else None
         first = next(stream, b"")  # the first response tells the size, which sets the part size
         part = self._part_size(stream.size)
         compress, flush = gzip_transform() if self.gzip else (None, None)
@@ -266,6 +272,8 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         :param finish: called after the last chunk (end-of-stream checks); returns the last bytes.
         :return: the bytes read.
         """
+        from airflow_provider_sesexport.transfers._pipe import ChunkReader
+
         source = ChunkReader(chunks, transform=transform, finish=finish)
         try:
             # An error raised while reading makes boto3 abort the multipart upload.

@@ -5,15 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sesexport.exceptions import SesExportInputError
-from airflow_provider_sesexport.utils.model_validation import (
-    ParamValidationFailed,
-    Violation,
-    check_request,
-    date_range_violation,
-)
+
+if TYPE_CHECKING:
+    from airflow_provider_sesexport.utils.model_validation import Violation
 
 __all__ = ["SesExportInputError"]  # re-exported: it lived here first
 
@@ -111,6 +108,8 @@ def validate_against_model(operation: str, request: dict[str, Any], params: dict
     :param params: the user-facing parameter each top-level request member came from,
         e.g. ``{"ExportDataSource": "export_data_source"}``.
     """
+    from airflow_provider_sesexport.utils.model_validation import ParamValidationFailed, check_request
+
     try:
         violations = check_request(operation, request)
     except ParamValidationFailed as exc:
@@ -180,6 +179,8 @@ def build_create_export_job_request(export_data_source: Any, data_format: Any) -
                 f"export_data_source.{name}.{field}", source.get(field), "a datetime, date or ISO-8601 string"
             )
         source[field] = to_utc_datetime(source[field], f"export_data_source.{name}.{field}")
+    from airflow_provider_sesexport.utils.model_validation import date_range_violation
+
     date_range = date_range_violation(source, f"ExportDataSource.{name}")
     if date_range is not None:
         raise _input_error(date_range, _CREATE_PARAMS)

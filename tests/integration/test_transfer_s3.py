@@ -124,16 +124,17 @@ def test_csv_copy_multipart_matches_source(big_emu: SesExportEmulator, moto_s3: 
     assert link["bucket_name"] == moto_s3.bucket and link["key"] == "ses/export.csv"
 
 
-def test_json_lines_copy(emu: SesExportEmulator, moto_s3: MotoS3) -> None:
+def test_json_copy_counts_the_array(emu: SesExportEmulator, moto_s3: MotoS3) -> None:
     job_id = make_job(emu, "JSON", rows=700)
     expected = source_bytes(emu, job_id)
-    uri, xcom = execute(operator(job_id, moto_s3, key="ses/export.jsonl"))
-    stored = moto_s3.get("ses/export.jsonl")
+    uri, xcom = execute(operator(job_id, moto_s3, key="ses/export.json"))
+    stored = moto_s3.get("ses/export.json")
     assert stored == expected
-    assert all(isinstance(json.loads(line), dict) for line in stored.splitlines())  # really JSON Lines
-    assert xcom["records"] == 700
+    records = json.loads(stored)  # real SES writes one JSON array, an object per line
+    assert isinstance(records, list) and all(isinstance(r, dict) for r in records)
+    assert xcom["records"] == len(records) == exported_records(emu, job_id)
     assert xcom["size_bytes"] == len(expected)
-    assert uri.endswith("/ses/export.jsonl")
+    assert uri.endswith("/ses/export.json")
 
 
 def test_gzip_copy_decompresses_to_source(emu: SesExportEmulator, moto_s3: MotoS3) -> None:
@@ -274,15 +275,18 @@ def test_record_count_mismatch_on_multipart_upload_aborts_it(
     big_emu: SesExportEmulator, moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id = make_job(big_emu, "JSON", rows=6_000)
+    real = exported_records(big_emu, job_id)
     original = SesExportJobHook.get_export_job
 
     def wrong_statistics(self: SesExportJobHook, job: str) -> dict[str, Any]:
         response = original(self, job)
-        response["Statistics"]["ExportedRecordsCount"] = 59_999
+        response["Statistics"]["ExportedRecordsCount"] = real - 1
         return response
 
     monkeypatch.setattr(SesExportJobHook, "get_export_job", wrong_statistics)
-    with pytest.raises(SesExportTransferError, match="60000 records"):
+    with pytest.raises(
+        SesExportTransferError, match=f"has {real} records but Statistics.ExportedRecordsCount is {real - 1}"
+    ):
         execute(operator(job_id, moto_s3, key="big.jsonl", part_size=5 * MIB))
     assert not moto_s3.exists("big.jsonl")
     assert not moto_s3.client().list_multipart_uploads(Bucket=moto_s3.bucket).get("Uploads")

@@ -14,11 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_sesexport.transfers._pipe import ChunkReader, RecordCounter, gzip_transform
+from airflow_provider_sesexport.records import RecordCounter
+from airflow_provider_sesexport.transfers._pipe import ChunkReader, gzip_transform
 
 
 def count(data: bytes, data_format: str, chunk: int = 7) -> int:
-    counter = RecordCounter(data_format)
+    counter = RecordCounter()  # the layout comes from the content; data_format names the case
     for i in range(0, len(data), chunk):
         counter.update(data[i : i + chunk])
     return counter.records
