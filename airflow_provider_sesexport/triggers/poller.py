@@ -8,12 +8,17 @@ one leaves, and runs one poll cycle per interval for every waiting job:
 
 * ``ListExportJobs`` filtered by ``JobStatus`` CREATED, then PROCESSING (every page): jobs in those
   lists are still running, whatever their number;
-* ``GetExportJob`` only for waited-for jobs missing from both lists (they finished, or vanished);
-* when listing is not permitted (AccessDenied), per-job ``GetExportJob`` calls, rate-limited and jittered;
+* ``GetExportJob`` only for waited-for jobs missing from both lists (they finished, or vanished),
+  a few at a time; when listing is not permitted (AccessDenied), for every waited-for job, one at a
+  time, rate-limited and jittered;
 * throttling, 5xx and network errors skip the rest of a cycle and stretch the next interval
   (exponential backoff with jitter): they never end a wait.
 
-A waiter costs one entry in a dict and one future; nothing else is allocated per waiting job.
+The interval is the smallest any current waiter asked for, taken anew after every cycle. A waiter costs
+one future and its entry in its job's dict; nothing else is allocated per waiting job.
+
+What the poller reaches outside itself (the client, the clock, sleeping, randomness) comes in
+:class:`PollerSeams`; tests give a loop fakes with :func:`use_seams`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import random
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_sesexport.utils import aws_errors
@@ -111,8 +116,22 @@ async def open_client(spec: ClientSpec) -> ClientHandle:
     return client, close
 
 
-#: Replaced by unit tests with a fake; the default opens a real aiobotocore client.
-client_factory: Callable[[ClientSpec], Awaitable[ClientHandle]] = open_client
+@dataclass(frozen=True)
+class PollerSeams:
+    """
+    What a poller uses from outside itself; the defaults are the real ones.
+
+    :param open_client: opens the shared client for a key (:func:`open_client`).
+    :param clock: monotonic seconds (``time.monotonic``).
+    :param sleep: pauses between cycles and between paced calls (``asyncio.sleep``); it must yield to the
+        event loop even for a zero delay.
+    :param rng: the jitter of backoff and pacing.
+    """
+
+    open_client: Callable[[ClientSpec], Awaitable[ClientHandle]] = open_client
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rng: random.Random = field(default_factory=random.Random)
 
 
 def job_event(job_id: str, job: dict[str, Any]) -> dict[str, Any] | None:
@@ -145,20 +164,21 @@ class ExportJobPoller:
 
     :param spec: the client key.
     :param fallback_rate: GetExportJob calls per second when listing is not permitted.
+    :param seams: the client factory, clock, sleep and randomness to use (the real ones by default).
     """
 
-    def __init__(self, spec: ClientSpec, fallback_rate: float = 5.0) -> None:
+    def __init__(self, spec: ClientSpec, fallback_rate: float = 5.0, seams: PollerSeams | None = None) -> None:
         self.spec = spec
         self.fallback_rate = fallback_rate
-        self.waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
-        self.intervals: dict[float, int] = {}
+        self.seams = seams or PollerSeams()
+        #: job id → each waiter's future and the poll interval it asked for
+        self.waiters: dict[str, dict[asyncio.Future[dict[str, Any]], float]] = {}
         self.client: Any = None
         self.listing_allowed = True
         self.backoff_level = 0
         self.cycles = 0
         self.cycles_completed = 0
         self.closed = False
-        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._close: Callable[[], Awaitable[None]] | None = None
 
@@ -167,45 +187,39 @@ class ExportJobPoller:
         """
         Wait for ``job_id``: the returned future resolves to its trigger event.
 
+        A shorter interval than the poller's takes effect after the cycle in progress (or the pause before it).
+
         :param job_id: the export job.
         :param poll_interval: seconds between cycles this waiter wants (the poller uses the smallest).
         """
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self.waiters.setdefault(job_id, []).append(future)
-        self.intervals[poll_interval] = self.intervals.get(poll_interval, 0) + 1
+        self.waiters.setdefault(job_id, {})[future] = poll_interval
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"ses-export-poller-{id(self)}")
-        elif poll_interval < self.interval:
-            self._wake.set()
         return future
 
-    def unsubscribe(self, job_id: str, future: asyncio.Future[dict[str, Any]], poll_interval: float) -> None:
+    def unsubscribe(self, job_id: str, future: asyncio.Future[dict[str, Any]]) -> None:
         """
         Stop waiting (idempotent). When the last waiter leaves, the poller stops and closes its client.
 
         :param job_id: the export job.
         :param future: the future :meth:`subscribe` returned.
-        :param poll_interval: the interval given to :meth:`subscribe`.
         """
         futures = self.waiters.get(job_id)
         if not futures or future not in futures:
             return
-        futures.remove(future)
+        del futures[future]
         if not futures:
             del self.waiters[job_id]
-        count = self.intervals[poll_interval] - 1
-        if count:
-            self.intervals[poll_interval] = count
-        else:
-            del self.intervals[poll_interval]
         if not future.done():
             future.cancel()
         if not self.waiters:
             self.closed = True
             _forget(self)
+            # Interrupts the pause or the cycle in flight; the task then closes the client. While the client
+            # is still being opened the task is left alone: it sees ``closed`` and closes the client itself.
             if self._task is not None and self.client is not None:
-                self._task.cancel()  # interrupts a cycle in flight; the task then closes the client
-            self._wake.set()
+                self._task.cancel()
 
     async def wait_closed(self, timeout: float = 5.0) -> None:
         """
@@ -227,8 +241,8 @@ class ExportJobPoller:
 
     @property
     def interval(self) -> float:
-        """Seconds between cycles: the smallest interval any waiter asked for."""
-        return min(self.intervals) if self.intervals else 0.0
+        """Seconds between cycles: the smallest interval any current waiter asked for."""
+        return min((asked for futures in self.waiters.values() for asked in futures.values()), default=0.0)
 
     # -- resolution -----------------------------------------------------------------------------
     def _resolve(self, job_id: str, event: dict[str, Any]) -> None:
@@ -242,8 +256,9 @@ class ExportJobPoller:
 
     # -- the loop -------------------------------------------------------------------------------
     async def _run(self) -> None:
+        clock, sleep = self.seams.clock, self.seams.sleep
         try:
-            self.client, self._close = await client_factory(self.spec)
+            self.client, self._close = await self.seams.open_client(self.spec)
         except Exception as exc:
             message, code = f"Could not create the SES client: {aws_errors.describe(exc)}", aws_errors.error_code(exc)
             log.error(message)
@@ -252,21 +267,12 @@ class ExportJobPoller:
             _forget(self)
             return
         try:
-            self._last_cycle_start = time.monotonic()
-            next_cycle = self._last_cycle_start + self.interval
+            next_cycle = clock() + self.interval
             while not self.closed:
-                delay = next_cycle - time.monotonic()
-                await self._sleep(max(delay, 0.0))  # always yields, even with a zero interval
-                if self.closed:
-                    break
-                if time.monotonic() < next_cycle - 0.001:
-                    # Woken early by a waiter with a shorter interval: re-plan from the last cycle.
-                    next_cycle = min(next_cycle, self._last_cycle_start + self.interval)
-                    continue
-                started = time.monotonic()
-                self._last_cycle_start = started
+                await sleep(max(next_cycle - clock(), 0.0))  # yields even with a zero interval
+                started = clock()
                 await self.run_cycle()
-                next_cycle = started + self._next_delay()
+                next_cycle = started + self._next_delay()  # the interval of the waiters there are now
         except asyncio.CancelledError:
             if not self.closed:
                 raise
@@ -277,24 +283,12 @@ class ExportJobPoller:
                 except Exception as exc:  # closing must never hide a result
                     log.warning("Closing the SES client failed: %s", aws_errors.describe(exc))
 
-    _last_cycle_start = 0.0
-
-    async def _sleep(self, delay: float) -> None:
-        self._wake.clear()
-        if delay <= 0:
-            await asyncio.sleep(0)
-            return
-        try:
-            await asyncio.wait_for(self._wake.wait(), delay)
-        except asyncio.TimeoutError:
-            pass
-
     def _next_delay(self) -> float:
         base = self.interval
         if not self.backoff_level:
             return base
         stretched = min(MAX_BACKOFF_SECONDS, max(base, 1.0) * 2**self.backoff_level)
-        return max(base, random.uniform(stretched / 2, stretched))
+        return max(base, self.seams.rng.uniform(stretched / 2, stretched))
 
     def _slow_down(self, exc: BaseException) -> None:
         self.backoff_level = min(self.backoff_level + 1, 10)
@@ -333,9 +327,9 @@ class ExportJobPoller:
                     self._resolve_all(lambda job_id: error_event(job_id, message, code))
                     return
         if in_flight is None:
-            throttled = await self._get_each_paced(list(self.waiters))
+            throttled = await self._get_jobs(list(self.waiters), paced=True)
         else:
-            throttled = await self._get_finished([job_id for job_id in self.waiters if job_id not in in_flight])
+            throttled = await self._get_jobs([job_id for job_id in self.waiters if job_id not in in_flight])
         if throttled is not None:
             self._slow_down(throttled)
         else:
@@ -373,38 +367,69 @@ class ExportJobPoller:
             self._resolve(job_id, event)
         return None
 
-    async def _get_finished(self, job_ids: list[str]) -> BaseException | None:
-        """GetExportJob for the jobs that left the in-flight lists, a few at a time."""
+    async def _get_jobs(self, job_ids: list[str], paced: bool = False) -> BaseException | None:
+        """
+        GetExportJob for ``job_ids``; returns the transient error that should slow the next cycle, if any.
+
+        Unpaced: ``GET_CONCURRENCY`` calls at a time. Paced (listing is not permitted, so every waited-for
+        job is asked about): one call at a time, at most ``fallback_rate`` calls per second, jittered.
+        Either way, throttling stops the calls: the rest wait for the next, slower cycle.
+
+        :param job_ids: the jobs to ask about.
+        :param paced: one by one at ``fallback_rate`` instead of concurrent batches.
+        """
+        batch = 1 if paced else GET_CONCURRENCY
         throttled: BaseException | None = None
-        for start in range(0, len(job_ids), GET_CONCURRENCY):
-            results = await asyncio.gather(*(self._get_one(j) for j in job_ids[start : start + GET_CONCURRENCY]))
+        for start in range(0, len(job_ids), batch):
+            if self.closed:
+                break
+            results = await asyncio.gather(*(self._get_one(j) for j in job_ids[start : start + batch]))
             errors = [r for r in results if r is not None]
             if errors:
                 throttled = errors[0]
                 if any(aws_errors.error_code(e) in aws_errors.THROTTLING_CODES for e in errors):
                     break  # leave the rest for the next, slower cycle
-        return throttled
-
-    async def _get_each_paced(self, job_ids: list[str]) -> BaseException | None:
-        """Fallback: GetExportJob per job, at most ``fallback_rate`` calls per second, jittered."""
-        throttled: BaseException | None = None
-        spacing = 1.0 / self.fallback_rate
-        for job_id in job_ids:
-            if self.closed:
-                break
-            error = await self._get_one(job_id)
-            if error is not None:
-                throttled = error
-                if aws_errors.error_code(error) in aws_errors.THROTTLING_CODES:
-                    break
-            await asyncio.sleep(random.uniform(0.5 * spacing, 1.5 * spacing))
+            if paced:
+                spacing = 1.0 / self.fallback_rate
+                await self.seams.sleep(self.seams.rng.uniform(0.5 * spacing, 1.5 * spacing))
         return throttled
 
 
 # -- the registry: one poller per event loop and client key -----------------------------------------
-_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[ClientSpec, ExportJobPoller]] = (
-    weakref.WeakKeyDictionary()
-)
+class PollerRegistry:
+    """
+    One event loop's pollers, one per client key, each built with the registry's seams.
+
+    :param seams: what the pollers use from outside themselves (the real client, clock, sleep and randomness
+        by default).
+    """
+
+    def __init__(self, seams: PollerSeams | None = None) -> None:
+        self.seams = seams or PollerSeams()
+        self.pollers: dict[ClientSpec, ExportJobPoller] = {}
+
+    def get(self, spec: ClientSpec) -> ExportJobPoller:
+        """
+        The poller for ``spec``, created on first use (and again after the previous one closed).
+
+        :param spec: the client key.
+        """
+        poller = self.pollers.get(spec)
+        if poller is None or poller.closed:
+            poller = self.pollers[spec] = ExportJobPoller(spec, seams=self.seams)
+        return poller
+
+
+_REGISTRY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PollerRegistry] = weakref.WeakKeyDictionary()
+
+
+def _registry() -> PollerRegistry:
+    """The running event loop's registry, created on first use."""
+    loop = asyncio.get_running_loop()
+    registry = _REGISTRY.get(loop)
+    if registry is None:
+        registry = _REGISTRY[loop] = PollerRegistry()
+    return registry
 
 
 def get_poller(spec: ClientSpec) -> ExportJobPoller:
@@ -413,20 +438,27 @@ def get_poller(spec: ClientSpec) -> ExportJobPoller:
 
     :param spec: the client key.
     """
-    loop = asyncio.get_running_loop()
-    pollers = _REGISTRY.setdefault(loop, {})
-    poller = pollers.get(spec)
-    if poller is None or poller.closed:
-        poller = pollers[spec] = ExportJobPoller(spec)
-    return poller
+    return _registry().get(spec)
+
+
+def use_seams(seams: PollerSeams) -> None:
+    """
+    Build the running event loop's pollers from now on with ``seams`` (tests: a fake client, clock or sleep).
+
+    Pollers already running keep theirs; other event loops are not affected.
+
+    :param seams: the client factory, clock, sleep and randomness to use.
+    """
+    _registry().seams = seams
 
 
 def active_pollers() -> dict[ClientSpec, ExportJobPoller]:
     """The running event loop's pollers (a copy), for tests and diagnostics."""
-    return dict(_REGISTRY.get(asyncio.get_running_loop(), {}))
+    registry = _REGISTRY.get(asyncio.get_running_loop())
+    return dict(registry.pollers) if registry is not None else {}
 
 
 def _forget(poller: ExportJobPoller) -> None:
-    for pollers in _REGISTRY.values():
-        if pollers.get(poller.spec) is poller:
-            del pollers[poller.spec]
+    for registry in _REGISTRY.values():
+        if registry.pollers.get(poller.spec) is poller:
+            del registry.pollers[poller.spec]

@@ -103,7 +103,7 @@ class SesExportJobTrigger(BaseTrigger):
                         "message": f"SES export job {self.job_id!r} did not finish by {self.timeout_at}",
                     }
         finally:
-            poller.unsubscribe(self.job_id, future, self.poll_interval)
+            poller.unsubscribe(self.job_id, future)
         await poller.wait_closed()  # the last waiter out closes the shared client before its event goes out
         self.log.info("SES export job %s: wait ended with %s", self.job_id, event["status"])
         yield TriggerEvent(event)

@@ -63,34 +63,28 @@ def test_many_waits_share_one_client_and_batch_their_polls(emu: Any) -> None:
     emu.add_rule(action="hang")
     job_ids = create_jobs(emu, 30)
     opened: list[Any] = []
-    real_factory = poller_mod.client_factory
 
-    async def counting_factory(spec: poller_mod.ClientSpec) -> poller_mod.ClientHandle:
-        handle = await real_factory(spec)
+    async def counting_open_client(spec: poller_mod.ClientSpec) -> poller_mod.ClientHandle:
+        handle = await poller_mod.open_client(spec)
         opened.append(handle[0])
         return handle
 
     async def scenario() -> list[dict[str, Any]]:
-        poller_mod.client_factory = counting_factory
-        try:
-            emu.reset_stats()
-            tasks = [
-                asyncio.ensure_future(first_event(SesExportJobTrigger(job_id=j, poll_interval=POLL))) for j in job_ids
-            ]
-            await wait_until(lambda: ops(emu, "ListExportJobs") >= 6)  # three cycles
-            # 30 hanging jobs in one page per status: two ListExportJobs per cycle, no GetExportJob at all
-            assert ops(emu, "GetExportJob") == 0
-            for job_id in job_ids[:3]:
-                emu.complete_job(job_id)
-            await asyncio.wait_for(asyncio.gather(*tasks[:3]), 20)
-            assert ops(emu, "GetExportJob") == 3  # only the jobs that left the lists
-            assert not any(t.done() for t in tasks[3:])
-            emu.fail_job(job_ids[3], "Metrics unavailable")
-            for job_id in job_ids[4:]:
-                emu.complete_job(job_id)
-            return list(await asyncio.wait_for(asyncio.gather(*tasks), 20))
-        finally:
-            poller_mod.client_factory = real_factory
+        poller_mod.use_seams(poller_mod.PollerSeams(open_client=counting_open_client))  # this event loop only
+        emu.reset_stats()
+        tasks = [asyncio.ensure_future(first_event(SesExportJobTrigger(job_id=j, poll_interval=POLL))) for j in job_ids]
+        await wait_until(lambda: ops(emu, "ListExportJobs") >= 6)  # three cycles
+        # 30 hanging jobs in one page per status: two ListExportJobs per cycle, no GetExportJob at all
+        assert ops(emu, "GetExportJob") == 0
+        for job_id in job_ids[:3]:
+            emu.complete_job(job_id)
+        await asyncio.wait_for(asyncio.gather(*tasks[:3]), 20)
+        assert ops(emu, "GetExportJob") == 3  # only the jobs that left the lists
+        assert not any(t.done() for t in tasks[3:])
+        emu.fail_job(job_ids[3], "Metrics unavailable")
+        for job_id in job_ids[4:]:
+            emu.complete_job(job_id)
+        return list(await asyncio.wait_for(asyncio.gather(*tasks), 20))
 
     events = asyncio.run(scenario())
     assert len(opened) == 1  # one aiobotocore client for 30 waits

@@ -1,9 +1,11 @@
-"""Unit tests for SesExportJobTrigger and its shared poller, with a fake async SES client."""
+"""Unit tests for SesExportJobTrigger and its shared poller, with a fake async SES client, clock and sleep."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -62,7 +64,7 @@ class FakeSes:
 
 
 class Factory:
-    """Replaces poller.client_factory: counts opened/closed clients."""
+    """The pollers' ``open_client`` seam: hands out the fake client, counts opened/closed clients."""
 
     def __init__(self, client: FakeSes, fail: Exception | None = None) -> None:
         self.client = client
@@ -88,11 +90,53 @@ def ses() -> FakeSes:
     return FakeSes()
 
 
+class FakeTime:
+    """The pollers' clock and sleep seams: a sleep moves the clock on at once and only yields to the event loop."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        self.now += delay
+        await asyncio.sleep(0)
+
+
+#: Runs a coroutine on a fresh event loop (as a triggerer would) whose pollers use the test's seams.
+Run = Callable[[Coroutine[Any, Any, Any]], Any]
+
+
 @pytest.fixture
-def factory(ses: FakeSes, monkeypatch: pytest.MonkeyPatch) -> Factory:
-    fac = Factory(ses)
-    monkeypatch.setattr(poller_mod, "client_factory", fac)
-    return fac
+def factory(ses: FakeSes) -> Factory:
+    return Factory(ses)
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def seams(factory: Factory, fake_time: FakeTime) -> poller_mod.PollerSeams:
+    return poller_mod.PollerSeams(
+        open_client=factory, clock=fake_time.clock, sleep=fake_time.sleep, rng=random.Random(7)
+    )
+
+
+@pytest.fixture
+def run(seams: poller_mod.PollerSeams) -> Run:
+    def run_with_seams(coro: Coroutine[Any, Any, Any]) -> Any:
+        async def main() -> Any:
+            poller_mod.use_seams(seams)
+            return await coro
+
+        return asyncio.run(main())
+
+    return run_with_seams
 
 
 def trigger(job_id: str = "job-1", **kwargs: Any) -> SesExportJobTrigger:
@@ -147,11 +191,9 @@ def test_serialized_kwargs_are_plain_json() -> None:
 @pytest.mark.parametrize(
     ("status", "event_status"), [("COMPLETED", "success"), ("FAILED", "failed"), ("CANCELLED", "cancelled")]
 )
-def test_terminal_status_emits_event_with_summary(
-    ses: FakeSes, factory: Factory, status: str, event_status: str
-) -> None:
+def test_terminal_status_emits_event_with_summary(ses: FakeSes, run: Run, status: str, event_status: str) -> None:
     ses.jobs["job-1"] = status
-    event = asyncio.run(first_event(trigger()))
+    event = run(first_event(trigger()))
     assert event["status"] == event_status
     assert event["job_id"] == "job-1"
     assert event["summary"]["job_status"] == status
@@ -161,7 +203,7 @@ def test_terminal_status_emits_event_with_summary(
         assert event["failed_records_url"].endswith("?<redacted>")
 
 
-def test_running_job_waits_until_it_finishes(ses: FakeSes, factory: Factory) -> None:
+def test_running_job_waits_until_it_finishes(ses: FakeSes, run: Run) -> None:
     ses.jobs["job-1"] = "PROCESSING"
 
     async def scenario() -> dict[str, Any]:
@@ -172,50 +214,52 @@ def test_running_job_waits_until_it_finishes(ses: FakeSes, factory: Factory) -> 
         ses.jobs["job-1"] = "COMPLETED"
         return await task
 
-    event = asyncio.run(scenario())
+    event = run(scenario())
     assert event["status"] == "success"
     assert event["summary"]["statistics"] == {"ProcessedRecordsCount": 12, "ExportedRecordsCount": 10}
     # while it was in the PROCESSING list, no GetExportJob was needed
     assert ses.ops().count("GetExportJob") == 1
 
 
-def test_missing_job_emits_error_event_with_aws_message(ses: FakeSes, factory: Factory) -> None:
-    event = asyncio.run(first_event(trigger("ghost")))
+def test_missing_job_emits_error_event_with_aws_message(run: Run) -> None:
+    event = run(first_event(trigger("ghost")))
     assert event["status"] == "error"
     assert event["error_code"] == "NotFoundException"
     assert "Job ghost not found" in event["message"]
 
 
-def test_deadline_emits_timeout_and_unsubscribes(ses: FakeSes, factory: Factory) -> None:
+def test_deadline_emits_timeout_and_unsubscribes(ses: FakeSes, factory: Factory, run: Run) -> None:
     ses.jobs["job-1"] = "PROCESSING"
 
     async def scenario() -> tuple[dict[str, Any], dict[Any, Any]]:
         deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(milliseconds=50)
         event = await first_event(trigger(timeout_at=deadline, poll_interval=0.01))
-        await asyncio.sleep(0.05)
+        # no pause: the trigger let the poller close its client before the event went out
         return event, poller_mod.active_pollers()
 
-    event, pollers = asyncio.run(scenario())
+    event, pollers = run(scenario())
     assert event["status"] == "timeout"
     assert pollers == {}
     assert factory.closed == 1
 
 
-def test_deadline_already_passed_times_out_at_once(ses: FakeSes, factory: Factory) -> None:
+def test_deadline_already_passed_times_out_at_once(ses: FakeSes, run: Run) -> None:
     ses.jobs["job-1"] = "PROCESSING"
-    event = asyncio.run(first_event(trigger(timeout_at="2020-01-01T00:00:00+00:00", poll_interval=60)))
+    event = run(first_event(trigger(timeout_at="2020-01-01T00:00:00+00:00", poll_interval=60)))
     assert event["status"] == "timeout"
 
 
-def test_client_creation_failure_is_an_error_event(ses: FakeSes, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(poller_mod, "client_factory", Factory(ses, fail=RuntimeError("no credentials")))
-    event = asyncio.run(first_event(trigger()))
+def test_client_creation_failure_is_an_error_event(factory: Factory, run: Run) -> None:
+    factory.fail = RuntimeError("no credentials")
+    event = run(first_event(trigger()))
     assert event["status"] == "error"
     assert "no credentials" in event["message"]
 
 
 # -- shared client and reference counting -------------------------------------------------------------
-def test_triggers_with_same_connection_share_one_client_closed_by_last(ses: FakeSes, factory: Factory) -> None:
+def test_triggers_with_same_connection_share_one_client_closed_by_last(
+    ses: FakeSes, factory: Factory, run: Run
+) -> None:
     for i in range(5):
         ses.jobs[f"job-{i}"] = "PROCESSING"
 
@@ -232,16 +276,16 @@ def test_triggers_with_same_connection_share_one_client_closed_by_last(ses: Fake
         assert poller.waiting == 1
         assert factory.closed == 0  # one waiter left: the client stays open
         ses.jobs["job-4"] = "COMPLETED"
-        await tasks[4]
-        await asyncio.sleep(0.01)
+        await tasks[4]  # no pause: the last trigger out let the client close before its event went out
         assert poller.waiting == 0
         assert poller_mod.active_pollers() == {}
+        assert factory.closed == 1
 
-    asyncio.run(scenario())
+    run(scenario())
     assert (factory.opened, factory.closed) == (1, 1)
 
 
-def test_different_connections_get_different_clients(ses: FakeSes, factory: Factory) -> None:
+def test_different_connections_get_different_clients(ses: FakeSes, factory: Factory, run: Run) -> None:
     ses.jobs["a"] = ses.jobs["b"] = "COMPLETED"
 
     async def scenario() -> None:
@@ -250,12 +294,12 @@ def test_different_connections_get_different_clients(ses: FakeSes, factory: Fact
             first_event(trigger("b", aws_conn_id="two", botocore_config={"read_timeout": 5})),
         )
 
-    asyncio.run(scenario())
+    run(scenario())
     assert factory.opened == 2
     assert {(s.aws_conn_id, s.botocore_config is not None) for s in factory.specs} == {("one", False), ("two", True)}
 
 
-def test_cancelled_trigger_unsubscribes_and_last_one_closes_client(ses: FakeSes, factory: Factory) -> None:
+def test_cancelled_trigger_unsubscribes_and_last_one_closes_client(ses: FakeSes, factory: Factory, run: Run) -> None:
     ses.jobs["job-1"] = ses.jobs["job-2"] = "PROCESSING"
 
     async def scenario() -> None:
@@ -271,44 +315,47 @@ def test_cancelled_trigger_unsubscribes_and_last_one_closes_client(ses: FakeSes,
         t2.cancel()
         with pytest.raises(asyncio.CancelledError):
             await t2
-        await asyncio.sleep(0.01)
-        assert poller_mod.active_pollers() == {}
+        assert poller_mod.active_pollers() == {}  # forgotten at once, closing may still be under way
+        await poller.wait_closed()
 
-    asyncio.run(scenario())
+    run(scenario())
     assert factory.closed == 1
 
 
-def test_two_triggers_for_the_same_job_both_get_the_event(ses: FakeSes, factory: Factory) -> None:
+def test_two_triggers_for_the_same_job_both_get_the_event(ses: FakeSes, run: Run) -> None:
     ses.jobs["job-1"] = "COMPLETED"
 
     async def scenario() -> list[dict[str, Any]]:
         return list(await asyncio.gather(first_event(trigger()), first_event(trigger())))
 
-    events = asyncio.run(scenario())
+    events = run(scenario())
     assert [e["status"] for e in events] == ["success", "success"]
     assert ses.ops().count("GetExportJob") == 1
 
 
-def test_new_waiter_after_last_left_opens_a_new_client(ses: FakeSes, factory: Factory) -> None:
+def test_new_waiter_after_last_left_opens_a_new_client(ses: FakeSes, factory: Factory, run: Run) -> None:
     ses.jobs["job-1"] = "COMPLETED"
 
     async def scenario() -> None:
         await first_event(trigger())
-        await asyncio.sleep(0.01)
         await first_event(trigger())
-        await asyncio.sleep(0.01)
 
-    asyncio.run(scenario())
+    run(scenario())
     assert (factory.opened, factory.closed) == (2, 2)
 
 
 # -- the batched cycle --------------------------------------------------------------------------------
+def first_waiter(futures: dict[asyncio.Future[Any], float]) -> asyncio.Future[Any]:
+    """A job's first waiter (``ExportJobPoller.waiters`` maps each job to its waiters and their intervals)."""
+    return next(iter(futures))
+
+
 def run_one_cycle(ses: FakeSes, waiting: list[str], **poller_kwargs: Any) -> poller_mod.ExportJobPoller:
     async def scenario() -> poller_mod.ExportJobPoller:
         poller = poller_mod.ExportJobPoller(poller_mod.ClientSpec.of("c", None, None, None), **poller_kwargs)
         poller.client = ses
         for job_id in waiting:
-            poller.waiters[job_id] = [asyncio.get_running_loop().create_future()]
+            poller.waiters[job_id] = {asyncio.get_running_loop().create_future(): 0.0}
         await poller.run_cycle()
         return poller
 
@@ -331,7 +378,7 @@ def test_cycle_lists_in_flight_and_gets_only_jobs_that_left(ses: FakeSes) -> Non
     assert gets == ["done1", "done2"]
     # calls = 2 statuses + extra pages (3 + 1) + jobs that finished (2)
     assert len(ses.calls) == 2 + 4 + 2
-    resolved = {j: f[0].result()["status"] for j, f in poller.waiters.items() if f[0].done()}
+    resolved = {j: first_waiter(f).result()["status"] for j, f in poller.waiters.items() if first_waiter(f).done()}
     assert resolved == {"done1": "success", "done2": "failed"}
 
 
@@ -342,39 +389,34 @@ def test_cycle_cost_does_not_grow_with_waiters(ses: FakeSes) -> None:
     assert ses.ops() == ["ListExportJobs"] * 4  # CREATED (1 page) + PROCESSING (3 pages), no GetExportJob
 
 
-def test_access_denied_listing_falls_back_to_paced_gets(ses: FakeSes, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_access_denied_listing_falls_back_to_paced_gets(
+    ses: FakeSes, fake_time: FakeTime, seams: poller_mod.PollerSeams
+) -> None:
     ses.list_error = client_error("AccessDeniedException", 403, "not authorized to perform ses:ListExportJobs")
     ses.jobs.update({"a": "PROCESSING", "b": "COMPLETED", "c": "CANCELLED"})
-    sleeps: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(delay: float, *args: Any) -> None:
-        sleeps.append(delay)
-        await real_sleep(0)
-
-    monkeypatch.setattr(poller_mod.asyncio, "sleep", fake_sleep)
-    poller = run_one_cycle(ses, ["a", "b", "c"], fallback_rate=4.0)
+    poller = run_one_cycle(ses, ["a", "b", "c"], fallback_rate=4.0, seams=seams)
+    sleeps = fake_time.sleeps
     assert not poller.listing_allowed
     assert ses.ops() == ["ListExportJobs", "GetExportJob", "GetExportJob", "GetExportJob"]
     # one pause per call, jittered around 1/rate
     assert len(sleeps) == 3 and all(0.125 <= s <= 0.375 for s in sleeps)
     assert len(set(sleeps)) > 1
-    statuses = {j: f[0].result()["status"] for j, f in poller.waiters.items() if f[0].done()}
+    statuses = {j: first_waiter(f).result()["status"] for j, f in poller.waiters.items() if first_waiter(f).done()}
     assert statuses == {"b": "success", "c": "cancelled"}
 
 
-def test_fallback_is_sticky_no_more_list_calls(ses: FakeSes, factory: Factory) -> None:
+def test_fallback_is_sticky_no_more_list_calls(ses: FakeSes, run: Run) -> None:
     ses.list_error = client_error("AccessDeniedException", 403)
     ses.jobs["job-1"] = "PROCESSING"
 
     async def scenario() -> dict[str, Any]:
         task = asyncio.ensure_future(first_event(trigger(poll_interval=0)))
         while ses.ops().count("GetExportJob") < 3:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)
         ses.jobs["job-1"] = "COMPLETED"
         return await task
 
-    event = asyncio.run(scenario())
+    event = run(scenario())
     assert event["status"] == "success"
     assert ses.ops().count("ListExportJobs") == 1
 
@@ -386,16 +428,17 @@ def test_fallback_is_sticky_no_more_list_calls(ses: FakeSes, factory: Factory) -
         client_error("InternalFailure", 500),
     ],
 )
-def test_throttled_listing_slows_down_and_never_fails(ses: FakeSes, error: ClientError) -> None:
+def test_throttled_listing_slows_down_and_never_fails(
+    ses: FakeSes, seams: poller_mod.PollerSeams, error: ClientError
+) -> None:
     ses.list_error = error
     ses.jobs["a"] = "COMPLETED"
 
     async def scenario() -> tuple[poller_mod.ExportJobPoller, list[float]]:
-        poller = poller_mod.ExportJobPoller(poller_mod.ClientSpec.of("c", None, None, None))
+        poller = poller_mod.ExportJobPoller(poller_mod.ClientSpec.of("c", None, None, None), seams=seams)
         poller.client = ses
         future = asyncio.get_running_loop().create_future()
-        poller.waiters["a"] = [future]
-        poller.intervals[2.0] = 1
+        poller.waiters["a"] = {future: 2.0}
         delays = []
         for _ in range(3):
             await poller.run_cycle()
@@ -417,14 +460,14 @@ def test_throttled_get_leaves_job_waiting(ses: FakeSes) -> None:
     ses.jobs["a"] = "COMPLETED"
     ses.get_errors["a"] = client_error("TooManyRequestsException", 429)
     poller = run_one_cycle(ses, ["a"])
-    assert not poller.waiters["a"][0].done()
+    assert not first_waiter(poller.waiters["a"]).done()
     assert poller.backoff_level == 1
 
 
 def test_non_transient_listing_error_fails_every_wait(ses: FakeSes) -> None:
     ses.list_error = client_error("BadRequestException", 400, "bad token")
     poller = run_one_cycle(ses, ["a", "b"])
-    events = [f[0].result() for f in poller.waiters.values()]
+    events = [first_waiter(f).result() for f in poller.waiters.values()]
     assert [e["status"] for e in events] == ["error", "error"]
     assert "bad token" in events[0]["message"]
 
@@ -433,17 +476,114 @@ def test_unknown_status_keeps_waiting(ses: FakeSes, caplog: pytest.LogCaptureFix
     ses.jobs["a"] = "ARCHIVING"
     with caplog.at_level("WARNING"):
         poller = run_one_cycle(ses, ["a"])
-    assert not poller.waiters["a"][0].done()
+    assert not first_waiter(poller.waiters["a"]).done()
     assert "ARCHIVING" in caplog.text
 
 
 def test_shorter_interval_is_used() -> None:
     async def scenario() -> float:
         poller = poller_mod.ExportJobPoller(poller_mod.ClientSpec.of("c", None, None, None))
-        poller.intervals.update({30.0: 2, 5.0: 1})
+        loop = asyncio.get_running_loop()
+        poller.waiters["a"] = {loop.create_future(): 30.0, loop.create_future(): 30.0}
+        poller.waiters["b"] = {loop.create_future(): 5.0}
         return poller.interval
 
     assert asyncio.run(scenario()) == 5.0
+
+
+def test_interval_follows_the_waiters_there_are_now(ses: FakeSes, fake_time: FakeTime, run: Run) -> None:
+    """The pause after each cycle is the smallest interval of the waiters subscribed at that moment."""
+    ses.jobs.update({"fast": "PROCESSING", "slow": "PROCESSING", "faster": "PROCESSING"})
+    sleeps = fake_time.sleeps
+
+    async def until_more_sleeps(count: int) -> None:
+        target = len(sleeps) + count
+        while len(sleeps) < target:
+            await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        fast = asyncio.ensure_future(first_event(trigger("fast", poll_interval=5)))
+        slow = asyncio.ensure_future(first_event(trigger("slow", poll_interval=30)))
+        await until_more_sleeps(3)
+        assert set(sleeps) == {5.0}
+        ses.jobs["fast"] = "COMPLETED"
+        assert (await fast)["status"] == "success"
+        await until_more_sleeps(2)
+        assert sleeps[-2:] == [30.0, 30.0]  # the 5 s waiter left: back to 30 s
+        faster = asyncio.ensure_future(first_event(trigger("faster", poll_interval=1)))
+        await until_more_sleeps(3)
+        assert sleeps[-2:] == [1.0, 1.0]  # a shorter interval counts from the next cycle on
+        faster.cancel()
+        slow.cancel()
+        await asyncio.gather(faster, slow, return_exceptions=True)
+
+    run(scenario())
+
+
+def test_unsubscribe_is_idempotent_and_the_last_one_out_closes(ses: FakeSes, factory: Factory, run: Run) -> None:
+    ses.jobs["a"] = "PROCESSING"
+
+    async def scenario() -> None:
+        poller = poller_mod.get_poller(poller_mod.ClientSpec.of("c", None, None, None))
+        first, second = poller.subscribe("a", 0), poller.subscribe("a", 0)
+        while not poller.cycles:
+            await asyncio.sleep(0)
+        poller.unsubscribe("a", first)
+        poller.unsubscribe("a", first)
+        assert poller.waiting == 1 and not poller.closed and first.cancelled()
+        poller.unsubscribe("a", second)
+        assert poller.closed and second.cancelled()
+        assert poller_mod.active_pollers() == {}
+        await poller.wait_closed()
+        poller.unsubscribe("a", second)
+        poller.unsubscribe("b", second)
+
+    run(scenario())
+    assert (factory.opened, factory.closed) == (1, 1)
+
+
+def test_last_waiter_leaving_interrupts_a_long_pause(ses: FakeSes, factory: Factory) -> None:
+    """A poller pausing between cycles stops at once when its last waiter leaves, and closes its client."""
+    pausing = asyncio.Event()
+
+    async def endless_sleep(delay: float) -> None:
+        pausing.set()
+        await asyncio.Event().wait()
+
+    async def scenario() -> None:
+        poller_mod.use_seams(poller_mod.PollerSeams(open_client=factory, sleep=endless_sleep))
+        poller = poller_mod.get_poller(poller_mod.ClientSpec.of("c", None, None, None))
+        future = poller.subscribe("a", 3600)
+        await asyncio.wait_for(pausing.wait(), 5)
+        poller.unsubscribe("a", future)
+        await asyncio.wait_for(poller.wait_closed(), 5)
+        assert factory.closed == 1
+
+    asyncio.run(scenario())
+    assert ses.calls == []  # no cycle ran
+
+
+def test_last_waiter_leaving_while_the_client_opens_still_closes_it(ses: FakeSes, factory: Factory) -> None:
+    opening = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_open(spec: poller_mod.ClientSpec) -> poller_mod.ClientHandle:
+        opening.set()
+        await release.wait()
+        return await factory(spec)
+
+    async def scenario() -> None:
+        poller_mod.use_seams(poller_mod.PollerSeams(open_client=slow_open))
+        poller = poller_mod.get_poller(poller_mod.ClientSpec.of("c", None, None, None))
+        future = poller.subscribe("a", 0)
+        await asyncio.wait_for(opening.wait(), 5)
+        poller.unsubscribe("a", future)
+        release.set()
+        await asyncio.wait_for(poller.wait_closed(), 5)
+        assert (factory.opened, factory.closed) == (1, 1)
+
+    asyncio.run(scenario())
+    assert ses.calls == []
 
 
 # -- turning events back into results ------------------------------------------------------------------
