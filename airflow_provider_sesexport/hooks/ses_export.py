@@ -12,9 +12,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError, WaiterError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-from airflow_provider_sesexport._compat import AirflowException
-from airflow_provider_sesexport.exceptions import SesExportJobError
-
 if TYPE_CHECKING:
     from airflow_provider_sesexport.utils.export_job import ExportJobOutcome
     from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
@@ -236,6 +233,8 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         """
         from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
 
+        from airflow_provider_sesexport._compat import AirflowException
+        from airflow_provider_sesexport.exceptions import SesExportJobError
         from airflow_provider_sesexport.utils.validation import validate_attempts, validate_job_id, validate_seconds
 
         validate_job_id(job_id)
