@@ -31,6 +31,7 @@ def emu(ses_export_emulator_factory: Any) -> SesExportEmulator:
     """A fast emulator that also reports ``ExportedRecordsCount``, to check it against the files."""
     return ses_export_emulator_factory(create_rate_limit=None, exported_records_count=True)
 
+
 COLUMNS = [
     "messageid",
     "sendtimestamp",
