@@ -51,26 +51,23 @@ def _constraint_errors(body: dict[str, Any]) -> None:
 
     :param body: the CreateExportJob JSON body.
     """
-    errors: list[str] = []
     destination = body.get("ExportDestination")
+    problem = None
     if destination is None:
-        errors.append("Value at 'exportDestination' failed to satisfy constraint: Member must not be null")
+        problem = "Value at 'exportDestination' failed to satisfy constraint: Member must not be null"
     elif isinstance(destination, dict):
         data_format = destination.get("DataFormat")
         shape = operation_model("CreateExportJob").input_shape.members["ExportDestination"].members["DataFormat"]
         allowed = shape.enum if isinstance(shape, StringShape) else []
         if data_format is None:
-            errors.append(
-                "Value at 'exportDestination.dataFormat' failed to satisfy constraint: Member must not be null"
-            )
+            problem = "Value at 'exportDestination.dataFormat' failed to satisfy constraint: Member must not be null"
         elif isinstance(data_format, str) and data_format not in allowed:
-            errors.append(
+            problem = (
                 "Value at 'exportDestination.dataFormat' failed to satisfy constraint: "
                 f"Member must satisfy enum value set: [{', '.join(allowed)}]"
             )
-    if errors:
-        noun = "error" if len(errors) == 1 else "errors"
-        raise ValidationFailed(f"{len(errors)} validation {noun} detected: " + "; ".join(errors))
+    if problem is not None:
+        raise ValidationFailed(f"1 validation error detected: {problem}")
 
 
 def _to_datetime(value: Any) -> Any:
