@@ -54,7 +54,8 @@ SOURCE: dict[str, Any] = {
 def _serve_emulator(queue: Any, stop: Any) -> None:
     from airflow_provider_sesexport.emulator import SesExportEmulator
 
-    with SesExportEmulator(port=0, create_rate_limit=None) as emu:
+    # N concurrent waits: far more unfinished jobs than real SES's 20 per source type
+    with SesExportEmulator(port=0, create_rate_limit=None, max_unfinished_jobs=None) as emu:
         queue.put((emu.endpoint_url, emu.airflow_conn_json()))
         stop.wait()
 

@@ -77,7 +77,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--create-rate", type=float, default=1.0, help="CreateExportJob calls per nominal second; 0 = unlimited"
     )
-    p.add_argument("--max-active-jobs", type=int, default=None, help="unfinished jobs before LimitExceeded")
+    p.add_argument(
+        "--max-unfinished-jobs",
+        type=int,
+        default=20,
+        help="unfinished jobs per source type before LimitExceeded; 0 = unlimited (default %(default)s)",
+    )
+    p.add_argument(
+        "--vdm-enabled",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="whether the account has VDM enabled; --no-vdm-enabled refuses every create ('control set-vdm')",
+    )
+    p.add_argument("--show-created", action="store_true", help="report CREATED for new jobs (real SES does not)")
+    p.add_argument(
+        "--not-found-style",
+        choices=("400", "404"),
+        default="400",
+        help="unknown JobId: 400 'Invalid JobId' as real SES, or 404 NotFoundException as the model",
+    )
+    p.add_argument(
+        "--exported-records-count",
+        action="store_true",
+        help="also report Statistics.ExportedRecordsCount (real SES does not)",
+    )
+    p.add_argument("--default-page-size", type=int, default=100, help="ListExportJobs page size without PageSize")
     p.add_argument("--url-expiry-seconds", type=int, default=300, help="nominal download URL lifetime")
     faults = p.add_argument_group("faults from the start (the parameters of 'control set-faults')")
     for param in OPERATIONS["set_faults"].params:
@@ -174,7 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             row_multiplier=args.row_multiplier,
             create_rate_limit=args.create_rate or None,
             url_expiry_seconds=args.url_expiry_seconds,
-            max_active_jobs=args.max_active_jobs,
+            max_unfinished_jobs=args.max_unfinished_jobs or None,
+            vdm_enabled=args.vdm_enabled,
+            show_created=args.show_created,
+            not_found_style=args.not_found_style,
+            exported_records_count=args.exported_records_count,
+            default_page_size=args.default_page_size,
             region=args.region,
             allow_non_loopback=args.allow_non_loopback,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Literal
 
 from airflow_provider_sesexport.emulator.faults import FaultConfig
 
@@ -45,8 +46,18 @@ class EmulatorOptions:
     :param row_multiplier: multiplies the row count of export files.
     :param create_rate_limit: CreateExportJob calls per nominal second (``None``: unlimited); the
         real limit is ``create_rate_limit / time_scale`` calls per wall-clock second.
-    :param max_active_jobs: unfinished jobs allowed at once; one more create gets
+    :param max_unfinished_jobs: unfinished jobs allowed at once per source type (``METRICS_DATA``,
+        ``MESSAGE_INSIGHTS``), as real SES counts them; one more create of that type gets 400
         ``LimitExceededException`` (``None``: unlimited).
+    :param vdm_enabled: whether the emulated account has Virtual Deliverability Manager enabled;
+        without it every CreateExportJob is refused (400 ``BadRequestException``), as in real SES.
+    :param show_created: report ``CREATED`` during the first ``created_seconds`` (real SES answers
+        ``PROCESSING`` from the first GetExportJob on, so by default ``CREATED`` is never seen).
+    :param not_found_style: how an unknown JobId is answered: ``"400"`` as real SES does
+        (``BadRequestException`` "Invalid JobId"), or ``"404"`` as the model documents (``NotFoundException``).
+    :param exported_records_count: also report ``Statistics.ExportedRecordsCount`` (the records in the
+        file); real SES reports only ``ProcessedRecordsCount``.
+    :param default_page_size: ListExportJobs page size when the request gives no ``PageSize``.
     :param url_expiry_seconds: nominal lifetime of download URLs (``X-Amz-Expires``).
     :param region: region reported in connection values and URLs.
     :param allow_non_loopback: allow binding a non-loopback address.
@@ -61,7 +72,12 @@ class EmulatorOptions:
     processing_seconds: float = 2.0
     row_multiplier: int = 1
     create_rate_limit: float | None = 1.0
-    max_active_jobs: int | None = None
+    max_unfinished_jobs: int | None = 20
+    vdm_enabled: bool = True
+    show_created: bool = False
+    not_found_style: Literal["400", "404"] = "400"
+    exported_records_count: bool = False
+    default_page_size: int = 100
     url_expiry_seconds: int = 300
     region: str = DEFAULT_REGION
     allow_non_loopback: bool = False
@@ -80,3 +96,9 @@ class EmulatorOptions:
             raise ValueError(f"row_multiplier must be >= 1, got {self.row_multiplier}")
         if self.create_rate_limit is not None and self.create_rate_limit <= 0:
             raise ValueError(f"create_rate_limit must be > 0 or None, got {self.create_rate_limit}")
+        if self.max_unfinished_jobs is not None and self.max_unfinished_jobs < 1:
+            raise ValueError(f"max_unfinished_jobs must be >= 1 or None, got {self.max_unfinished_jobs}")
+        if self.not_found_style not in ("400", "404"):
+            raise ValueError(f"not_found_style must be '400' or '404', got {self.not_found_style!r}")
+        if self.default_page_size < 1:
+            raise ValueError(f"default_page_size must be >= 1, got {self.default_page_size}")

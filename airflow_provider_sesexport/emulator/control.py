@@ -16,7 +16,7 @@ import socket
 import threading
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 from urllib.parse import urlencode
 
 from airflow_provider_sesexport.emulator import operations
@@ -86,7 +86,14 @@ class SesExportEmulator:
     :param row_multiplier: multiplies export files' row counts.
     :param create_rate_limit: CreateExportJob calls per nominal second (``None``: unlimited).
     :param url_expiry_seconds: nominal download-URL lifetime.
-    :param max_active_jobs: unfinished jobs allowed at once (more: ``LimitExceededException``).
+    :param max_unfinished_jobs: unfinished jobs allowed at once per source type (more:
+        ``LimitExceededException``; ``None``: unlimited).
+    :param vdm_enabled: whether the account has VDM enabled (else every create is refused).
+    :param show_created: report ``CREATED`` for new jobs (real SES: ``PROCESSING`` at once).
+    :param not_found_style: an unknown JobId as real SES (``"400"``, "Invalid JobId") or as the model
+        documents it (``"404"``, ``NotFoundException``).
+    :param exported_records_count: also report ``Statistics.ExportedRecordsCount`` (real SES does not).
+    :param default_page_size: ListExportJobs page size without ``PageSize``.
     :param region: the region in connection values.
     :param allow_non_loopback: allow a non-loopback ``host``.
     :param faults: initial faults (:class:`FaultConfig` or a dict of its fields).
@@ -104,7 +111,12 @@ class SesExportEmulator:
         row_multiplier: int = 1,
         create_rate_limit: float | None = 1.0,
         url_expiry_seconds: int = 300,
-        max_active_jobs: int | None = None,
+        max_unfinished_jobs: int | None = 20,
+        vdm_enabled: bool = True,
+        show_created: bool = False,
+        not_found_style: Literal["400", "404"] = "400",
+        exported_records_count: bool = False,
+        default_page_size: int = 100,
         region: str = DEFAULT_REGION,
         allow_non_loopback: bool = False,
         faults: FaultConfig | dict[str, Any] | None = None,
@@ -121,7 +133,12 @@ class SesExportEmulator:
             row_multiplier=row_multiplier,
             create_rate_limit=create_rate_limit,
             url_expiry_seconds=url_expiry_seconds,
-            max_active_jobs=max_active_jobs,
+            max_unfinished_jobs=max_unfinished_jobs,
+            vdm_enabled=vdm_enabled,
+            show_created=show_created,
+            not_found_style=not_found_style,
+            exported_records_count=exported_records_count,
+            default_page_size=default_page_size,
             region=region,
             allow_non_loopback=allow_non_loopback,
             faults=fault_config,
@@ -308,6 +325,7 @@ class SesExportEmulator:
     fail_next = _Control(operations.fail_next)
     clear_rules = _Control(operations.clear_rules)
     advance_after = _Control(operations.advance_after)
+    set_vdm = _Control(operations.set_vdm)
     jobs = _Control(operations.jobs)
     complete_job = _Control(operations.complete_job)
     fail_job = _Control(operations.fail_job)

@@ -30,6 +30,8 @@ class EmulatorCore:
             processing_seconds=options.processing_seconds,
             time_scale=options.time_scale,
             row_multiplier=options.row_multiplier,
+            show_created=options.show_created,
+            default_page_size=options.default_page_size,
         )
         self.faults = FaultInjector(options.faults, seed=options.seed)
         secret = mix64(options.seed, 0x51A7).to_bytes(8, "big") * 4

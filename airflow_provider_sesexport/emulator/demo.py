@@ -83,7 +83,8 @@ def run_demo(dags_folder: Path, time_scale: float) -> int:
     from airflow_provider_sesexport.emulator import SesExportEmulator
 
     try:
-        with SesExportEmulator(port=0, seed=7, time_scale=time_scale) as emu:
+        # the gate example compares the file's rows with ExportedRecordsCount, which real SES leaves out
+        with SesExportEmulator(port=0, seed=7, time_scale=time_scale, exported_records_count=True) as emu:
             # The job stays PROCESSING until the sensor has polled three times (Airflow's own start-up time
             # varies too much to rely on durations), so the reschedule loop is always visible.
             emu.advance_after(reads=3)

@@ -16,10 +16,14 @@ Layouts (``ExportDestination.DataFormat``), as real SES writes them, not compres
 * Metrics JSON: one line, an array of ``{"isp":"Gmail","metrics":{"SEND_VOLUME":120.0000,...}}``
   (dimension keys lower-cased; the numbers written with four decimals, as real SES does).
 
-Message Insights models an account sending :data:`MESSAGES_PER_DAY` messages spread evenly over
-the range: when more messages match than ``MaxResults`` (default 1,000) the export is a random
-sample of that many (seeded by the job), in send order; otherwise it holds every one. RATE metrics
-are fractions of SEND in [0, 1].
+The emulated account sends :data:`MESSAGES_PER_DAY` messages spread evenly over time;
+:func:`messages_in_window` counts those of a range, and is what both kinds of export report as
+``ProcessedRecordsCount`` (the messages examined), so a metrics and a Message Insights export of the
+same window report the same number. A metrics range is ``[StartDate, EndDate)`` in whole UTC days
+(``EndDate``'s day is not in it); a Message Insights range is ``[StartDate, EndDate]`` at any time of
+day. When more messages match than ``MaxResults`` (default 1,000) a Message Insights export is a
+random sample of that many (seeded by the job), in send order; otherwise it holds every one. RATE
+metrics are fractions of SEND in [0, 1].
 
 Size without materialising: a file is ``header + B(0)[skip:] + B(1) + ... + B(n-1) + footer`` for
 ``n = row_multiplier`` blocks. Block 0 is the export itself; every later block repeats its rows with
@@ -100,8 +104,9 @@ _KNOWN_VALUES = {
     "ISP": ["Gmail", "Yahoo", "Hotmail", "AOL", "iCloud", "Comcast", "Orange", "Web.de", "Other"],
     "EMAIL_IDENTITY": ["example.com", "example.org", "news@example.com", "legacy.example.net"],
     "CONFIGURATION_SET": ["default", "marketing", "transactional", "unused"],
+    "TENANT_NAME": ["tenant-a", "tenant-b", "tenant-c", "retired-tenant"],
 }
-_ZERO = {"Orange", "Web.de", "legacy.example.net", "unused"}
+_ZERO = {"Orange", "Web.de", "legacy.example.net", "unused", "retired-tenant"}
 _KNOWN_WEIGHTS = {"Gmail": 0.42, "Yahoo": 0.14, "Hotmail": 0.22, "AOL": 0.03, "iCloud": 0.11, "Comcast": 0.02}
 # Per metric: the fraction of SEND it counts, drawn in [low, high).
 _METRIC_SHARE = {
@@ -139,6 +144,17 @@ def _unit(seed: int, *parts: str) -> float:
     :param parts: the strings.
     """
     return mix64(seed, zlib.crc32("\x1f".join(parts).encode("utf-8"))) / 2.0**64
+
+
+def messages_in_window(start: datetime, end: datetime) -> int:
+    """
+    How many messages the emulated account sent from ``start`` to ``end`` (``ProcessedRecordsCount``).
+
+    :param start: the range's start.
+    :param end: the range's end.
+    """
+    span_ms = int(end.timestamp() * 1000) - int(start.timestamp() * 1000)
+    return max(0, span_ms) * MESSAGES_PER_DAY // 86_400_000
 
 
 def ses_timestamp(epoch_ms: int) -> str:
@@ -180,7 +196,7 @@ class ExportFile:
     skip: int = 0
     #: Rows in the file (what ``ExportedRecordsCount`` reports).
     records: int = 0
-    #: Records the job examined (what ``ProcessedRecordsCount`` reports).
+    #: Messages the job examined (what ``ProcessedRecordsCount`` reports): :func:`messages_in_window`.
     processed: int = 0
     blocks: int = 1
     tag_width: int = 0
@@ -340,7 +356,7 @@ class MessageInsightsFile(ExportFile):
         self.start_ms = int(data_source["StartDate"].timestamp() * 1000)
         self.span_ms = max(1, int(data_source["EndDate"].timestamp() * 1000) - self.start_ms)
         #: Messages sent in the range (all match: the filters pick the values rows take).
-        self.matching = self.span_ms * MESSAGES_PER_DAY // 86_400_000
+        self.matching = messages_in_window(data_source["StartDate"], data_source["EndDate"])
         limit = int(data_source.get("MaxResults") or DEFAULT_MESSAGE_INSIGHTS_ROWS)
         if self.matching <= limit:
             self.messages: Sequence[int] = range(self.matching)
@@ -455,7 +471,8 @@ class MetricsFile(ExportFile):
         self.metrics = [(m["Name"], m.get("Aggregation", "VOLUME")) for m in data_source.get("Metrics") or []]
         seconds = (data_source["EndDate"] - data_source["StartDate"]).total_seconds()
         self.days = max(1 / 24, seconds / 86400)
-        self.records = self.processed = len(self.combinations) * self.blocks
+        self.records = len(self.combinations) * self.blocks
+        self.processed = messages_in_window(data_source["StartDate"], data_source["EndDate"]) * self.blocks
         self.tag_width = 9 if self.dimensions else 0
         columns = [*self.dimensions, *(f"{name}_{agg}" for name, agg in self.metrics)]
         if self.csv_mode:

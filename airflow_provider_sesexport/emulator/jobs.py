@@ -2,12 +2,13 @@
 The job store: creation, lazy time-based lifecycle, outcome rules, cancel / force / delete, listing.
 
 Status is computed from the clock on every read (no background tasks): ``CREATED`` for
-``created_seconds * time_scale`` after creation, then ``PROCESSING`` for
-``processing_seconds * time_scale``, then the outcome (``COMPLETED``, or ``FAILED`` when a rule
-says so; a ``hang`` rule keeps the job in ``PROCESSING`` forever). Cancel and the force-* controls
-pin a terminal status. An :class:`Advance` rule holds a job in ``PROCESSING`` until it has been read
-a given number of times, then pins the status it names (moto's state-manager idea: progress by reads,
-not by the clock). The store lives on the server's event loop: only that thread touches it.
+``created_seconds * time_scale`` after creation (answered as ``PROCESSING``, as real SES does,
+unless ``show_created``), then ``PROCESSING`` for ``processing_seconds * time_scale``, then the
+outcome (``COMPLETED``, or ``FAILED`` when a rule says so; a ``hang`` rule keeps the job in
+``PROCESSING`` forever). Cancel and the force-* controls pin a terminal status. An :class:`Advance`
+rule holds a job in ``PROCESSING`` until it has been read a given number of times, then pins the
+status it names (moto's state-manager idea: progress by reads, not by the clock). The store lives
+on the server's event loop: only that thread touches it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ OUTCOMES: tuple[str, ...] = get_args(Outcome)
 DEFAULT_FAILURE_MESSAGE = "Export job failed: the emulator was told to fail this job"
 #: Export files kept built at once (each holds its rows, up to a few MB); older ones are rebuilt on demand.
 _FILES_CACHED = 8
+
+
+def source_type_of(params: dict[str, Any]) -> SourceType:
+    """
+    The ``ExportSourceType`` of a validated CreateExportJob request.
+
+    :param params: the validated params.
+    """
+    return "METRICS_DATA" if "MetricsDataSource" in params["ExportDataSource"] else "MESSAGE_INSIGHTS"
 
 
 class JobError(Exception):
@@ -210,6 +220,8 @@ class JobStore:
     :param processing_seconds: nominal time in ``PROCESSING``.
     :param time_scale: multiplies both durations.
     :param row_multiplier: scales export files' row counts.
+    :param show_created: answer ``CREATED`` during the created phase (else ``PROCESSING``, as real SES).
+    :param default_page_size: ListExportJobs page size without ``PageSize``.
     """
 
     def __init__(
@@ -219,12 +231,16 @@ class JobStore:
         processing_seconds: float = 2.0,
         time_scale: float = 1.0,
         row_multiplier: int = 1,
+        show_created: bool = False,
+        default_page_size: int = 100,
     ) -> None:
         self.seed = seed
         self.created_seconds = created_seconds
         self.processing_seconds = processing_seconds
         self.time_scale = time_scale
         self.row_multiplier = row_multiplier
+        self.show_created = show_created
+        self.default_page_size = default_page_size
         self._rng = random.Random(seed)
         self._jobs: dict[str, Job] = {}
         self._next_index = 0
@@ -246,7 +262,7 @@ class JobStore:
         elapsed = (time.monotonic() if now is None else now) - job.created_mono
         created = self.created_seconds * self.time_scale
         if elapsed < created:
-            return "CREATED"
+            return "CREATED" if self.show_created else "PROCESSING"
         if (
             job.outcome == "hang"
             or job.advance is not None
@@ -297,8 +313,7 @@ class JobStore:
         index = self._next_index
         self._next_index += 1
         job_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-        source_type = "METRICS_DATA" if "MetricsDataSource" in params["ExportDataSource"] else "MESSAGE_INSIGHTS"
-        job = Job(job_id, index, source_type, params, wire_request, time.time(), time.monotonic())
+        job = Job(job_id, index, source_type_of(params), params, wire_request, time.time(), time.monotonic())
         for rule in self.rules:
             if rule.matches(job):
                 self._apply(rule, job)
@@ -374,7 +389,8 @@ class JobStore:
 
     def get(self, job_id: str) -> Job:
         """
-        The job, or ``NotFoundException``.
+        The job, or a ``NotFoundException`` :class:`JobError` (the API answers it as the emulator's
+        ``not_found_style`` says).
 
         :param job_id: the JobId.
         """
@@ -385,14 +401,14 @@ class JobStore:
 
     def cancel(self, job_id: str) -> Job:
         """
-        Cancel an unfinished job; a finished one is a ``BadRequestException``.
+        Cancel an unfinished job; a finished one is a ``BadRequestException``, worded as real SES words it.
 
         :param job_id: the JobId.
         """
         job = self.get(job_id)
         status = self.status(job)
         if status in TERMINAL:
-            raise JobError("BadRequestException", f"Export job {job_id} is already {status} and cannot be cancelled.")
+            raise JobError("BadRequestException", f"Cannot cancel an export job that has a <{status}> status.")
         self._pin(job, "CANCELLED")
         return job
 
@@ -424,7 +440,7 @@ class JobStore:
 
     def delete(self, job_id: str) -> None:
         """
-        Make a job disappear (``NotFoundException`` afterwards).
+        Make a job disappear (an unknown JobId afterwards).
 
         :param job_id: the JobId.
         """
@@ -442,12 +458,12 @@ class JobStore:
         """
         One page of jobs, newest first, with their statuses, and the next token.
 
-        :param page_size: page size (default 100).
+        :param page_size: page size (default ``default_page_size``).
         :param next_token: token from the previous page.
         :param source_type: filter on ``ExportSourceType``.
         :param job_status: filter on ``JobStatus``.
         """
-        size = page_size or 100
+        size = page_size or self.default_page_size
         below = self._next_index
         if next_token:
             try:
@@ -472,10 +488,18 @@ class JobStore:
         token = base64.urlsafe_b64encode(f"before:{page[-1][0].index}".encode()).decode() if more else None
         return page, token
 
-    def active_count(self) -> int:
-        """How many jobs are unfinished now."""
+    def active_count(self, source_type: str | None = None) -> int:
+        """
+        How many jobs are unfinished now.
+
+        :param source_type: count only jobs of this ``ExportSourceType`` (``None``: all).
+        """
         now = time.monotonic()
-        return sum(1 for job in self._jobs.values() if self.status(job, now) not in TERMINAL)
+        return sum(
+            1
+            for job in self._jobs.values()
+            if (source_type is None or job.source_type == source_type) and self.status(job, now) not in TERMINAL
+        )
 
     def all_jobs(self) -> list[Job]:
         """Every job, oldest first."""

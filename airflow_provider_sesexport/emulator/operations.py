@@ -405,6 +405,16 @@ def advance_after(
     return advance.to_dict()
 
 
+def set_vdm(core: EmulatorCore, enabled: bool) -> dict[str, bool]:
+    """
+    Enable or disable Virtual Deliverability Manager on the emulated account (disabled: every create is refused).
+
+    :param enabled: whether VDM is enabled.
+    """
+    core.options.vdm_enabled = enabled
+    return {"vdm_enabled": enabled}
+
+
 def jobs(core: EmulatorCore) -> list[dict[str, Any]]:
     """Every job, oldest first (JobId, index, status, outcome, advance rule, timestamps)."""
     return [core.store.describe(job) for job in core.store.all_jobs()]
@@ -431,7 +441,7 @@ def fail_job(core: EmulatorCore, job_id: str, message: str | None = None) -> dic
 
 def delete_job(core: EmulatorCore, job_id: str) -> None:
     """
-    Make a job disappear (NotFoundException afterwards).
+    Make a job disappear (an unknown JobId afterwards).
 
     :param job_id: the JobId.
     """
@@ -466,6 +476,7 @@ OPERATIONS: dict[str, ControlOperation] = {
         ControlOperation(fail_next, "POST", "/_emulator/fail-next", extra=dataclass_params(Rule, _CRITERIA)),
         ControlOperation(clear_rules, "DELETE", "/_emulator/rules"),
         ControlOperation(advance_after, "POST", "/_emulator/advance-after"),
+        ControlOperation(set_vdm, "POST", "/_emulator/vdm"),
         ControlOperation(jobs, "GET", "/_emulator/jobs", result_key="jobs"),
         ControlOperation(complete_job, "POST", "/_emulator/jobs/{job_id}/complete"),
         ControlOperation(fail_job, "POST", "/_emulator/jobs/{job_id}/fail"),

@@ -30,13 +30,17 @@ from aiohttp import web
 
 from airflow_provider_sesexport.emulator.core import EmulatorCore
 from airflow_provider_sesexport.emulator.exportfile import ExportFile, FailedRecordsFile
-from airflow_provider_sesexport.emulator.jobs import Job, JobError
+from airflow_provider_sesexport.emulator.jobs import Job, JobError, source_type_of
 from airflow_provider_sesexport.emulator.operations import OPERATIONS, ControlOperation
 from airflow_provider_sesexport.emulator.validation import ValidationFailed, validate_request
 
 __all__ = ["EmulatorCore", "build_app"]
 
 FAILED_RECORDS_FILE = "failed-records.csv"
+#: Real SES's answer to GetExportJob / CancelExportJob of an unknown JobId (400 BadRequestException).
+INVALID_JOB_ID = "Invalid JobId"
+#: The start of real SES's answer to CreateExportJob on an account without VDM (400 BadRequestException).
+VDM_DISABLED = "To use this feature you must enable Virtual Deliverability Manager."
 _ERROR_STATUS = {
     "BadRequestException": 400,
     "NotFoundException": 404,
@@ -138,7 +142,9 @@ def job_to_wire(core: EmulatorCore, job: Job, base_url: str, status: str | None 
     if status == "COMPLETED" and completed is not None:
         destination["S3Url"] = core.signer.sign(base_url, f"/_exports/{job.job_id}/{job.file_name(completed)}")
         export = store.export_file(job)
-        data["Statistics"] = {"ProcessedRecordsCount": export.processed, "ExportedRecordsCount": export.records}
+        data["Statistics"] = {"ProcessedRecordsCount": export.processed}
+        if core.options.exported_records_count:
+            data["Statistics"]["ExportedRecordsCount"] = export.records
     elif status == "FAILED":
         data["FailureInfo"] = {
             "ErrorMessage": job.failure_message,
@@ -238,6 +244,8 @@ def api(operation: str, handler: Handler) -> Callable[[web.Request], Awaitable[w
             return error_response("BadRequestException", str(exc))
         except JobError as exc:
             stats.count(operation, "throttled" if exc.code == "TooManyRequestsException" else "client_errors")
+            if exc.code == "NotFoundException" and core.options.not_found_style == "400":
+                return error_response("BadRequestException", INVALID_JOB_ID)
             return error_response(exc.code, exc.message)
         stats.count(operation, "succeeded")
         return response
@@ -256,22 +264,29 @@ def _base_url(request: web.Request) -> str:
 
 async def create_export_job(request: web.Request, core: EmulatorCore) -> web.StreamResponse:
     """
-    CreateExportJob: validate, rate-limit, create.
+    CreateExportJob: validate, check VDM is enabled, rate-limit, check the unfinished-job limit, create.
+
+    The limit counts unfinished jobs of the request's source type (real SES's message names it).
 
     :param request: the request.
     :param core: the emulator.
     """
     body = await _read_json(request)
     params = validate_request("CreateExportJob", body)
+    if not core.options.vdm_enabled:
+        raise JobError("BadRequestException", VDM_DISABLED)
     if core.create_bucket is not None and not core.create_bucket.take():
         raise JobError(
             "TooManyRequestsException",
             f"Too many requests: CreateExportJob is limited to {core.create_bucket.rate:g} call(s) per second.",
         )
-    limit = core.options.max_active_jobs
-    if limit is not None and core.store.active_count() >= limit:
+    source_type = source_type_of(params)
+    limit = core.options.max_unfinished_jobs
+    if limit is not None and core.store.active_count(source_type) >= limit:
         raise JobError(
-            "LimitExceededException", f"Too many export jobs in progress: at most {limit} may be unfinished at once."
+            "LimitExceededException",
+            f"There are too many <{source_type}> export jobs running - either cancel one of the jobs or wait for it "
+            "to complete before resubmitting.",
         )
     job = core.store.create(params, body)
     core.stats.jobs_created += 1

@@ -1,15 +1,20 @@
 """
 Request validation with botocore's own ``sesv2`` service model.
 
-Three layers, each failing with :class:`ValidationFailed` (sent as ``BadRequestException``):
+Four layers, each failing with :class:`ValidationFailed` (sent as ``BadRequestException``):
 
-1. wire decoding: the JSON body and the path parameters become the operation's input params,
+1. the checks real SES runs first on a create, worded as it words them ("1 validation error detected:
+   Value at 'exportDestination' failed to satisfy constraint: Member must not be null", the same for
+   ``exportDestination.dataFormat``, or "... Member must satisfy enum value set: [CSV, JSON]");
+2. wire decoding: the JSON body and the path parameters become the operation's input params,
    timestamps (epoch seconds on the rest-json wire, or ISO-8601 strings) become datetimes;
-2. the model walker the provider uses too (:mod:`airflow_provider_sesexport.utils.model_validation`):
+3. the model walker the provider uses too (:mod:`airflow_provider_sesexport.utils.model_validation`):
    botocore's ParamValidator (required members, types, unknown members, ``min``), then what it skips
    (enums, ``max`` lengths and values, map sizes);
-3. what the real service enforces beyond the model: a create's ``S3Url`` is output-only, exactly one
-   data source, StartDate strictly before EndDate ("Invalid date range"), ListExportJobs' PageSize.
+4. what the real service enforces beyond the model, with its messages: no ``S3Url`` in a create
+   ("Providing a custom S3 URL is not supported"), exactly one data source ("One data source must be
+   provided"), StartDate strictly before EndDate ("Invalid date range"), metrics ranges from midnight
+   to midnight UTC, ListExportJobs' PageSize.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from botocore.model import Shape
+from botocore.model import Shape, StringShape
 
 from airflow_provider_sesexport.utils.model_validation import (
     ParamValidationFailed,
@@ -30,6 +35,39 @@ from airflow_provider_sesexport.utils.model_validation import (
 
 class ValidationFailed(Exception):
     """The request is invalid; ``str(exc)`` names the offending field."""
+
+
+CUSTOM_S3_URL = "Providing a custom S3 URL is not supported"
+ONE_DATA_SOURCE = "One data source must be provided"
+PARTIAL_DAYS = (
+    "To get daily aggregated data you must not specify partial-day timestamps. "
+    "Please make your interval go from midnight to midnight UTC."
+)
+
+
+def _constraint_errors(body: dict[str, Any]) -> None:
+    """
+    The destination checks real SES runs before any other, in its own wording.
+
+    :param body: the CreateExportJob JSON body.
+    """
+    destination = body.get("ExportDestination")
+    problem = None
+    if destination is None:
+        problem = "Value at 'exportDestination' failed to satisfy constraint: Member must not be null"
+    elif isinstance(destination, dict):
+        data_format = destination.get("DataFormat")
+        shape = operation_model("CreateExportJob").input_shape.members["ExportDestination"].members["DataFormat"]
+        allowed = shape.enum if isinstance(shape, StringShape) else []
+        if data_format is None:
+            problem = "Value at 'exportDestination.dataFormat' failed to satisfy constraint: Member must not be null"
+        elif isinstance(data_format, str) and data_format not in allowed:
+            problem = (
+                "Value at 'exportDestination.dataFormat' failed to satisfy constraint: "
+                f"Member must satisfy enum value set: [{', '.join(allowed)}]"
+            )
+    if problem is not None:
+        raise ValidationFailed(f"1 validation error detected: {problem}")
 
 
 def _to_datetime(value: Any) -> Any:
@@ -111,28 +149,39 @@ def _check_dates(source: dict[str, Any], path: str) -> None:
         )
 
 
+def _is_midnight(value: Any) -> bool:
+    """
+    Whether ``value`` (a datetime; naive means UTC) is exactly midnight UTC.
+
+    :param value: the datetime.
+    """
+    if not isinstance(value, datetime):
+        return True  # left to the other checks
+    utc = value.astimezone(timezone.utc) if value.utcoffset() is not None else value
+    return (utc.hour, utc.minute, utc.second, utc.microsecond) == (0, 0, 0, 0)
+
+
 def _semantic_create(params: dict[str, Any]) -> None:
     """
-    CreateExportJob rules the model cannot express.
+    CreateExportJob rules the model cannot express, worded as real SES words them.
+
+    Metrics are daily aggregates over ``[StartDate, EndDate)``, so both must be midnight UTC; a
+    Message Insights range is ``[StartDate, EndDate]`` at any time of day.
 
     :param params: validated params.
     """
     destination = params.get("ExportDestination") or {}
     if "S3Url" in destination:
-        raise ValidationFailed(
-            "ExportDestination.S3Url is an output-only field: SES chooses the location; omit it from the request"
-        )
+        raise ValidationFailed(CUSTOM_S3_URL)
     source = params.get("ExportDataSource") or {}
     has_metrics = "MetricsDataSource" in source
     has_insights = "MessageInsightsDataSource" in source
     if has_metrics == has_insights:
-        which = "both" if has_metrics else "neither"
-        raise ValidationFailed(
-            "ExportDataSource must contain exactly one of MetricsDataSource and MessageInsightsDataSource "
-            f"(got {which})"
-        )
+        raise ValidationFailed(ONE_DATA_SOURCE)
     name = "MetricsDataSource" if has_metrics else "MessageInsightsDataSource"
     _check_dates(source[name], f"ExportDataSource.{name}")
+    if has_metrics and not all(_is_midnight(source[name].get(key)) for key in ("StartDate", "EndDate")):
+        raise ValidationFailed(PARTIAL_DAYS)
 
 
 def _semantic_list(params: dict[str, Any]) -> None:
@@ -158,6 +207,8 @@ def validate_request(operation: str, body: Any, path_params: dict[str, str] | No
     shape = operation_model(operation).input_shape
     if not isinstance(body, dict):
         raise ValidationFailed("The request body must be a JSON object")
+    if operation == "CreateExportJob":
+        _constraint_errors(body)
     params: dict[str, Any] = decode(shape, dict(body)) if shape is not None else {}
     if path_params:
         params.update(path_params)

@@ -30,7 +30,8 @@ def sensor_dag(dag_id: str, job_id: str, **kwargs: Any) -> Any:
     return dag
 
 
-@pytest.mark.ses_export_emulator(time_scale=0.05)
+# the summary's ExportedRecordsCount is asserted: real SES leaves it out
+@pytest.mark.ses_export_emulator(time_scale=0.05, exported_records_count=True)
 def test_deferred_wait_completes_with_same_summary(run_dag: Any, ses_export_emulator: Any) -> None:
     emu = ses_export_emulator
     emu.add_rule(action="hang")

@@ -17,7 +17,8 @@ def gate_dag(load_example_dag: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.mark.e2e
-@pytest.mark.ses_export_emulator(time_scale=0.05)
+# the example compares the file's rows with Statistics.ExportedRecordsCount, which real SES leaves out
+@pytest.mark.ses_export_emulator(time_scale=0.05, exported_records_count=True)
 @pytest.mark.parametrize("data_format", ["CSV", "JSON"])
 def test_gate_dag_waits_then_pushes_results(
     gate_dag: Any, run_dag: Any, ses_export_emulator: Any, task_logs: Any, data_format: str

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 RUN_DATE = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)
 
 
-@pytest.mark.ses_export_emulator(time_scale=0.02)
+# the example's report reads Statistics.ExportedRecordsCount, which real SES leaves out
+@pytest.mark.ses_export_emulator(time_scale=0.02, exported_records_count=True)
 def test_vdm_daily_exports_every_dimension_and_aggregation(
     load_example_dag: Any, run_dag: Any, ses_export_emulator: Any, moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch
 ) -> None:

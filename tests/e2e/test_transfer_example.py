@@ -69,7 +69,8 @@ def asset_rows(uri: str) -> tuple[list[Any], list[str]]:
     return events, queued
 
 
-@pytest.mark.ses_export_emulator(time_scale=0.02)
+# the copy's records are compared with Statistics.ExportedRecordsCount, which real SES leaves out
+@pytest.mark.ses_export_emulator(time_scale=0.02, exported_records_count=True)
 def test_daily_copy_lands_in_s3_and_triggers_the_loader(
     load_example_dag: Any,
     run_dag: Any,

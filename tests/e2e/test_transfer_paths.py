@@ -114,6 +114,8 @@ def test_existing_object_fails_without_retries_unless_replace(
     assert len(moto_s3.get("out.csv")) == xcom(dr, "copy", "size_bytes")
 
 
+# the test corrupts Statistics.ExportedRecordsCount, which real SES leaves out
+@pytest.mark.ses_export_emulator(exported_records_count=True)
 def test_record_count_mismatch_fails_the_task_and_writes_nothing(
     run_dag: Callable[..., Any],
     ses_export_emulator: Any,

@@ -45,7 +45,8 @@ def execute(op: SesExportToS3Operator) -> tuple[str, dict[str, Any]]:
 
 @pytest.fixture
 def emu(ses_export_emulator_factory: Callable[..., SesExportEmulator], monkeypatch: pytest.MonkeyPatch) -> Any:
-    emulator = ses_export_emulator_factory(create_rate_limit=None)
+    # the copy checks its record count against ExportedRecordsCount, which real SES leaves out
+    emulator = ses_export_emulator_factory(create_rate_limit=None, exported_records_count=True)
     monkeypatch.setenv("AIRFLOW_CONN_SES_EMU", emulator.airflow_conn_json())
     monkeypatch.setattr(SesExportJobHook, "download_retry_delay", 0.0)
     return emulator
@@ -54,7 +55,7 @@ def emu(ses_export_emulator_factory: Callable[..., SesExportEmulator], monkeypat
 @pytest.fixture
 def big_emu(ses_export_emulator_factory: Callable[..., SesExportEmulator], monkeypatch: pytest.MonkeyPatch) -> Any:
     """Files ten times the requested MaxResults (Message Insights caps it at 10,000 rows)."""
-    emulator = ses_export_emulator_factory(create_rate_limit=None, row_multiplier=10)
+    emulator = ses_export_emulator_factory(create_rate_limit=None, row_multiplier=10, exported_records_count=True)
     monkeypatch.setenv("AIRFLOW_CONN_SES_EMU", emulator.airflow_conn_json())
     monkeypatch.setattr(SesExportJobHook, "download_retry_delay", 0.0)
     return emulator

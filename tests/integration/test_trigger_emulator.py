@@ -53,12 +53,15 @@ async def wait_until(predicate: Any, timeout: float = 20) -> None:
 
 
 @pytest.fixture
-def emu(ses_export_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    emulator = ses_export_emulator_factory(time_scale=0.05, create_rate_limit=None)
+def emu(ses_export_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Any:
+    marker = request.node.get_closest_marker("ses_export_emulator")  # per-test emulator options
+    emulator = ses_export_emulator_factory(time_scale=0.05, create_rate_limit=None, **(marker.kwargs if marker else {}))
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", emulator.airflow_conn_json())
     return emulator
 
 
+# 30 waits at once: more unfinished jobs of one source type than real SES's 20
+@pytest.mark.ses_export_emulator(max_unfinished_jobs=None)
 def test_many_waits_share_one_client_and_batch_their_polls(emu: Any) -> None:
     emu.add_rule(action="hang")
     job_ids = create_jobs(emu, 30)
@@ -96,6 +99,8 @@ def test_many_waits_share_one_client_and_batch_their_polls(emu: Any) -> None:
     assert ops(emu, "GetExportJob") == 30
 
 
+# the event's error_code is the model's NotFoundException (real SES: BadRequestException "Invalid JobId")
+@pytest.mark.ses_export_emulator(not_found_style="404")
 def test_outcomes_over_http(emu: Any) -> None:
     emu.add_rule(action="hang")
     done, failed, cancelled, deleted, late = create_jobs(emu, 5)

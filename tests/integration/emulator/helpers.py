@@ -13,7 +13,9 @@ import botocore.session
 from botocore.model import Shape
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
-END = datetime(2024, 1, 3, 12, tzinfo=timezone.utc)  # 3 UTC days
+END = datetime(2024, 1, 3, 12, tzinfo=timezone.utc)  # touches 3 UTC days (Message Insights: any time of day)
+#: Metrics ranges go from midnight to midnight UTC, end-exclusive: Jan 1, 2 and 3.
+METRICS_END = datetime(2024, 1, 4, tzinfo=timezone.utc)
 MODEL = botocore.session.get_session().get_service_model("sesv2")
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 
@@ -22,7 +24,7 @@ def metrics_source(
     dimensions: dict[str, list[str]] | None = None,
     metrics: list[dict[str, str]] | None = None,
     start: datetime = START,
-    end: datetime = END,
+    end: datetime = METRICS_END,
 ) -> dict[str, Any]:
     """A VDM MetricsDataSource export source."""
     return {

@@ -27,7 +27,10 @@ pytestmark = pytest.mark.integration
 
 
 def test_plain_boto3_client_full_lifecycle(ses_export_emulator_factory: Any) -> None:
-    emu = ses_export_emulator_factory(time_scale=0.1, create_rate_limit=None)
+    # CREATED and ExportedRecordsCount are the model's; real SES shows neither (facts 7 and 10)
+    emu = ses_export_emulator_factory(
+        time_scale=0.1, create_rate_limit=None, show_created=True, exported_records_count=True
+    )
     client = boto3.client(
         "sesv2",
         endpoint_url=emu.endpoint_url,
@@ -82,7 +85,10 @@ def test_raw_wire_bodies_conform(emu: SesExportEmulator, client: Any) -> None:
     assert status == 200
     check_output("ListExportJobs", json.loads(body), wire=True)
     status, headers, body = http("POST", f"{emu.endpoint_url}/v2/email/export-jobs", {"ExportDataSource": {}})
-    assert status == 400 and "ExportDestination" in json.loads(body)["message"]
+    assert status == 400 and json.loads(body)["message"] == (
+        "1 validation error detected: Value at 'exportDestination' failed to satisfy constraint: "
+        "Member must not be null"
+    )
     assert headers["x-amzn-ErrorType"] == "BadRequestException"
 
 
@@ -136,7 +142,7 @@ def test_hang_rule_stays_processing_until_cancelled(emu: SesExportEmulator, clie
 
 
 def test_cancel_created_job_and_finished_job(ses_export_emulator_factory: Any) -> None:
-    emu = ses_export_emulator_factory(time_scale=1.0, create_rate_limit=None)
+    emu = ses_export_emulator_factory(time_scale=1.0, create_rate_limit=None, show_created=True)
     client = emu.client(config=NO_RETRIES)
     job_id = create(client)
     assert client.get_export_job(JobId=job_id)["JobStatus"] == "CREATED"
@@ -152,7 +158,8 @@ def test_cancel_created_job_and_finished_job(ses_export_emulator_factory: Any) -
 
 
 @pytest.mark.parametrize("operation", ["get", "cancel"])
-def test_not_found(client: Any, operation: str) -> None:
+def test_not_found_style_404_answers_as_the_model(ses_export_emulator_factory: Any, operation: str) -> None:
+    client = ses_export_emulator_factory(create_rate_limit=None, not_found_style="404").client(config=NO_RETRIES)
     call = client.get_export_job if operation == "get" else client.cancel_export_job
     with pytest.raises(client.exceptions.NotFoundException) as info:
         call(JobId="does-not-exist")
@@ -188,7 +195,7 @@ def test_create_rate_limit(ses_export_emulator_factory: Any) -> None:
 
 
 def test_limit_exceeded_on_too_many_unfinished_jobs(ses_export_emulator_factory: Any) -> None:
-    emu = ses_export_emulator_factory(time_scale=100.0, create_rate_limit=None, max_active_jobs=2)
+    emu = ses_export_emulator_factory(time_scale=100.0, create_rate_limit=None, max_unfinished_jobs=2)
     client = emu.client(config=NO_RETRIES)
     first = create(client)
     create(client)
@@ -241,7 +248,7 @@ def test_other_operations_are_not_emulated(client: Any) -> None:
 def test_deleted_job_disappears(emu: SesExportEmulator, client: Any) -> None:
     job_id = create(client)
     emu.delete_job(job_id)
-    with pytest.raises(client.exceptions.NotFoundException):
+    with pytest.raises(client.exceptions.BadRequestException, match="Invalid JobId"):
         client.get_export_job(JobId=job_id)
     assert client.list_export_jobs()["ExportJobs"] == []
 
@@ -277,15 +284,15 @@ def test_aiobotocore_get_and_list(emu: SesExportEmulator, client: Any) -> None:
             listed = await aio.list_export_jobs(PageSize=1)
             try:
                 await aio.get_export_job(JobId="missing")
-            except aio.exceptions.NotFoundException as exc:
-                code = exc.response["Error"]["Code"]
+            except aio.exceptions.BadRequestException as exc:
+                code = exc.response["Error"]["Message"]
             return got, listed, code
 
     got, listed, code = asyncio.run(run())
     check_output("GetExportJob", got)
     check_output("ListExportJobs", listed)
     assert got["JobStatus"] == "COMPLETED" and listed["ExportJobs"][0]["JobId"] == job_id
-    assert code == "NotFoundException"
+    assert code == "Invalid JobId"
 
 
 def test_concurrent_polls_do_not_serialise(emu: SesExportEmulator, client: Any) -> None:

@@ -22,6 +22,12 @@ from .helpers import START, create, download, http, insights_source, metrics_sou
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+def emu(ses_export_emulator_factory: Any) -> SesExportEmulator:
+    """A fast emulator that also reports ``ExportedRecordsCount``, to check it against the files."""
+    return ses_export_emulator_factory(create_rate_limit=None, exported_records_count=True)
+
+
 def _completed(client: Any, source: dict[str, Any], data_format: str = "CSV") -> dict[str, Any]:
     job = wait_status(client, create(client, source, data_format))
     assert job["JobStatus"] == "COMPLETED"
@@ -91,7 +97,7 @@ def test_same_seed_same_bytes(ses_export_emulator_factory: Any) -> None:
 
 
 def test_row_multiplier_scales_rows_and_size(ses_export_emulator_factory: Any) -> None:
-    emu = ses_export_emulator_factory(row_multiplier=25, create_rate_limit=None)
+    emu = ses_export_emulator_factory(row_multiplier=25, create_rate_limit=None, exported_records_count=True)
     client = emu.client(config=NO_RETRIES)
     job = _completed(client, insights_source(100))
     status, headers, body = http("HEAD", job["ExportDestination"]["S3Url"])

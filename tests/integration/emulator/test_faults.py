@@ -138,7 +138,7 @@ def test_control_api_over_http(emu: SesExportEmulator, client: Any) -> None:
     assert http("POST", f"{base}/expire-urls")[0] == 200
     assert http("DELETE", f"{base}/jobs/{job_id}")[0] == 200
     assert http("DELETE", f"{base}/jobs/{job_id}")[0] == 404
-    with pytest.raises(client.exceptions.NotFoundException):
+    with pytest.raises(client.exceptions.BadRequestException, match="Invalid JobId"):
         client.get_export_job(JobId=job_id)
     status, _, body = http("GET", f"{base}/stats")
     stats = json.loads(body)

@@ -25,6 +25,13 @@ from .helpers import START, insights_source, metrics_source, wait_status
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture
+def emu(ses_export_emulator_factory: Any) -> SesExportEmulator:
+    """A fast emulator that also reports ``ExportedRecordsCount``, to check it against the files."""
+    return ses_export_emulator_factory(create_rate_limit=None, exported_records_count=True)
+
+
 COLUMNS = [
     "messageid",
     "sendtimestamp",

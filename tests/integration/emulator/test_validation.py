@@ -33,10 +33,10 @@ BAD_CREATES = {
     "s3url-in-request": (
         metrics_source(),
         {"DataFormat": "CSV", "S3Url": "s3://bucket/key"},
-        "ExportDestination.S3Url",
+        "Providing a custom S3 URL is not supported",
     ),
-    "both-sources": ({**metrics_source(), **insights_source()}, CSV, "MetricsDataSource"),
-    "neither-source": ({}, CSV, "MessageInsightsDataSource"),
+    "both-sources": ({**metrics_source(), **insights_source()}, CSV, "One data source must be provided"),
+    "neither-source": ({}, CSV, "One data source must be provided"),
     "four-dimensions": (
         _metrics(Dimensions={"ISP": ["a"], "EMAIL_IDENTITY": ["b"], "CONFIGURATION_SET": ["c"], "TENANT_NAME": ["d"]}),
         CSV,
@@ -53,8 +53,8 @@ BAD_CREATES = {
     "too-many-metrics": (_metrics(Metrics=[{"Name": "SEND", "Aggregation": "VOLUME"}] * 11), CSV, "Metrics"),
     "empty-dimension-values": (_metrics(Dimensions={"ISP": []}), CSV, "ISP"),
     "too-many-isp-filters": (_insights(Include={"Isp": ["a", "b", "c", "d", "e", "f"]}), CSV, "Include.Isp"),
-    "bad-data-format": (metrics_source(), {"DataFormat": "PARQUET"}, "DataFormat"),
-    "missing-data-format": (metrics_source(), {}, "DataFormat"),
+    "bad-data-format": (metrics_source(), {"DataFormat": "PARQUET"}, "Value at 'exportDestination.dataFormat'"),
+    "missing-data-format": (metrics_source(), {}, "Value at 'exportDestination.dataFormat'"),
 }
 
 
@@ -130,7 +130,7 @@ def test_bad_list_requests(emu: SesExportEmulator, strict_client: Any, body: dic
 
 def test_invalid_json_and_timestamps_as_iso_strings(emu: SesExportEmulator) -> None:
     status, _, payload = http("POST", f"{emu.endpoint_url}/v2/email/export-jobs")
-    assert status == 400 and b"ExportDataSource" in payload
+    assert status == 400 and b"Value at 'exportDestination'" in payload
     body = {
         "ExportDataSource": {
             "MessageInsightsDataSource": {"StartDate": "2024-01-01T00:00:00Z", "EndDate": "2024-01-02T00:00:00Z"}
