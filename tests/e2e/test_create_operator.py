@@ -125,7 +125,7 @@ def test_retry_reuses_the_job_through_airflows_mechanism(
     """Airflow 3.3+: ResumableJobMixin finds the JobId in task_state_store; older Airflow: ListExportJobs matching."""
     emu = ses_export_emulator
     emu.add_rule(action="hang")
-    complete_when(emu, lambda ops: ops["GetExportJob"]["succeeded"] >= 4)
+    emu.advance_after(reads=4)  # the first try gives up after 3 polls; the retry sees the job COMPLETED
 
     dr = run_dag(create_dag("e2e_create_resumable", deferrable=False, waiter_max_attempts=3, retries=1))
 
@@ -145,17 +145,8 @@ def test_retry_reuses_the_job_through_airflows_mechanism(
 def test_not_durable_retry_starts_a_new_export(run_dag: Any, ses_export_emulator: Any) -> None:
     emu = ses_export_emulator
     emu.add_rule(action="hang")
-
-    def complete_the_second_job() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            jobs = emu.jobs()
-            if len(jobs) == 2:
-                emu.complete_job(jobs[1]["JobId"])
-                return
-            time.sleep(0.05)
-
-    threading.Thread(target=complete_the_second_job, daemon=True).start()
+    emu.advance_after(reads=1_000)  # the first try's job never finishes
+    emu.advance_after(reads=1)  # the second try's job: COMPLETED from its second GetExportJob
 
     dag = create_dag("e2e_create_not_durable", deferrable=False, waiter_max_attempts=3, retries=1, durable=False)
     dr = run_dag(dag)
