@@ -35,6 +35,21 @@ try:
 except ImportError:
     from airflow.exceptions import AirflowSensorTimeout  # type: ignore[assignment,no-redef]
 
+try:  # Airflow 3.3+: task_state_store keeps a started job's id across tries
+    from airflow.sdk import ResumableJobMixin
+
+    _AIRFLOW_RESUMES_JOBS = True
+except ImportError:
+    # Not common-compat's stand-in for older Airflow: that one starts a new job on every try.
+    class ResumableJobMixin:  # type: ignore[no-redef]
+        """Below Airflow 3.3 nothing keeps state across tries: this base only takes ``durable``."""
+
+        def __init__(self, *, durable: bool = True, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.durable = durable
+
+    _AIRFLOW_RESUMES_JOBS = False
+
 try:
     from airflow.sdk import PokeReturnValue
 except ImportError:
@@ -92,10 +107,11 @@ def task_state_store(context: Any) -> Any | None:
     """
     Airflow's resumable-job store (``context["task_state_store"]``, Airflow 3.3+), or None where it does not exist.
 
-    It keeps small JSON values per task instance across tries (XComs are cleared when a try starts).
+    It keeps small JSON values per task instance across tries (XComs are cleared when a try starts), and
+    where it exists :class:`ResumableJobMixin` is Airflow's, which resumes a job through it.
     """
     getter = getattr(context, "get", None)
-    return getter("task_state_store") if getter is not None else None
+    return getter("task_state_store") if getter is not None and _AIRFLOW_RESUMES_JOBS else None
 
 
 __all__ = [
@@ -107,6 +123,7 @@ __all__ = [
     "AssetOrDataset",
     "Context",
     "PokeReturnValue",
+    "ResumableJobMixin",
     "default_deferrable",
     "get_async_client",
     "mask_secret",

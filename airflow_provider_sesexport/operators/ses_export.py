@@ -9,13 +9,17 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_provider_sesexport._compat import default_deferrable, task_state_store
+from airflow_provider_sesexport._compat import ResumableJobMixin, default_deferrable, task_state_store
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 
 # The rules the operators apply are imported inside the methods that run them: DAG files import this module
 # at parse time and only need the classes.
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
+    from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
+
+#: What :meth:`SesCreateExportJobOperator.get_job_status` reports for a JobId SES does not know.
+NOT_FOUND = "NOT_FOUND"
 
 
 class SesExportJobResultOperator(AwsBaseOperator[SesExportJobHook]):
@@ -86,7 +90,7 @@ class SesExportJobResultOperator(AwsBaseOperator[SesExportJobHook]):
         return summary
 
 
-class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
+class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJobHook]):
     """
     Start an Amazon SES v2 export job (CreateExportJob) and, by default, wait until it is COMPLETED.
 
@@ -95,11 +99,20 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
     :class:`~airflow_provider_sesexport.sensors.ses_export.SesExportJobSensor`.
 
     The request is checked against botocore's ``sesv2`` model before it is sent, and errors name the
-    field. A retried try reuses the job an earlier try started (unless it FAILED or was CANCELLED)
-    instead of starting a second export: through Airflow's ``task_state_store`` where it exists
-    (Airflow 3.3+), otherwise by matching the requested data source against jobs created since the
-    DAG run started. ``on_kill`` cancels a job this task is still waiting for. CreateExportJob's limit
-    of one call per second is respected: calls from one process are spaced and throttling is retried.
+    field. With ``durable`` (the default) a retried, cleared or resumed try reuses the job an earlier
+    try of the same task instance started (unless it FAILED or was CANCELLED, or no longer exists)
+    instead of starting a second export; a reused COMPLETED job is not exported again. On Airflow 3.3+
+    this is Airflow's ``ResumableJobMixin``: the JobId is kept in ``task_state_store`` under
+    ``ses_export_job_id`` as soon as the job is created. On older Airflow, a retry looks for a job
+    exporting exactly the requested data source and format created since the DAG run started
+    (ListExportJobs, then GetExportJob). CreateExportJob's limit of one call per second is respected:
+    calls from one process are spaced and throttling is retried.
+
+    Killing the task cancels a job it is still waiting for: ``on_kill`` while it waits in a worker, and,
+    while the wait is deferred, the trigger's ``on_kill`` when a user marks the task failed or
+    successful or clears it (never on a triggerer restart). Airflow calls a trigger's ``on_kill`` only
+    from 3.3 on: on Airflow 2.10 to 3.2 a deferred job keeps running when its task is killed (cancel it
+    with ``SesExportJobHook.cancel_export_job``).
 
     :param export_data_source: ``ExportDataSource`` as the API takes it (templated): exactly one of
         ``MetricsDataSource`` or ``MessageInsightsDataSource``. ``StartDate``/``EndDate`` accept
@@ -110,6 +123,8 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
     :param waiter_max_attempts: polls before giving up (default 120, one hour at the default delay).
     :param deferrable: wait on the triggerer instead of in a worker slot. Defaults to
         ``[operators] default_deferrable``.
+    :param durable: reuse the job an earlier try started (default True). ``False`` starts a new export
+        on every try.
     :param aws_conn_id: The Airflow connection used for AWS credentials.
         If this is ``None`` or empty then the default boto3 behaviour is used. If
         running Airflow in a distributed manner and aws_conn_id is None or
@@ -127,8 +142,9 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
     template_fields_renderers = {"export_data_source": "json"}
     ui_color = "#ffd89b"
 
-    #: ``task_state_store`` key holding the JobId across tries.
-    state_key = "ses_export_job_id"
+    #: ``task_state_store`` key holding the JobId across tries (Airflow 3.3+). Renaming it would
+    #: make tries already under way start a second export.
+    external_id_key = "ses_export_job_id"
 
     def __init__(
         self,
@@ -139,16 +155,22 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
         waiter_delay: float = 30,
         waiter_max_attempts: int = 120,
         deferrable: bool | None = None,
+        durable: bool = True,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        # durable is named here (not left to **kwargs) so default_args reach it on every Airflow version
+        super().__init__(durable=durable, **kwargs)
         self.export_data_source = export_data_source
         self.data_format = data_format
         self.wait_for_completion = wait_for_completion
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        #: the job this try waits for (what on_kill cancels); None once the wait is over
         self.job_id: str | None = None
+        self._request: CreateExportJobRequest | None = None
+        self._started: str | None = None  # the job this try created
+        self._export_job_id: str | None = None  # the job this try returns
 
     def _check_waiter_arguments(self) -> None:
         from airflow_provider_sesexport.utils.validation import validate_attempts, validate_seconds
@@ -157,24 +179,84 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
         validate_attempts(self.waiter_max_attempts, "waiter_max_attempts")
 
     def execute(self, context: Context) -> str:
-        from airflow_provider_sesexport.operators._create_export import create_paced
-        from airflow_provider_sesexport.utils.job_summary import utcnow
         from airflow_provider_sesexport.utils.validation import build_create_export_job_request
 
-        request = build_create_export_job_request(self.export_data_source, self.data_format)
+        self._request = build_create_export_job_request(self.export_data_source, self.data_format)
         self._check_waiter_arguments()
-        job_id = self._reuse_previous_job(context, request)
-        if job_id is None:
-            job_id = create_paced(self.hook, request)
-            self.log.info("Started SES export job %s", job_id)
-            store = task_state_store(context)
-            if store is not None:
-                store.set(self.state_key, job_id)
+        self._started = self._export_job_id = None
+        if task_state_store(context) is not None:
+            # Airflow 3.3+: ResumableJobMixin reconnects to the job whose id an earlier try stored
+            self.execute_resumable(context)
+        else:
+            job_id = self._find_previous_job(context) if self.durable else None
+            self.poll_until_complete(job_id or self.submit_job(context), context)
+        assert self._export_job_id is not None
+        return self._export_job_id
+
+    def _find_previous_job(self, context: Context) -> str | None:
+        """Below Airflow 3.3: the job an earlier try of this task started, found by what it exports."""
+        from airflow_provider_sesexport.operators._create_export import find_matching_job, first_try_started_at
+
+        ti = context.get("ti")
+        if ti is None or (getattr(ti, "try_number", 1) or 1) <= 1:
+            return None
+        since = first_try_started_at(context)
+        if since is None:
+            return None
+        assert self._request is not None
+        return find_matching_job(self.hook, self._request, since)
+
+    def _use(self, job_id: str) -> None:
+        if job_id != self._started:
+            self.log.info("Reusing SES export job %s: an earlier try started this same export.", job_id)
+        self._export_job_id = job_id
+
+    def _wait(self, job_id: str, context: Context) -> None:
+        summary = self.hook.wait_for_export_job(job_id, self.waiter_delay, self.waiter_max_attempts)
+        context["ti"].xcom_push(key="export_job", value=summary)
+
+    # -- ResumableJobMixin (its execute_resumable calls these on Airflow 3.3+; execute uses them everywhere)
+    def submit_job(self, context: Context) -> str:
+        """Start the export job (CreateExportJob, paced) and return its JobId."""
+        from airflow_provider_sesexport.operators._create_export import create_paced
+
+        assert self._request is not None, "execute builds the request first"
+        job_id = create_paced(self.hook, self._request)
+        self.log.info("Started SES export job %s", job_id)
+        self.job_id = self._started = job_id
+        return job_id
+
+    def get_job_status(self, external_id: Any, context: Context) -> str:
+        """The job's ``JobStatus``, or ``NOT_FOUND`` when SES no longer knows the JobId."""
+        from airflow_provider_sesexport.exceptions import SesExportJobNotFoundError
+
+        try:
+            return str(self.hook.get_export_job(str(external_id)).get("JobStatus"))
+        except SesExportJobNotFoundError:
+            return NOT_FOUND
+
+    def is_job_active(self, status: str) -> bool:
+        """Whether the job can still be waited for (a status this provider does not know counts as running)."""
+        from airflow_provider_sesexport.utils.job_states import TERMINAL_STATES
+
+        return status not in TERMINAL_STATES and status != NOT_FOUND
+
+    def is_job_succeeded(self, status: str) -> bool:
+        """Whether the job is COMPLETED."""
+        from airflow_provider_sesexport.utils.job_states import SUCCESS_STATES
+
+        return status in SUCCESS_STATES
+
+    def poll_until_complete(self, external_id: Any, context: Context) -> None:
+        """Wait for the job, in this worker or deferred to the triggerer (unless ``wait_for_completion`` is off)."""
+        job_id = str(external_id)
+        self._use(job_id)
         self.job_id = job_id
         if not self.wait_for_completion:
-            return job_id
+            return
         if self.deferrable:
             from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
+            from airflow_provider_sesexport.utils.job_summary import utcnow
 
             timeout = dt.timedelta(seconds=float(self.waiter_delay) * self.waiter_max_attempts)
             self.defer(
@@ -186,13 +268,26 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
                     region_name=self.region_name,
                     verify=self.verify,
                     botocore_config=self.botocore_config,
+                    cancel_on_kill=True,  # this task started the job (or an earlier try of it did)
                 ),
                 method_name="execute_complete",
                 timeout=timeout + dt.timedelta(minutes=5),
             )
-        summary = self.hook.wait_for_export_job(job_id, self.waiter_delay, self.waiter_max_attempts)
-        context["ti"].xcom_push(key="export_job", value=summary)
+        self._wait(job_id, context)
         self.job_id = None  # finished: nothing left for on_kill to cancel
+
+    def get_job_result(self, external_id: Any, context: Context) -> str:
+        """
+        The JobId. For a job an earlier try already saw COMPLETED (the mixin skips the wait), push its summary too.
+
+        :param external_id: the JobId.
+        :param context: the task context.
+        """
+        job_id = str(external_id)
+        if self._export_job_id != job_id:
+            self._use(job_id)
+            if self.wait_for_completion:
+                self._wait(job_id, context)  # one GetExportJob: the job is COMPLETED
         return job_id
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
@@ -209,37 +304,6 @@ class SesCreateExportJobOperator(AwsBaseOperator[SesExportJobHook]):
         context["ti"].xcom_push(key="export_job", value=summary)
         self.log.info("SES export job %s: status %s", summary["job_id"], summary["job_status"])
         return summary["job_id"]
-
-    def _reuse_previous_job(self, context: Context, request: dict[str, Any]) -> str | None:
-        """The JobId an earlier try of this task started, if that job can still be used."""
-        from airflow_provider_sesexport.exceptions import SesExportJobNotFoundError
-        from airflow_provider_sesexport.operators._create_export import find_matching_job, first_try_started_at
-        from airflow_provider_sesexport.utils.job_states import FAILURE_STATES
-
-        store = task_state_store(context)
-        if store is not None:
-            job_id = store.get(self.state_key)
-            if not job_id:
-                return None
-            try:
-                status = self.hook.get_export_job(job_id).get("JobStatus")
-            except SesExportJobNotFoundError:
-                return None
-            if status in FAILURE_STATES:
-                self.log.info("The export job %s an earlier try started ended %s; starting a new one.", job_id, status)
-                return None
-            self.log.info("Reusing SES export job %s started by an earlier try (status %s).", job_id, status)
-            return job_id
-        ti = context.get("ti")
-        if ti is None or (getattr(ti, "try_number", 1) or 1) <= 1:
-            return None
-        since = first_try_started_at(context)
-        if since is None:
-            return None
-        job_id = find_matching_job(self.hook, request, since)
-        if job_id:
-            self.log.info("Reusing SES export job %s: an earlier try started this same export.", job_id)
-        return job_id
 
     def on_kill(self) -> None:
         """Cancel the export job this task is waiting for, if it is still running."""

@@ -13,7 +13,7 @@ from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportJo
 from airflow_provider_sesexport.triggers import poller as _poller
 from airflow_provider_sesexport.utils import aws_errors
 from airflow_provider_sesexport.utils.export_job import ExportJobOutcome, raise_for_outcome
-from airflow_provider_sesexport.utils.job_states import FINISHED_OUTCOMES
+from airflow_provider_sesexport.utils.job_states import FINISHED_OUTCOMES, INTERMEDIATE_STATES
 from airflow_provider_sesexport.utils.job_summary import to_iso, utcnow
 from airflow_provider_sesexport.utils.validation import validate_deadline, validate_job_id, validate_seconds
 
@@ -34,6 +34,8 @@ class SesExportJobTrigger(BaseTrigger):
     and ``cancelled`` (with ``summary``, AWS's ``message`` and the redacted ``failed_records_url``),
     ``timeout`` (the deadline passed) or ``error`` (e.g. the job does not exist; with ``message``).
 
+    With ``cancel_on_kill``, :meth:`on_kill` cancels the job when its task is killed while deferred.
+
     :param job_id: the export job's id.
     :param poll_interval: seconds between polls.
     :param timeout_at: ISO-8601 deadline (absolute, so it survives a triggerer restart); None waits forever.
@@ -41,6 +43,8 @@ class SesExportJobTrigger(BaseTrigger):
     :param region_name: AWS region_name. If not specified then the default boto3 behaviour is used.
     :param verify: Whether or not to verify SSL certificates.
     :param botocore_config: Configuration dictionary (key-values) for botocore client.
+    :param cancel_on_kill: cancel the job if it is still running when a user kills the deferred task
+        (default False). Only a task that started the job sets it: a sensor never cancels a job.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class SesExportJobTrigger(BaseTrigger):
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
+        cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
         self.job_id = validate_job_id(job_id)
@@ -63,6 +68,7 @@ class SesExportJobTrigger(BaseTrigger):
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
+        self.cancel_on_kill = cancel_on_kill
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -75,6 +81,7 @@ class SesExportJobTrigger(BaseTrigger):
                 "region_name": self.region_name,
                 "verify": self.verify,
                 "botocore_config": self.botocore_config,
+                "cancel_on_kill": self.cancel_on_kill,
             },
         )
 
@@ -107,6 +114,32 @@ class SesExportJobTrigger(BaseTrigger):
         await poller.wait_closed()  # the last waiter out closes the shared client before its event goes out
         self.log.info("SES export job %s: wait ended with %s", self.job_id, event["status"])
         yield TriggerEvent(event)
+
+    async def on_kill(self) -> None:
+        """
+        With ``cancel_on_kill``: cancel the job if it is still CREATED or PROCESSING.
+
+        The triggerer calls this (Airflow 3.3+) only when a user marks the deferred task failed or
+        successful or clears it; never on a triggerer restart or redistribution, a trigger timeout or
+        the end of the wait. By then :meth:`run` has left the shared poller, so this opens a client of its own.
+        Errors are logged, not raised: the task's state does not depend on them.
+        """
+        if not self.cancel_on_kill:
+            return
+        spec = _poller.ClientSpec.of(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
+        try:
+            client, close = await _poller.open_client(spec)
+            try:
+                status = (await client.get_export_job(JobId=self.job_id)).get("JobStatus")
+                if status not in INTERMEDIATE_STATES:
+                    self.log.info("SES export job %s is %s: nothing to cancel.", self.job_id, status)
+                    return
+                await client.cancel_export_job(JobId=self.job_id)
+                self.log.info("Cancelled SES export job %s (was %s): its task was killed.", self.job_id, status)
+            finally:
+                await close()
+        except Exception as exc:
+            self.log.warning("Could not cancel SES export job %s: %s", self.job_id, aws_errors.describe(exc))
 
 
 def summary_from_event(event: dict[str, Any] | None, timeout_error: type[Exception]) -> dict[str, Any]:

@@ -19,6 +19,13 @@ from tests.e2e.conftest import try_number, xcom
 
 pytestmark = pytest.mark.e2e
 
+try:  # Airflow 3.3+
+    from airflow.sdk import ResumableJobMixin as _AirflowResumableJobMixin  # noqa: F401
+
+    AIRFLOW_RESUMES_JOBS = True
+except ImportError:
+    AIRFLOW_RESUMES_JOBS = False
+
 SOURCE: dict[str, Any] = {
     "MetricsDataSource": {
         "Dimensions": {"EMAIL_IDENTITY": ["example.com"]},
@@ -94,6 +101,63 @@ def test_retry_reuses_the_job_of_the_failed_try(run_dag: Any, ses_export_emulato
     job_id = xcom(dr, "create")
     assert job_id == only_job(emu)["JobId"]
     assert f"Reusing SES export job {job_id}" in task_logs()
+
+
+def stored_job_id(dr: Any) -> Any:
+    """The JobId Airflow keeps in its task_state_store for the create task (Airflow 3.3+), read from the metadata DB."""
+    import json
+
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(TaskStateStoreModel)
+            .filter_by(dag_id=dr.dag_id, run_id=dr.run_id, task_id="create", key="ses_export_job_id")
+            .one_or_none()
+        )
+        return None if row is None else json.loads(row.value)
+
+
+def test_retry_reuses_the_job_through_airflows_mechanism(
+    run_dag: Any, ses_export_emulator: Any, task_logs: Any
+) -> None:
+    """Airflow 3.3+: ResumableJobMixin finds the JobId in task_state_store; older Airflow: ListExportJobs matching."""
+    emu = ses_export_emulator
+    emu.add_rule(action="hang")
+    emu.advance_after(reads=4)  # the first try gives up after 3 polls; the retry sees the job COMPLETED
+
+    dr = run_dag(create_dag("e2e_create_resumable", deferrable=False, waiter_max_attempts=3, retries=1))
+
+    assert task_states(dr) == {"create": "success"}
+    assert try_number(dr, "create") == 2
+    job_id = xcom(dr, "create")
+    assert job_id == only_job(emu)["JobId"]
+    listed = emu.stats()["operations"]["ListExportJobs"]["succeeded"]
+    if AIRFLOW_RESUMES_JOBS:
+        assert stored_job_id(dr) == job_id
+        assert "Reconnecting to existing job" in task_logs()  # ResumableJobMixin's decision
+        assert listed == 0  # the matching path was not needed
+    else:
+        assert listed >= 1
+
+
+def test_not_durable_retry_starts_a_new_export(run_dag: Any, ses_export_emulator: Any) -> None:
+    emu = ses_export_emulator
+    emu.add_rule(action="hang")
+    emu.advance_after(reads=1_000)  # the first try's job never finishes
+    emu.advance_after(reads=1)  # the second try's job: COMPLETED from its second GetExportJob
+
+    dag = create_dag("e2e_create_not_durable", deferrable=False, waiter_max_attempts=3, retries=1, durable=False)
+    dr = run_dag(dag)
+
+    assert task_states(dr) == {"create": "success"}
+    assert try_number(dr, "create") == 2
+    first, second = emu.jobs()
+    assert xcom(dr, "create") == second["JobId"] != first["JobId"]
+    assert emu.stats()["operations"]["ListExportJobs"]["succeeded"] == 0
+    if AIRFLOW_RESUMES_JOBS:
+        assert stored_job_id(dr) is None  # durable=False stores nothing
 
 
 def test_deferrable_wait_with_triggerer_restart(
@@ -217,3 +281,106 @@ def test_on_kill_cancels_the_running_job_over_http(ses_export_emulator: Any) -> 
 
     assert emu.client().get_export_job(JobId=job_id)["JobStatus"] == "CANCELLED"
     assert emu.stats()["operations"]["CancelExportJob"]["succeeded"] == 1
+
+
+# -- a deferred task killed by a user: the triggerer's own cancellation paths, over HTTP ---------------------
+async def run_under_triggerer(emu: Any, trigger: SesExportJobTrigger, kill: str) -> None:
+    """
+    Run ``trigger`` in Airflow's TriggerRunner until it polls, then end it the way the triggerer would.
+
+    ``kill="user"``: the task was marked failed / succeeded or cleared (the trigger goes through the
+    runner's cancel queue); ``kill="shutdown"``: the triggerer stops (its task is cancelled directly).
+    """
+    from unittest import mock
+
+    from airflow.jobs.triggerer_job_runner import TriggerRunner
+
+    runner = TriggerRunner()
+    # Airflow 2 reads the trigger's task instance for its timeout and log routing; Airflow 3 only logs it
+    trigger.task_instance = None if AIRFLOW_V_3 else mock.Mock(trigger_timeout=None)  # type: ignore[assignment]
+    trigger.trigger_id = 1
+    details: dict[str, Any] = {"name": "create-trigger", "events": 0, "is_watcher": False}
+    runner.triggers[1] = details  # type: ignore[assignment]
+    details["task"] = asyncio.ensure_future(runner.run_trigger(1, trigger))
+    while emu.stats()["operations"]["ListExportJobs"]["succeeded"] < 2:
+        await asyncio.sleep(0.05)
+    if kill == "user":
+        runner.to_cancel.append(1)
+        await runner.cancel_triggers()
+    else:
+        details["task"].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await details["task"]
+
+
+def deferred_create_trigger() -> SesExportJobTrigger:
+    """What a deferrable create task hands the triggerer, rebuilt from its serialized form."""
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:
+        from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
+
+    op = SesCreateExportJobOperator(
+        task_id="create", export_data_source=SOURCE, deferrable=True, waiter_delay=0.2, waiter_max_attempts=100
+    )
+    op.export_data_source = {
+        "MetricsDataSource": {**SOURCE["MetricsDataSource"], "StartDate": "2026-10-01", "EndDate": "2026-10-02"}
+    }
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"ti": None})  # type: ignore[arg-type]
+    classpath, kwargs = deferred.value.trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    return getattr(importlib.import_module(module), name)(**kwargs)  # type: ignore[no-any-return]
+
+
+@pytest.mark.integration
+@pytest.mark.ses_export_emulator(time_scale=1.0)
+def test_killed_deferred_create_cancels_its_job(ses_export_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow 3.3+ calls the trigger's on_kill on a user action; older triggerers never call it (documented)."""
+    emu = ses_export_emulator
+    emu.add_rule(action="hang")
+    monkeypatch.setenv("AIRFLOW_DISABLE_GREENBACK_PORTAL", "true")
+    trigger = deferred_create_trigger()
+    assert trigger.cancel_on_kill is True
+
+    asyncio.run(run_under_triggerer(emu, trigger, kill="user"))
+
+    status = emu.client().get_export_job(JobId=trigger.job_id)["JobStatus"]
+    cancels = emu.stats()["operations"]["CancelExportJob"]["succeeded"]
+    from airflow.triggers.base import BaseTrigger
+
+    if hasattr(BaseTrigger, "on_kill"):  # the triggerer calls it: Airflow 3.3+
+        assert (status, cancels) == ("CANCELLED", 1)
+    else:
+        assert status in ("CREATED", "PROCESSING") and cancels == 0
+
+
+@pytest.mark.integration
+@pytest.mark.ses_export_emulator(time_scale=1.0)
+@pytest.mark.parametrize("who", ["create-shutdown", "sensor-user"])
+def test_triggerer_shutdown_or_a_killed_sensor_leaves_the_job_running(
+    ses_export_emulator: Any, monkeypatch: pytest.MonkeyPatch, who: str
+) -> None:
+    """A triggerer restart must not cancel the create task's job; a sensor never cancels a job it did not start."""
+    emu = ses_export_emulator
+    emu.add_rule(action="hang")
+    monkeypatch.setenv("AIRFLOW_DISABLE_GREENBACK_PORTAL", "true")
+    if who == "create-shutdown":
+        trigger, kill = deferred_create_trigger(), "shutdown"
+    else:
+        job_id = emu.client().create_export_job(
+            ExportDataSource={
+                "MetricsDataSource": {
+                    **SOURCE["MetricsDataSource"],
+                    "StartDate": dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc),
+                    "EndDate": dt.datetime(2026, 10, 2, tzinfo=dt.timezone.utc),
+                }
+            },
+            ExportDestination={"DataFormat": "CSV"},
+        )["JobId"]
+        trigger, kill = SesExportJobTrigger(job_id=job_id, poll_interval=0.2), "user"  # as the sensor builds it
+
+    asyncio.run(run_under_triggerer(emu, trigger, kill=kill))
+
+    assert emu.client().get_export_job(JobId=trigger.job_id)["JobStatus"] in ("CREATED", "PROCESSING")  # running
+    assert emu.stats()["operations"]["CancelExportJob"]["succeeded"] == 0

@@ -23,6 +23,14 @@ from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
 from airflow_provider_sesexport.utils.validation import SesExportInputError, build_create_export_job_request
 from tests.unit.responses import PRESIGNED, job_response
 
+try:  # Airflow 3.3+
+    from airflow.sdk import ResumableJobMixin as AirflowResumableJobMixin
+except ImportError:
+    AirflowResumableJobMixin = None
+
+#: Whether this Airflow keeps task state across tries (then the operator resumes through ResumableJobMixin).
+AIRFLOW_RESUMES_JOBS = AirflowResumableJobMixin is not None
+
 START = dt.datetime(2026, 10, 31, tzinfo=dt.timezone.utc)
 END = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
 
@@ -47,6 +55,7 @@ class FakeTI:
         self.try_number = try_number
         self.start_date = start_date
         self.pushed: dict[str, Any] = {}
+        self.stats_tags: dict[str, str] = {}  # read by ResumableJobMixin
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.pushed[key] = value
@@ -249,34 +258,118 @@ def test_execute_complete_failed_event_raises() -> None:
 
 
 # -- idempotent retries -------------------------------------------------------------------------------
+# On Airflow 3.3+ a retry finds the earlier try's job in task_state_store (ResumableJobMixin); older Airflow
+# has no task_state_store, so a store in the context is never read there and a retry matches ListExportJobs.
+def test_is_airflows_resumable_job_operator_where_it_exists() -> None:
+    op = SesCreateExportJobOperator(task_id="c", export_data_source=metrics_source())
+    assert op.durable is True
+    assert SesCreateExportJobOperator(task_id="c", export_data_source=metrics_source(), durable=False).durable is False
+    assert op.external_id_key == "ses_export_job_id"
+    if AIRFLOW_RESUMES_JOBS:
+        assert isinstance(op, AirflowResumableJobMixin)
+    else:  # not common-compat's stand-in, which would start a new export on every try
+        assert not hasattr(op, "execute_resumable")
+
+
+def test_durable_comes_from_default_args() -> None:
+    try:
+        from airflow.sdk import DAG
+    except ImportError:
+        from airflow import DAG  # type: ignore[assignment,no-redef]
+
+    with DAG("d", schedule=None, start_date=START, default_args={"durable": False}):
+        op = SesCreateExportJobOperator(task_id="c", export_data_source=metrics_source())
+    assert op.durable is False
+
+
 def test_state_store_records_the_job(hook: SesExportJobHook, stubber: Stubber) -> None:
     stubber.add_response("create_export_job", {"JobId": "job-1"}, EXPECTED_CREATE)
     store = FakeStore()
     make_op(hook, wait_for_completion=False).execute({"ti": FakeTI(), "task_state_store": store})
-    assert store.values == {"ses_export_job_id": "job-1"}
+    assert store.values == ({"ses_export_job_id": "job-1"} if AIRFLOW_RESUMES_JOBS else {})
+
+
+def expect_new_job_without_resumable_jobs(stubber: Stubber) -> bool:
+    """Below Airflow 3.3 the store is not read: a retry without a DAG run start to match from creates a new job."""
+    if AIRFLOW_RESUMES_JOBS:
+        return False
+    stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
+    return True
 
 
 @pytest.mark.parametrize("status", ["CREATED", "PROCESSING", "COMPLETED"])
 def test_retry_reuses_stored_job(hook: SesExportJobHook, stubber: Stubber, status: str) -> None:
-    stubber.add_response("get_export_job", job_response(status, job_id="old"), {"JobId": "old"})
     store = FakeStore({"ses_export_job_id": "old"})
-    assert make_op(hook, wait_for_completion=False).execute({"ti": FakeTI(2), "task_state_store": store}) == "old"
+    context = {"ti": FakeTI(2), "task_state_store": store}
+    if expect_new_job_without_resumable_jobs(stubber):
+        assert make_op(hook, wait_for_completion=False).execute(context) == "new"
+        return
+    stubber.add_response("get_export_job", job_response(status, job_id="old"), {"JobId": "old"})
+    assert make_op(hook, wait_for_completion=False).execute(context) == "old"
 
 
 @pytest.mark.parametrize("status", ["FAILED", "CANCELLED"])
 def test_retry_replaces_failed_stored_job(hook: SesExportJobHook, stubber: Stubber, status: str) -> None:
-    stubber.add_response("get_export_job", job_response(status, job_id="old"), {"JobId": "old"})
-    stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
     store = FakeStore({"ses_export_job_id": "old"})
+    if not expect_new_job_without_resumable_jobs(stubber):
+        stubber.add_response("get_export_job", job_response(status, job_id="old"), {"JobId": "old"})
+        stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
     assert make_op(hook, wait_for_completion=False).execute({"ti": FakeTI(2), "task_state_store": store}) == "new"
-    assert store.values["ses_export_job_id"] == "new"
+    assert store.values["ses_export_job_id"] == ("new" if AIRFLOW_RESUMES_JOBS else "old")
 
 
 def test_retry_replaces_vanished_stored_job(hook: SesExportJobHook, stubber: Stubber) -> None:
-    stubber.add_client_error("get_export_job", "NotFoundException", "gone", 404, expected_params={"JobId": "old"})
-    stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
+    if not expect_new_job_without_resumable_jobs(stubber):
+        stubber.add_client_error("get_export_job", "NotFoundException", "gone", 404, expected_params={"JobId": "old"})
+        stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
     store = FakeStore({"ses_export_job_id": "old"})
     assert make_op(hook, wait_for_completion=False).execute({"ti": FakeTI(2), "task_state_store": store}) == "new"
+
+
+def test_retry_of_a_completed_job_pushes_its_summary_without_a_new_export(
+    hook: SesExportJobHook, stubber: Stubber
+) -> None:
+    """ResumableJobMixin skips the wait for a job an earlier try saw COMPLETED: the summary still reaches XCom."""
+    store = FakeStore({"ses_export_job_id": "old"})
+    ti = FakeTI(2)
+    summary = {"job_id": "old", "job_status": "COMPLETED"}
+    if expect_new_job_without_resumable_jobs(stubber):
+        expected = "new"
+    else:
+        stubber.add_response("get_export_job", job_response("COMPLETED", job_id="old"), {"JobId": "old"})
+        expected = "old"
+    with mock.patch.object(hook, "wait_for_export_job", return_value=summary) as wait:
+        assert make_op(hook).execute({"ti": ti, "task_state_store": store}) == expected
+    wait.assert_called_once_with(expected, 0, 120)
+    assert ti.pushed == {"export_job": summary}
+
+
+def test_deferrable_retry_defers_on_the_stored_job(hook: SesExportJobHook, stubber: Stubber) -> None:
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:
+        from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
+
+    store = FakeStore({"ses_export_job_id": "old"})
+    if expect_new_job_without_resumable_jobs(stubber):
+        expected = "new"
+    else:
+        stubber.add_response("get_export_job", job_response("PROCESSING", job_id="old"), {"JobId": "old"})
+        expected = "old"
+    with pytest.raises(TaskDeferred) as deferred:
+        make_op(hook, deferrable=True).execute({"ti": FakeTI(2), "task_state_store": store})
+    _, kwargs = deferred.value.trigger.serialize()
+    assert kwargs["job_id"] == expected
+    assert kwargs["cancel_on_kill"] is True  # the create operator's trigger cancels its job when the task is killed
+
+
+def test_not_durable_starts_a_new_export_on_every_try(hook: SesExportJobHook, stubber: Stubber) -> None:
+    """durable=False: neither the store (3.3+) nor ListExportJobs (older Airflow) is consulted."""
+    stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
+    store = FakeStore({"ses_export_job_id": "old"})
+    context = {"ti": FakeTI(2), "task_state_store": store, "dag_run": mock.Mock(start_date=START)}
+    assert make_op(hook, wait_for_completion=False, durable=False).execute(context) == "new"
+    assert store.values == {"ses_export_job_id": "old"}
 
 
 def listed(job_id: str, status: str, created: dt.datetime) -> dict[str, Any]:

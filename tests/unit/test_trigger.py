@@ -7,6 +7,7 @@ import datetime as dt
 import random
 from collections.abc import Callable, Coroutine
 from typing import Any
+from unittest import mock
 
 import pytest
 from botocore.exceptions import ClientError
@@ -58,6 +59,13 @@ class FakeSes:
         if JobId not in self.jobs:
             raise client_error("NotFoundException", 404, f"Job {JobId} not found")
         return job_response(self.jobs[JobId], job_id=JobId)
+
+    async def cancel_export_job(self, JobId: str) -> dict[str, Any]:
+        self.calls.append(("CancelExportJob", {"JobId": JobId}))
+        if self.jobs.get(JobId) not in ("CREATED", "PROCESSING"):
+            raise client_error("BadRequestException", 400, "Cannot cancel an export job that has a <X> status.")
+        self.jobs[JobId] = "CANCELLED"
+        return {}
 
     def ops(self) -> list[str]:
         return [op for op, _ in self.calls]
@@ -176,7 +184,10 @@ def test_serialize_round_trip_keeps_everything() -> None:
         "region_name": "eu-west-1",
         "verify": "/etc/ca.pem",
         "botocore_config": {"retries": {"mode": "adaptive", "max_attempts": 9}},
+        "cancel_on_kill": False,
     }
+    _, with_cancel = SesExportJobTrigger(job_id="job-9", cancel_on_kill=True).serialize()
+    assert SesExportJobTrigger(**with_cancel).serialize()[1] == with_cancel and with_cancel["cancel_on_kill"] is True
 
 
 def test_serialized_kwargs_are_plain_json() -> None:
@@ -254,6 +265,93 @@ def test_client_creation_failure_is_an_error_event(factory: Factory, run: Run) -
     event = run(first_event(trigger()))
     assert event["status"] == "error"
     assert "no credentials" in event["message"]
+
+
+# -- on_kill: the task was killed while deferred ---------------------------------------------------------
+@pytest.fixture
+def kill_client(ses: FakeSes, monkeypatch: pytest.MonkeyPatch) -> Factory:
+    """The client on_kill opens (its own: the trigger has left the shared poller by then)."""
+    fac = Factory(ses)
+    monkeypatch.setattr(poller_mod, "open_client", fac)
+    return fac
+
+
+@pytest.mark.parametrize("status", ["CREATED", "PROCESSING"])
+def test_on_kill_cancels_a_running_job(ses: FakeSes, kill_client: Factory, status: str) -> None:
+    ses.jobs["job-1"] = status
+    asyncio.run(trigger(cancel_on_kill=True, aws_conn_id="ses", region_name="eu-west-1").on_kill())
+    assert ses.calls == [("GetExportJob", {"JobId": "job-1"}), ("CancelExportJob", {"JobId": "job-1"})]
+    assert ses.jobs["job-1"] == "CANCELLED"
+    assert (kill_client.opened, kill_client.closed) == (1, 1)
+    assert (kill_client.specs[0].aws_conn_id, kill_client.specs[0].region_name) == ("ses", "eu-west-1")
+
+
+@pytest.mark.parametrize("status", ["COMPLETED", "FAILED", "CANCELLED"])
+def test_on_kill_leaves_a_finished_job_alone(ses: FakeSes, kill_client: Factory, status: str) -> None:
+    ses.jobs["job-1"] = status
+    asyncio.run(trigger(cancel_on_kill=True).on_kill())
+    assert ses.ops() == ["GetExportJob"]
+    assert ses.jobs["job-1"] == status and kill_client.closed == 1
+
+
+def test_on_kill_without_cancel_on_kill_does_nothing(ses: FakeSes, kill_client: Factory) -> None:
+    """The default, and what the sensor uses: a sensor never cancels a job it did not start."""
+    ses.jobs["job-1"] = "PROCESSING"
+    asyncio.run(trigger().on_kill())
+    assert ses.calls == [] and kill_client.opened == 0
+    assert ses.jobs["job-1"] == "PROCESSING"
+
+
+def test_sensor_trigger_never_cancels(hook: Any) -> None:
+    from botocore.stub import Stubber
+
+    from airflow_provider_sesexport.sensors.ses_export import SesExportJobSensor
+
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:
+        from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
+
+    sensor = SesExportJobSensor(task_id="wait", job_id="job-1", deferrable=True, timeout=60)
+    sensor.__dict__["hook"] = hook
+    with Stubber(hook.conn) as stubber:
+        stubber.add_response("get_export_job", job_response("PROCESSING"), {"JobId": "job-1"})
+        with pytest.raises(TaskDeferred) as deferred:
+            sensor.execute({})
+    assert deferred.value.trigger.serialize()[1]["cancel_on_kill"] is False
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "error"),
+    [
+        ("open", RuntimeError("no credentials")),
+        ("get", client_error("TooManyRequestsException", 429)),
+        ("cancel", None),  # the job finished between GetExportJob and CancelExportJob: SES refuses the cancel
+    ],
+)
+def test_on_kill_errors_are_logged_not_raised(
+    ses: FakeSes, monkeypatch: pytest.MonkeyPatch, fail_on: str, error: Any
+) -> None:
+    ses.jobs["job-1"] = "PROCESSING"
+    fac = Factory(ses, fail=error if fail_on == "open" else None)
+    monkeypatch.setattr(poller_mod, "open_client", fac)
+    if fail_on == "get":
+        ses.get_errors["job-1"] = error
+    if fail_on == "cancel":
+        original_get = ses.get_export_job
+
+        async def get_then_finish(JobId: str) -> dict[str, Any]:
+            response = await original_get(JobId)
+            ses.jobs[JobId] = "COMPLETED"
+            return response
+
+        monkeypatch.setattr(ses, "get_export_job", get_then_finish)
+    trig = trigger(cancel_on_kill=True)
+    with mock.patch.object(trig.log, "warning") as warning:
+        asyncio.run(trig.on_kill())
+    (call,) = warning.call_args_list
+    assert call.args[0].startswith("Could not cancel SES export job") and call.args[1] == "job-1"
+    assert fac.closed == fac.opened  # a client it opened is closed again
 
 
 # -- shared client and reference counting -------------------------------------------------------------
