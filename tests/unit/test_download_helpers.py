@@ -12,12 +12,12 @@ import pytest
 from airflow_provider_sesexport.hooks._download import (
     ExportStream,
     SesExportDownloadError,
-    SesExportDownloadMixin,
     _Rejected,
     _s3_error_text,
     _Transient,
     parse_s3_url,
 )
+from airflow_provider_sesexport.hooks._download_methods import SesExportDownloadMixin
 
 
 def test_parse_s3_url() -> None:
