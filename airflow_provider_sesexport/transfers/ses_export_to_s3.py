@@ -35,6 +35,15 @@ CONTENT_TYPES = {"CSV": "text/csv", "JSON": "application/json"}
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+def __getattr__(name: str) -> Any:
+    # ``SesExportTransferError`` lived here first: still importable from this module, loaded on first use.
+    if name == "SesExportTransferError":
+        from airflow_provider_sesexport.exceptions import SesExportTransferError
+
+        return SesExportTransferError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
     """
     Copy the file of a COMPLETED SES v2 export job to an S3 object, streaming it through this task.
