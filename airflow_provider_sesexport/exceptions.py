@@ -72,6 +72,36 @@ class SesExportJobNotFoundError(SesExportJobError):
         return (type(self), (self.job_id, self.detail))
 
 
+class SesExportVdmNotEnabledError(SesExportJobError, AirflowFailException):
+    """
+    SES refused CreateExportJob because Virtual Deliverability Manager is not enabled on the account.
+
+    Retrying does not help until someone enables VDM, so no retries burn; the message says how.
+
+    :param aws_message: AWS's error message.
+    :param region: the region the request went to, if known.
+    """
+
+    def __init__(self, aws_message: str | None = None, region: str | None = None) -> None:
+        self.aws_message = aws_message
+        self.region = region
+        where = f" in region {region}" if region else ""
+        command = "aws sesv2 put-account-vdm-attributes --vdm-attributes VdmEnabled=ENABLED"
+        if region:
+            command += f" --region {region}"
+        message = (
+            f"SES refused CreateExportJob: Virtual Deliverability Manager (VDM) is not enabled on this AWS account"
+            f"{where}, and export jobs need it. Enable it in the SES console (Virtual Deliverability Manager, "
+            f"Get started / Settings) or with `{command}`, then clear the task."
+        )
+        if aws_message:
+            message += f" AWS said: {aws_message}"
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.aws_message, self.region))
+
+
 class SesExportDownloadError(SesExportJobError):
     """The export file could not be downloaded (after fresh URLs and resumes were tried)."""
 

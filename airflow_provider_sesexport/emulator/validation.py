@@ -30,6 +30,7 @@ from airflow_provider_sesexport.utils.model_validation import (
     check_request,
     date_range_violation,
     operation_model,
+    partial_day_violation,
 )
 
 
@@ -149,18 +150,6 @@ def _check_dates(source: dict[str, Any], path: str) -> None:
         )
 
 
-def _is_midnight(value: Any) -> bool:
-    """
-    Whether ``value`` (a datetime; naive means UTC) is exactly midnight UTC.
-
-    :param value: the datetime.
-    """
-    if not isinstance(value, datetime):
-        return True  # left to the other checks
-    utc = value.astimezone(timezone.utc) if value.utcoffset() is not None else value
-    return (utc.hour, utc.minute, utc.second, utc.microsecond) == (0, 0, 0, 0)
-
-
 def _semantic_create(params: dict[str, Any]) -> None:
     """
     CreateExportJob rules the model cannot express, worded as real SES words them.
@@ -180,7 +169,7 @@ def _semantic_create(params: dict[str, Any]) -> None:
         raise ValidationFailed(ONE_DATA_SOURCE)
     name = "MetricsDataSource" if has_metrics else "MessageInsightsDataSource"
     _check_dates(source[name], f"ExportDataSource.{name}")
-    if has_metrics and not all(_is_midnight(source[name].get(key)) for key in ("StartDate", "EndDate")):
+    if has_metrics and partial_day_violation(source[name], f"ExportDataSource.{name}") is not None:
         raise ValidationFailed(PARTIAL_DAYS)
 
 

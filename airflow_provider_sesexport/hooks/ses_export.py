@@ -114,15 +114,19 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         Send a CreateExportJob request built, and so validated, by
         :func:`~airflow_provider_sesexport.utils.validation.build_create_export_job_request`.
 
+        An account without Virtual Deliverability Manager raises
+        :class:`~airflow_provider_sesexport.exceptions.SesExportVdmNotEnabledError` (no retries; says how to enable it).
+
         :param request: the request.
         :return: the new job's id.
         """
         from airflow_provider_sesexport.utils import aws_errors
 
+        client = self.conn
         try:
-            response = self.conn.create_export_job(**request)
+            response = client.create_export_job(**request)
         except ClientError as exc:
-            raise aws_errors.translate(exc) from exc
+            raise aws_errors.translate(exc, region=client.meta.region_name) from exc
         return response["JobId"]
 
     def cancel_export_job(self, job_id: str) -> None:

@@ -12,7 +12,11 @@ from botocore.exceptions import (
     ConnectionError as BotocoreConnectionError,
 )
 
-from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportJobNotFoundError
+from airflow_provider_sesexport.exceptions import (
+    SesExportJobError,
+    SesExportJobNotFoundError,
+    SesExportVdmNotEnabledError,
+)
 from airflow_provider_sesexport.utils.redaction import redact_text
 
 #: Error codes botocore's standard retry mode treats as throttling, plus SES's own.
@@ -83,17 +87,37 @@ def means_job_not_found(code: str | None, message: str | None) -> bool:
     return code == "BadRequestException" and "invalid jobid" in (message or "").lower()
 
 
-def translate(exc: ClientError, job_id: str | None = None) -> Exception:
+def means_vdm_not_enabled(code: str | None, message: str | None) -> bool:
+    """
+    Whether an SES error says Virtual Deliverability Manager is not enabled on the account.
+
+    Real SES answers CreateExportJob on such an account with 400 BadRequestException "To use this
+    feature you must enable Virtual Deliverability Manager..." (the model documents nothing for it).
+
+    :param code: the AWS error code.
+    :param message: AWS's error message.
+    """
+    return code == "BadRequestException" and "must enable virtual deliverability manager" in (message or "").lower()
+
+
+def translate(exc: ClientError, job_id: str | None = None, region: str | None = None) -> Exception:
     """
     Map a modeled SES error to this provider's exceptions.
 
-    An unknown job (:func:`means_job_not_found`) becomes :class:`SesExportJobNotFoundError`; BadRequestException a
+    An unknown job (:func:`means_job_not_found`) becomes :class:`SesExportJobNotFoundError`; VDM not enabled
+    (:func:`means_vdm_not_enabled`) :class:`SesExportVdmNotEnabledError`; any other BadRequestException a
     :class:`SesExportJobError` that repeats AWS's message; anything else is returned unchanged.
+
+    :param exc: the error.
+    :param job_id: the job the request was about, if any.
+    :param region: the region the request went to, if known (named in the VDM error's fix).
     """
     code = error_code(exc)
     message = exc.response.get("Error", {}).get("Message")
     if job_id is not None and means_job_not_found(code, message):
         return SesExportJobNotFoundError(job_id, redact_text(message) if message else None)
+    if means_vdm_not_enabled(code, message):
+        return SesExportVdmNotEnabledError(redact_text(message) if message else None, region)
     if code == "BadRequestException":
         return SesExportJobError(f"SES rejected the request: {describe(exc)}")
     return exc

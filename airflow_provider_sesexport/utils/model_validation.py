@@ -5,7 +5,8 @@ Checking a request against botocore's ``sesv2`` model: the one walker the provid
 then the constraints it leaves to the service (enums, ``max`` lengths and values, map sizes), and
 returns neutral :class:`Violation` objects; each side words them its own way (the provider as a
 ``SesExportInputError`` naming the user's parameter, the emulator as a 400 ``BadRequestException``).
-:func:`date_range_violation` is the one SES rule beyond the model that both sides enforce.
+:func:`date_range_violation` and :func:`partial_day_violation` are the SES rules beyond the model that both
+sides enforce.
 
 botocore is imported on first use, so importing this module from a DAG file costs nothing.
 """
@@ -153,6 +154,28 @@ def date_range_violation(source: Mapping[str, Any], path: str) -> Violation | No
     if _as_utc(start) < _as_utc(end):
         return None
     return Violation(f"{path}.EndDate", end, f"a time after StartDate ({start.isoformat()})")
+
+
+def partial_day_violation(source: Mapping[str, Any], path: str) -> Violation | None:
+    """
+    SES's rule for a metrics export: StartDate and EndDate both at midnight UTC (else 400 "... partial-day timestamps").
+
+    Metrics are daily totals over ``[StartDate, EndDate)``; a Message Insights range may start and end at any time,
+    so call this for a ``MetricsDataSource`` only. Dates that are not datetimes are left to the other checks; a
+    naive datetime counts as UTC, as on the wire.
+
+    :param source: a ``MetricsDataSource`` with datetime dates.
+    :param path: the source's path from the request root, e.g. ``ExportDataSource.MetricsDataSource``.
+    :return: the violation (on the first date that is not midnight UTC, as a UTC datetime), or None.
+    """
+    for field in ("StartDate", "EndDate"):
+        value = source.get(field)
+        if not isinstance(value, dt.datetime):
+            continue
+        utc = _as_utc(value).astimezone(dt.timezone.utc)
+        if utc != utc.replace(hour=0, minute=0, second=0, microsecond=0):
+            return Violation(f"{path}.{field}", utc, "midnight UTC (00:00:00+00:00)")
+    return None
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:

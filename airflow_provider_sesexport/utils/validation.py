@@ -121,17 +121,97 @@ def validate_against_model(operation: str, request: dict[str, Any], params: dict
         raise _input_error(violations[0], params)
 
 
-def _input_error(violation: Violation, params: dict[str, str]) -> SesExportInputError:
+def _input_error(violation: Violation, params: dict[str, str], hint: str = "") -> SesExportInputError:
     """
     The error for ``violation``, its path starting with the user-facing parameter instead of the request member.
 
     :param violation: the violation.
     :param params: the user-facing parameter each top-level request member came from.
+    :param hint: how to fix it, appended to the message.
     """
     member = violation.member
     path = params.get(member, member) + violation.path[len(member) :]
     value = violation.value
-    return invalid(path, value.isoformat() if isinstance(value, dt.datetime) else value, violation.expected)
+    return invalid(path, value.isoformat() if isinstance(value, dt.datetime) else value, violation.expected, hint)
+
+
+_PARTIAL_DAY_HINT = (
+    "A metrics export covers whole UTC days, [StartDate, EndDate), and SES refuses partial days "
+    "('To get daily aggregated data you must not specify partial-day timestamps'). "
+    "Use the data interval of a daily schedule in UTC, '{{ data_interval_start }}' / '{{ data_interval_end }}' "
+    "(e.g. CronDataIntervalTimetable('0 0 * * *', timezone='UTC')), dates such as '{{ data_interval_start | ds }}', "
+    "or a UTC datetime with .replace(hour=0, minute=0, second=0, microsecond=0)."
+)
+
+
+def _check_max_results(source: dict[str, Any]) -> None:
+    """
+    ``MessageInsightsDataSource.MaxResults``: an integer within the model's bounds (1..10,000), if given.
+
+    :param source: the ``MessageInsightsDataSource``.
+    """
+    if "MaxResults" not in source:
+        return
+    from airflow_provider_sesexport.utils.model_validation import operation_model
+
+    value = source["MaxResults"]
+    shape = _source_shape(operation_model("CreateExportJob"), "MessageInsightsDataSource").members["MaxResults"]
+    low, high = shape.metadata.get("min", 1), shape.metadata.get("max", 10_000)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid(
+            "export_data_source.MessageInsightsDataSource.MaxResults",
+            value,
+            f"an integer from {low} to {high:,}, or leave it out",
+            f"SES exports at most {high:,} messages (a random sample of {high:,} when more match): for more, "
+            "split the range into several exports or narrow it with Include/Exclude filters.",
+        )
+
+
+#: Names newer sesv2 models added (absent from MWAA 2.10.3's botocore 1.35.36), and where they go:
+#: a metrics dimension (a ``Dimensions`` key), or a Message Insights filter (an ``Include``/``Exclude`` member).
+_NEWER_MODEL_DIMENSIONS = ("TENANT_NAME",)
+_NEWER_MODEL_FILTERS = ("TenantName",)
+
+
+def _source_shape(operation: Any, name: str) -> Any:
+    return operation.input_shape.members["ExportDataSource"].members[name]
+
+
+def _check_model_knows(name: str, source: dict[str, Any]) -> None:
+    """
+    Reject a name the installed botocore's sesv2 model lacks but newer ones have, saying to upgrade botocore.
+
+    Without this, botocore refuses such a request with an "unknown parameter" or enum error that
+    does not say the name is real (and works with a newer botocore).
+
+    :param name: the data source's member name.
+    :param source: the data source.
+    """
+    from airflow_provider_sesexport.utils.model_validation import operation_model
+
+    shape = _source_shape(operation_model("CreateExportJob"), name)
+    missing: list[tuple[str, str]] = []
+    if name == "MetricsDataSource":
+        dimensions = source.get("Dimensions")
+        known = shape.members["Dimensions"].key.enum or []
+        if isinstance(dimensions, dict):
+            missing += [("Dimensions", k) for k in _NEWER_MODEL_DIMENSIONS if k in dimensions and k not in known]
+    else:
+        for field in ("Include", "Exclude"):
+            filters = source.get(field)
+            if isinstance(filters, dict) and field in shape.members:
+                known = shape.members[field].members
+                missing += [(field, k) for k in _NEWER_MODEL_FILTERS if k in filters and k not in known]
+    if missing:
+        import botocore
+
+        field, key = missing[0]
+        raise SesExportInputError(
+            f"Invalid export_data_source.{name}.{field}: {key!r} is not in the sesv2 model of the installed "
+            f"botocore {botocore.__version__}, which is older than SES's {key} support, so boto3 cannot send it. "
+            "Upgrade boto3 and botocore (pip install --upgrade boto3 botocore; on MWAA, a newer image or a "
+            f"requirements.txt that allows them), or leave {key} out."
+        )
 
 
 class CreateExportJobRequest(dict):  # type: ignore[type-arg]
@@ -179,11 +259,18 @@ def build_create_export_job_request(export_data_source: Any, data_format: Any) -
                 f"export_data_source.{name}.{field}", source.get(field), "a datetime, date or ISO-8601 string"
             )
         source[field] = to_utc_datetime(source[field], f"export_data_source.{name}.{field}")
-    from airflow_provider_sesexport.utils.model_validation import date_range_violation
+    from airflow_provider_sesexport.utils.model_validation import date_range_violation, partial_day_violation
 
     date_range = date_range_violation(source, f"ExportDataSource.{name}")
     if date_range is not None:
         raise _input_error(date_range, _CREATE_PARAMS)
+    if name == "MetricsDataSource":
+        partial_day = partial_day_violation(source, f"ExportDataSource.{name}")
+        if partial_day is not None:
+            raise _input_error(partial_day, _CREATE_PARAMS, _PARTIAL_DAY_HINT)
+    else:
+        _check_max_results(source)
+    _check_model_knows(name, source)
     request = CreateExportJobRequest(ExportDataSource={name: source}, ExportDestination={"DataFormat": data_format})
     validate_against_model("CreateExportJob", request, _CREATE_PARAMS)
     return request
