@@ -110,6 +110,9 @@ BAD_SOURCES: list[tuple[Any, str]] = [
     (metrics(EndDate="2026-11-01T00:00:00"), "EndDate"),  # naive ISO-8601 string
     (metrics(EndDate=START), "EndDate"),  # empty range
     (metrics(StartDate=12345), "StartDate"),
+    (metrics(StartDate=START.replace(hour=6)), "StartDate"),  # metrics: midnight UTC only
+    (metrics(EndDate="2026-11-01T00:00:00+01:00"), "EndDate"),  # a non-UTC midnight
+    (metrics(Dimensions={"TENANT_NAME": ["t"]}, EndDate=START + dt.timedelta(hours=1)), "EndDate"),
     (metrics(Namespace="VDMX"), "Namespace"),  # unknown enum
     (metrics(Metrics=[{"Name": "OPENS", "Aggregation": "VOLUME"}]), "Metrics[0].Name"),
     (metrics(Metrics=[{"Name": "SEND", "Aggregation": "AVERAGE"}]), "Metrics[0].Aggregation"),
