@@ -3,15 +3,12 @@ Gate a pipeline on an SES v2 export job that something else started.
 
 Trigger it with the job id: ``airflow dags trigger example_ses_export_gate --conf '{"job_id": "..."}'``.
 The sensor waits in reschedule mode (no worker slot held between polls), the result operator pushes
-``statistics`` and ``s3_url`` to XCom, and the report task reads the file while the URL is fresh.
+``statistics`` and ``s3_url`` to XCom, and the report task reads the file's records while the URL is fresh.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import json
 import os
 import urllib.request
 
@@ -48,17 +45,21 @@ with DAG(
 
     @task
     def report(summary: dict, statistics: dict, s3_url: str) -> dict:
-        """Use the export: here, count its data rows and compare them with what SES says it exported."""
+        """Use the export: read its records while the URL is fresh (any of the four layouts SES writes)."""
+        from airflow_provider_sesexport.records import iter_records
+
+        records, first = 0, None
         with urllib.request.urlopen(s3_url, timeout=60) as response:  # the URL lives five minutes
-            body = response.read()
-        if summary["data_format"] == "CSV":  # a header line, then one record per row
-            data_rows = sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8")))) - 1
-        else:  # a JSON array of records
-            data_rows = len(json.loads(body))
-        print(f"Export file {redact_url(s3_url)}: {data_rows} data rows; SES statistics {statistics}")
-        for line in body.splitlines()[:3]:
-            print("  " + line.decode("utf-8", "replace")[:200])
-        return {"data_rows": data_rows, "exported_records": statistics["ExportedRecordsCount"]}
+            for record in iter_records(
+                response, source_type=summary["export_source_type"], data_format=summary["data_format"]
+            ):
+                first = first or record
+                records += 1
+        # SES's ProcessedRecordsCount counts the messages it examined, not the records in the file
+        # (and real SES never returns ExportedRecordsCount): count the file itself.
+        print(f"Export file {redact_url(s3_url)}: {records} records; SES statistics {statistics}")
+        print(f"  first record: {first}")
+        return {"records": records, "processed_records": statistics["ProcessedRecordsCount"]}
 
     wait_for_export >> export_result
     report(

@@ -111,10 +111,16 @@ with DAG(
     ).expand(job_id=ids)
 
     @task
-    def report(summaries: list[dict[str, Any]]) -> dict[str, Any]:
-        """Summarise the day's exports (a real pipeline would load the files, e.g. with SesExportToS3Operator)."""
-        exported = {s["job_id"]: s["statistics"]["ExportedRecordsCount"] for s in summaries}
-        print(f"{len(summaries)} VDM exports finished; exported records per job: {exported}")
-        return {"exports": len(summaries), "exported_records": exported}
+    def report(summaries: list[dict[str, Any]], records: list[int]) -> dict[str, Any]:
+        """
+        Summarise the day's exports: the records each copied file holds, and the messages SES examined.
 
-    report(export_results.output) << copy_to_s3
+        SES's ``ProcessedRecordsCount`` counts the messages examined, not the rows written (real SES never
+        returns ``ExportedRecordsCount``), so the records come from the copy, which counts the file itself.
+        """
+        per_job = {s["job_id"]: n for s, n in zip(summaries, records, strict=True)}  # both in map-index order
+        processed = {s["job_id"]: s["statistics"]["ProcessedRecordsCount"] for s in summaries}
+        print(f"{len(summaries)} VDM exports finished; records per job: {per_job}; messages examined: {processed}")
+        return {"exports": len(summaries), "records": per_job, "processed_records": processed}
+
+    report(export_results.output, copy_to_s3.output["records"])  # type: ignore[index]

@@ -28,6 +28,8 @@ def test_demo_runs_the_whole_product_offline() -> None:
     assert "status PROCESSING" in out
     assert "status COMPLETED" in out
     assert "Statistics (XCom 'statistics'): {'ProcessedRecordsCount':" in out
+    assert "'ExportedRecordsCount': None}" in out  # the emulator's default is real SES's: not returned
+    assert "records read by the report task:" in out
     assert "?<redacted>" in out
     assert "X-Amz-Signature" not in out
     assert "EMAIL_IDENTITY,SEND_VOLUME,DELIVERY_RATE" in out
