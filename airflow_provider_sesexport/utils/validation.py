@@ -53,6 +53,10 @@ def validate_job_id(value: Any, param: str = "job_id") -> str:
 DATA_FORMATS = ("CSV", "JSON")
 _DATA_SOURCES = ("MetricsDataSource", "MessageInsightsDataSource")
 _DATE_FIELDS = ("StartDate", "EndDate")
+_DESTINATION_HINT = (
+    "SES chooses where the export file goes and refuses a custom S3 URL ('Providing a custom S3 URL is not "
+    "supported'): give only data_format, and copy the finished file into your bucket with SesExportToS3Operator."
+)
 #: the operator argument each CreateExportJob request member comes from
 _CREATE_PARAMS = {"ExportDataSource": "export_data_source", "ExportDestination": "data_format"}
 
@@ -245,6 +249,7 @@ def build_create_export_job_request(export_data_source: Any, data_format: Any) -
             f"export_data_source.{unknown[0]}",
             export_data_source[unknown[0]],
             "no such member; use " + " or ".join(_DATA_SOURCES),
+            _DESTINATION_HINT if unknown[0] in ("ExportDestination", "S3Url") else "",
         )
     if len(chosen) != 1:
         raise invalid("export_data_source", export_data_source, "exactly one of " + " or ".join(_DATA_SOURCES))

@@ -2,8 +2,9 @@
 What real SES refuses that botocore's model does not say (issue 10), caught by the provider before any request,
 and the one refusal only SES can know about (VDM not enabled) turned into a typed error.
 
-Facts (numbers as in the README's "What SES really returns"): 4 metrics ranges midnight to midnight UTC,
-5 VDM not enabled, 13 ``MaxResults`` 1..10,000, 14 ``TENANT_NAME``/``TenantName`` on an older botocore model.
+Facts (numbers as in the README's "What SES really returns"): 1 no custom S3 URL, 4 metrics ranges midnight to
+midnight UTC, 5 VDM not enabled, 13 ``MaxResults`` 1..10,000, 14 ``TENANT_NAME``/``TenantName`` on an older
+botocore model.
 Every "before any request" case runs with a Stubber that has no responses: a request would fail differently.
 """
 
@@ -74,6 +75,28 @@ def create_operator(hook: SesExportJobHook, source: dict[str, Any], **kwargs: An
     op = SesCreateExportJobOperator(task_id="create", export_data_source=source, waiter_delay=0, **kwargs)
     op.__dict__["hook"] = hook
     return op
+
+
+# -- fact 1: no custom S3 URL -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"ExportDestination": {"DataFormat": "CSV", "S3Url": "s3://my-bucket/ses/"}}, "ExportDestination"),
+        ({"S3Url": "s3://my-bucket/ses/"}, "S3Url"),
+    ],
+)
+def test_a_destination_in_the_data_source_is_refused_with_the_way_to_get_the_file(
+    hook: SesExportJobHook, stubber: Stubber, extra: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(SesExportInputError) as err:
+        create_operator(hook, {**metrics(), **extra}).execute({"ti": FakeTI()})
+    message = str(err.value)
+    assert message.startswith(f"Invalid export_data_source.{named}=")
+    assert "Providing a custom S3 URL is not supported" in message and "SesExportToS3Operator" in message
+
+
+def test_the_request_carries_only_the_data_format_as_destination() -> None:
+    assert build_create_export_job_request(metrics(), "JSON")["ExportDestination"] == {"DataFormat": "JSON"}
 
 
 # -- fact 4: metrics ranges go from midnight to midnight UTC ------------------------------------------------
