@@ -244,6 +244,25 @@ def test_tenant_names_work_where_the_model_has_them_and_say_upgrade_where_not(
     assert "Unknown parameter" not in message and "one of EMAIL_IDENTITY" not in message  # not botocore's words
 
 
+def test_tenant_name_on_the_installed_botocore() -> None:
+    """Unpatched: accepted on a botocore that knows TENANT_NAME (the newest), the upgrade error on 1.35.36 (MWAA)."""
+    dimensions = _source_shape_of_installed_model().members["Dimensions"].key.enum
+    source = metrics(Dimensions={"TENANT_NAME": ["tenant-a"]})
+    if "TENANT_NAME" in dimensions:
+        assert build_create_export_job_request(source, "CSV")["ExportDataSource"] == source
+    else:
+        with pytest.raises(SesExportInputError, match="Upgrade boto3 and botocore"):
+            build_create_export_job_request(source, "CSV")
+
+
+def _source_shape_of_installed_model() -> Any:
+    return (
+        model_validation.operation_model("CreateExportJob")
+        .input_shape.members["ExportDataSource"]
+        .members["MetricsDataSource"]
+    )
+
+
 def test_other_unknown_dimensions_keep_the_models_error(model_has_tenant: bool) -> None:
     with pytest.raises(SesExportInputError, match=r"Dimensions key='COUNTRY': expected one of EMAIL_IDENTITY") as err:
         build_create_export_job_request(metrics(Dimensions={"COUNTRY": ["DE"]}), "CSV")
