@@ -116,7 +116,7 @@ def create_in_free_slot(
     :param request: a validated CreateExportJob request.
     :param slots: the wait (limit, attempts so far, clock, sleep, jitter).
     :param logger: where the attempt lines go (the task's logger).
-    :param hand_off: deferrable mode: called instead of pausing in this process (it defers the task).
+    :param hand_off: deferrable mode: called instead of pausing in this process; it defers the task (raises).
     :return: the new job's id.
     """
     while True:
