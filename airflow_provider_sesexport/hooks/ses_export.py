@@ -119,8 +119,10 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         """
         from airflow_provider_sesexport.utils import aws_errors
 
+        client = self.conn
+        aws_errors.stop_retrying_no_free_slot(client)  # no free slot: the create operator waits for one itself
         try:
-            response = self.conn.create_export_job(**request)
+            response = client.create_export_job(**request)
         except ClientError as exc:
             raise aws_errors.translate(exc) from exc
         return response["JobId"]
