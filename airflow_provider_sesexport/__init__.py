@@ -45,7 +45,10 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": "Amazon SES export jobs",
-                "python-modules": ["airflow_provider_sesexport.triggers.ses_export"],
+                "python-modules": [
+                    "airflow_provider_sesexport.triggers.ses_export",
+                    "airflow_provider_sesexport.triggers.export_slot",
+                ],
             }
         ],
         "extra-links": ["airflow_provider_sesexport.links.S3ObjectLink"],

@@ -102,6 +102,26 @@ class SesExportVdmNotEnabledError(SesExportJobError, AirflowFailException):
         return (type(self), (self.aws_message, self.region))
 
 
+class SesExportJobAlreadyFinishedError(SesExportJobError):
+    """CancelExportJob refused: the job already finished (SES: "Cannot cancel an export job that has a <…> status")."""
+
+    def __init__(self, job_id: str, job_status: str) -> None:
+        self.job_id = job_id
+        self.job_status = job_status
+        super().__init__(f"SES export job {job_id!r} cannot be cancelled: it is already {job_status}")
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.job_id, self.job_status))
+
+
+class SesExportNoSlotError(SesExportJobError):
+    """
+    CreateExportJob kept answering "too many export jobs running" for longer than ``slot_wait_timeout``.
+
+    An ordinary failure: retries apply, and a retry waits for a slot again.
+    """
+
+
 class SesExportDownloadError(SesExportJobError):
     """The export file could not be downloaded (after fresh URLs and resumes were tried)."""
 

@@ -123,6 +123,7 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         from airflow_provider_sesexport.utils import aws_errors
 
         client = self.conn
+        aws_errors.stop_retrying_no_free_slot(client)  # no free slot: the create operator waits for one itself
         try:
             response = client.create_export_job(**request)
         except ClientError as exc:

@@ -1,4 +1,7 @@
-"""Helpers of SesCreateExportJobOperator: pacing CreateExportJob calls and finding the job a previous try started."""
+"""
+Helpers of SesCreateExportJobOperator: pacing CreateExportJob calls, waiting for a free export slot, and finding
+the job a previous try started.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,16 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.job_states import FAILURE_STATES
+from airflow_provider_sesexport.utils.job_states import FAILURE_STATES, INTERMEDIATE_STATES
 from airflow_provider_sesexport.utils.job_summary import to_iso
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+    from airflow_provider_sesexport.utils.export_slots import SlotWait
     from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,80 @@ def create_paced(hook: SesExportJobHook, request: CreateExportJobRequest, sleep:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def source_type_of(request: dict[str, Any]) -> str:
+    """
+    The ``ExportSourceType`` of a validated CreateExportJob request.
+
+    :param request: the request.
+    """
+    return "METRICS_DATA" if "MetricsDataSource" in request["ExportDataSource"] else "MESSAGE_INSIGHTS"
+
+
+def count_unfinished(hook: SesExportJobHook, source_type: str) -> int | None:
+    """
+    How many export jobs of ``source_type`` are CREATED or PROCESSING (ListExportJobs), or None if listing failed.
+
+    :param hook: the hook.
+    :param source_type: ``METRICS_DATA`` or ``MESSAGE_INSIGHTS``.
+    """
+    try:
+        return sum(
+            1
+            for status in sorted(INTERMEDIATE_STATES)
+            for _ in hook.list_export_jobs(export_source_type=source_type, job_status=status, page_size=100)
+        )
+    except Exception as exc:
+        log.debug("Could not count the unfinished SES export jobs: %s", aws_errors.describe(exc))
+        return None
+
+
+def create_in_free_slot(
+    hook: SesExportJobHook,
+    request: CreateExportJobRequest,
+    slots: SlotWait,
+    logger: Any,
+    hand_off: Callable[[SlotWait, int | None], None] | None = None,
+) -> str:
+    """
+    CreateExportJob (paced); while SES has no free slot, wait for one with ``slots``' backoff and retry.
+
+    Every refused attempt logs one line with the number of unfinished jobs of the request's source type. When
+    ``slot_wait_timeout`` is used up, raises :class:`~airflow_provider_sesexport.exceptions.SesExportNoSlotError`.
+
+    :param hook: the hook.
+    :param request: a validated CreateExportJob request.
+    :param slots: the wait (limit, attempts so far, clock, sleep, jitter).
+    :param logger: where the attempt lines go (the task's logger).
+    :param hand_off: deferrable mode: called instead of pausing in this process; it defers the task (raises).
+    :return: the new job's id.
+    """
+    while True:
+        try:
+            return create_paced(hook, request, sleep=slots.sleep)
+        except Exception as exc:
+            if not aws_errors.means_no_free_slot(exc):
+                raise
+        unfinished = count_unfinished(hook, slots.source_type)
+        pause = slots.next_pause()
+        if pause is None:
+            raise slots.exhausted()
+        left = slots.seconds_left()
+        if hand_off is not None:
+            logger.info(
+                "No free SES export slot: %s; waiting on the triggerer for one (%.0f s of slot_wait_timeout left).",
+                slots.describe(unfinished),
+                left,
+            )
+            hand_off(slots, unfinished)
+        logger.info(
+            "No free SES export slot: %s; trying again in %.1f s (%.0f s of slot_wait_timeout left).",
+            slots.describe(unfinished),
+            pause,
+            left,
+        )
+        slots.sleep(pause)
+
+
 def _canonical(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return to_iso(value.replace(microsecond=0))
@@ -101,7 +180,7 @@ def find_matching_job(hook: SesExportJobHook, request: dict[str, Any], since: dt
     :param request: a validated CreateExportJob request.
     :param since: when the task's first try began.
     """
-    source_type = "METRICS_DATA" if "MetricsDataSource" in request["ExportDataSource"] else "MESSAGE_INSIGHTS"
+    source_type = source_type_of(request)
     floor = since - CLOCK_SKEW
     for item in hook.list_export_jobs(export_source_type=source_type, page_size=100):
         created = item.get("CreatedTimestamp")

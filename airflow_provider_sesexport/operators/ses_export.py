@@ -16,6 +16,7 @@ from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 # at parse time and only need the classes.
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
+    from airflow_provider_sesexport.utils.export_slots import SlotWait
     from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
 
 #: What :meth:`SesCreateExportJobOperator.get_job_status` reports for a JobId SES does not know.
@@ -108,11 +109,23 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
     (ListExportJobs, then GetExportJob). CreateExportJob's limit of one call per second is respected:
     calls from one process are spaced and throttling is retried.
 
+    **No free export slot.** SES limits unfinished export jobs per source type (about 20) and refuses one more
+    with ``LimitExceededException`` ("There are too many <METRICS_DATA> export jobs running ..."). The operator
+    then waits for a slot instead of failing: it tries again after a jittered exponential backoff (about 2 s,
+    doubling, capped at ``waiter_delay``), logging one line per attempt with the number of unfinished jobs of
+    that source type (ListExportJobs; "an unknown number" without ``ses:ListExportJobs``), for at most
+    ``slot_wait_timeout`` seconds since the first refusal; then it fails with
+    :class:`~airflow_provider_sesexport.exceptions.SesExportNoSlotError` (retries apply). In deferrable mode
+    that wait happens on the triggerer (:class:`~airflow_provider_sesexport.triggers.export_slot.SesExportSlotTrigger`
+    watches the unfinished jobs) and the task resumes in a worker to create the job, so the job's id is kept
+    as above and a retry never starts a second export.
+
     Killing the task cancels a job it is still waiting for: ``on_kill`` while it waits in a worker, and,
     while the wait is deferred, the trigger's ``on_kill`` when a user marks the task failed or
     successful or clears it (never on a triggerer restart). Airflow calls a trigger's ``on_kill`` only
     from 3.3 on: on Airflow 2.10 to 3.2 a deferred job keeps running when its task is killed (cancel it
-    with ``SesExportJobHook.cancel_export_job``).
+    with ``SesExportJobHook.cancel_export_job``). A job that finished in the meantime (SES: "Cannot cancel an
+    export job that has a <COMPLETED> status.") is logged as such; it is not an error.
 
     :param export_data_source: ``ExportDataSource`` as the API takes it (templated): exactly one of
         ``MetricsDataSource`` or ``MessageInsightsDataSource``. ``StartDate``/``EndDate`` accept
@@ -125,6 +138,8 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         ``[operators] default_deferrable``.
     :param durable: reuse the job an earlier try started (default True). ``False`` starts a new export
         on every try.
+    :param slot_wait_timeout: seconds to wait for a free export slot while SES refuses CreateExportJob with
+        "too many export jobs running" (default 3600), counted from the first refusal; ``0`` fails at once.
     :param aws_conn_id: The Airflow connection used for AWS credentials.
         If this is ``None`` or empty then the default boto3 behaviour is used. If
         running Airflow in a distributed manner and aws_conn_id is None or
@@ -156,6 +171,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         waiter_max_attempts: int = 120,
         deferrable: bool | None = None,
         durable: bool = True,
+        slot_wait_timeout: float = 3600,
         **kwargs: Any,
     ) -> None:
         # durable is named here (not left to **kwargs) so default_args reach it on every Airflow version
@@ -166,17 +182,20 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.slot_wait_timeout = slot_wait_timeout
         #: the job this try waits for (what on_kill cancels); None once the wait is over
         self.job_id: str | None = None
         self._request: CreateExportJobRequest | None = None
         self._started: str | None = None  # the job this try created
         self._export_job_id: str | None = None  # the job this try returns
+        self._slots: SlotWait | None = None  # the wait for a free export slot, once SES refused a create
 
     def _check_waiter_arguments(self) -> None:
         from airflow_provider_sesexport.utils.validation import validate_attempts, validate_seconds
 
         validate_seconds(self.waiter_delay, "waiter_delay")
         validate_attempts(self.waiter_max_attempts, "waiter_max_attempts")
+        validate_seconds(self.slot_wait_timeout, "slot_wait_timeout")
 
     def execute(self, context: Context) -> str:
         from airflow_provider_sesexport.utils.validation import build_create_export_job_request
@@ -215,13 +234,74 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         summary = self.hook.wait_for_export_job(job_id, self.waiter_delay, self.waiter_max_attempts)
         context["ti"].xcom_push(key="export_job", value=summary)
 
+    def _slot_wait(self, started_at: str | None = None, attempts: int = 0) -> SlotWait:
+        """The wait for a free export slot (attempts so far and their start come back from a deferral)."""
+        from airflow_provider_sesexport.operators._create_export import source_type_of
+        from airflow_provider_sesexport.utils.export_slots import SlotWait
+        from airflow_provider_sesexport.utils.validation import validate_deadline
+
+        assert self._request is not None
+        return SlotWait(
+            source_type=source_type_of(self._request),
+            timeout=float(self.slot_wait_timeout),
+            cap=float(self.waiter_delay),
+            started_at=validate_deadline(started_at, "started_at"),
+            attempts=attempts,
+        )
+
+    def _defer_slot_wait(self, slots: SlotWait, unfinished: int | None) -> None:
+        """Deferrable mode: wait for a free slot on the triggerer, then resume in :meth:`execute_after_slot_wait`."""
+        from airflow_provider_sesexport.triggers.export_slot import SesExportSlotTrigger
+
+        assert slots.started_at is not None
+        self.defer(
+            trigger=SesExportSlotTrigger(
+                source_type=slots.source_type,
+                started_at=slots.started_at,
+                attempts=slots.attempts,
+                unfinished=unfinished,
+                slot_wait_timeout=slots.timeout,
+                max_pause=slots.cap,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+            ),
+            method_name="execute_after_slot_wait",
+            timeout=dt.timedelta(seconds=slots.seconds_left()) + dt.timedelta(minutes=5),
+        )
+
+    def execute_after_slot_wait(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        """
+        Resume after the triggerer's wait for a free export slot: try CreateExportJob again (the whole
+        :meth:`execute`, so a job an earlier try started is still reused), or fail once ``slot_wait_timeout``
+        is used up.
+
+        :param context: the task context.
+        :param event: the :class:`~airflow_provider_sesexport.triggers.export_slot.SesExportSlotTrigger` event.
+        """
+        from airflow_provider_sesexport.exceptions import SesExportJobError
+        from airflow_provider_sesexport.utils.validation import build_create_export_job_request
+
+        if not isinstance(event, dict) or event.get("status") not in ("free", "timeout"):
+            message = event.get("message") if isinstance(event, dict) else None
+            raise SesExportJobError(f"Waiting for a free SES export slot failed: {message or event!r}")
+        self._request = build_create_export_job_request(self.export_data_source, self.data_format)
+        self._slots = self._slot_wait(event.get("started_at"), int(event.get("attempts") or 0))
+        if event["status"] == "timeout":
+            raise self._slots.exhausted()
+        return self.execute(context)
+
     # -- ResumableJobMixin (its execute_resumable calls these on Airflow 3.3+; execute uses them everywhere)
     def submit_job(self, context: Context) -> str:
-        """Start the export job (CreateExportJob, paced) and return its JobId."""
-        from airflow_provider_sesexport.operators._create_export import create_paced
+        """Start the export job (CreateExportJob, paced), waiting for a free export slot, and return its JobId."""
+        from airflow_provider_sesexport.operators._create_export import create_in_free_slot
 
         assert self._request is not None, "execute builds the request first"
-        job_id = create_paced(self.hook, self._request)
+        if self._slots is None:
+            self._slots = self._slot_wait()
+        hand_off = self._defer_slot_wait if self.deferrable else None
+        job_id = create_in_free_slot(self.hook, self._request, self._slots, self.log, hand_off)
         self.log.info("Started SES export job %s", job_id)
         self.job_id = self._started = job_id
         return job_id
@@ -306,7 +386,8 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         return summary["job_id"]
 
     def on_kill(self) -> None:
-        """Cancel the export job this task is waiting for, if it is still running."""
+        """Cancel the export job this task is waiting for, if it is still running (a finished one is only logged)."""
+        from airflow_provider_sesexport.exceptions import SesExportJobAlreadyFinishedError
         from airflow_provider_sesexport.utils import aws_errors
         from airflow_provider_sesexport.utils.job_states import INTERMEDIATE_STATES
 
@@ -318,5 +399,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
             if status in INTERMEDIATE_STATES:
                 self.hook.cancel_export_job(job_id)
                 self.log.info("Cancelled SES export job %s (was %s).", job_id, status)
+        except SesExportJobAlreadyFinishedError as exc:
+            self.log.info("SES export job %s finished (%s) before it could be cancelled.", job_id, exc.job_status)
         except Exception as exc:
             self.log.warning("Could not cancel SES export job %s: %s", job_id, aws_errors.describe(exc))

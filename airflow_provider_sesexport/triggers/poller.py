@@ -441,6 +441,11 @@ def get_poller(spec: ClientSpec) -> ExportJobPoller:
     return _registry().get(spec)
 
 
+def current_seams() -> PollerSeams:
+    """The running event loop's seams (what :func:`use_seams` set, else the real ones)."""
+    return _registry().seams
+
+
 def use_seams(seams: PollerSeams) -> None:
     """
     Build the running event loop's pollers from now on with ``seams`` (tests: a fake client, clock or sleep).

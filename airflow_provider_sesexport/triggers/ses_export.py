@@ -122,7 +122,9 @@ class SesExportJobTrigger(BaseTrigger):
         The triggerer calls this (Airflow 3.3+) only when a user marks the deferred task failed or
         successful or clears it; never on a triggerer restart or redistribution, a trigger timeout or
         the end of the wait. By then :meth:`run` has left the shared poller, so this opens a client of its own.
-        Errors are logged, not raised: the task's state does not depend on them.
+        Errors are logged, not raised: the task's state does not depend on them. A job that finished in the
+        meantime (SES refuses the cancel: "Cannot cancel an export job that has a <COMPLETED> status.") is an
+        info line.
         """
         if not self.cancel_on_kill:
             return
@@ -139,6 +141,12 @@ class SesExportJobTrigger(BaseTrigger):
             finally:
                 await close()
         except Exception as exc:
+            finished = aws_errors.finished_status_of_cancel_refusal(
+                aws_errors.error_code(exc), aws_errors.error_message(exc)
+            )
+            if finished is not None:
+                self.log.info("SES export job %s finished (%s) before it could be cancelled.", self.job_id, finished)
+                return
             self.log.warning("Could not cancel SES export job %s: %s", self.job_id, aws_errors.describe(exc))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+from typing import Any
 
 from botocore.exceptions import (
     ClientError,
@@ -13,6 +15,7 @@ from botocore.exceptions import (
 )
 
 from airflow_provider_sesexport.exceptions import (
+    SesExportJobAlreadyFinishedError,
     SesExportJobError,
     SesExportJobNotFoundError,
     SesExportVdmNotEnabledError,
@@ -38,6 +41,13 @@ def error_code(exc: BaseException) -> str | None:
     """The AWS error code of a ``ClientError``, else None."""
     if isinstance(exc, ClientError):
         return exc.response.get("Error", {}).get("Code")
+    return None
+
+
+def error_message(exc: BaseException) -> str | None:
+    """AWS's error message of a ``ClientError``, else None."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Message")
     return None
 
 
@@ -87,6 +97,65 @@ def means_job_not_found(code: str | None, message: str | None) -> bool:
     return code == "BadRequestException" and "invalid jobid" in (message or "").lower()
 
 
+#: CreateExportJob's error code when the account already has as many unfinished export jobs of the request's
+#: source type as SES allows (400 "There are too many <METRICS_DATA> export jobs running - either cancel one of
+#: the jobs or wait for it to complete before resubmitting.").
+NO_FREE_SLOT_CODE = "LimitExceededException"
+
+_CANCEL_OF_FINISHED = re.compile(r"cannot cancel an export job that has an? <?([A-Za-z_]+)>? status", re.IGNORECASE)
+
+
+def means_no_free_slot(exc: BaseException) -> bool:
+    """
+    Whether CreateExportJob was refused because too many export jobs are unfinished: wait for a slot, then retry.
+
+    botocore's standard retry mode counts ``LimitExceededException`` as throttling; it is not: retrying within
+    seconds does not free a slot.
+
+    :param exc: what CreateExportJob raised.
+    """
+    return error_code(exc) == NO_FREE_SLOT_CODE
+
+
+def stop_retrying_no_free_slot(client: Any) -> None:
+    """
+    Make a sesv2 ``client`` raise CreateExportJob's no-free-slot error at once instead of retrying it.
+
+    Retried within seconds the answer stays the same, and the retries would break CreateExportJob's pacing of
+    one call per second; the caller waits for a slot itself. botocore's ``needs-retry`` event has no portable
+    "do not retry" answer (older versions retry on any non-None one), so the handler raises the modeled error
+    botocore would have raised without retries. Registering twice is a no-op.
+
+    :param client: a boto3 ``sesv2`` client.
+    """
+
+    def raise_at_once(response: Any = None, **kwargs: Any) -> None:
+        parsed = response[1] if response is not None else None
+        code = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+        if code == NO_FREE_SLOT_CODE:
+            raise client.exceptions.from_code(code)(parsed, "CreateExportJob")
+
+    client.meta.events.register_first(
+        "needs-retry.sesv2.CreateExportJob", raise_at_once, unique_id="sesexport-no-free-slot-no-retry"
+    )
+
+
+def finished_status_of_cancel_refusal(code: str | None, message: str | None) -> str | None:
+    """
+    The status SES names when it refuses to cancel a job that already finished, else None.
+
+    Real SES answers CancelExportJob of a finished job with 400 BadRequestException "Cannot cancel an export
+    job that has a <COMPLETED> status." (the job's status in the brackets).
+
+    :param code: the AWS error code.
+    :param message: AWS's error message.
+    """
+    if code != "BadRequestException":
+        return None
+    match = _CANCEL_OF_FINISHED.search(message or "")
+    return match.group(1).upper() if match else None
+
+
 def means_vdm_not_enabled(code: str | None, message: str | None) -> bool:
     """
     Whether an SES error says Virtual Deliverability Manager is not enabled on the account.
@@ -104,8 +173,9 @@ def translate(exc: ClientError, job_id: str | None = None, region: str | None = 
     """
     Map a modeled SES error to this provider's exceptions.
 
-    An unknown job (:func:`means_job_not_found`) becomes :class:`SesExportJobNotFoundError`; VDM not enabled
-    (:func:`means_vdm_not_enabled`) :class:`SesExportVdmNotEnabledError`; any other BadRequestException a
+    An unknown job (:func:`means_job_not_found`) becomes :class:`SesExportJobNotFoundError`, a refused cancel of a
+    finished job (:func:`finished_status_of_cancel_refusal`) :class:`SesExportJobAlreadyFinishedError`, VDM not
+    enabled (:func:`means_vdm_not_enabled`) :class:`SesExportVdmNotEnabledError`; any other BadRequestException a
     :class:`SesExportJobError` that repeats AWS's message; anything else is returned unchanged.
 
     :param exc: the error.
@@ -116,6 +186,9 @@ def translate(exc: ClientError, job_id: str | None = None, region: str | None = 
     message = exc.response.get("Error", {}).get("Message")
     if job_id is not None and means_job_not_found(code, message):
         return SesExportJobNotFoundError(job_id, redact_text(message) if message else None)
+    finished = finished_status_of_cancel_refusal(code, message)
+    if job_id is not None and finished is not None:
+        return SesExportJobAlreadyFinishedError(job_id, finished)
     if means_vdm_not_enabled(code, message):
         return SesExportVdmNotEnabledError(redact_text(message) if message else None, region)
     if code == "BadRequestException":

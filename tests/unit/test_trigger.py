@@ -62,8 +62,9 @@ class FakeSes:
 
     async def cancel_export_job(self, JobId: str) -> dict[str, Any]:
         self.calls.append(("CancelExportJob", {"JobId": JobId}))
-        if self.jobs.get(JobId) not in ("CREATED", "PROCESSING"):
-            raise client_error("BadRequestException", 400, "Cannot cancel an export job that has a <X> status.")
+        status = self.jobs.get(JobId)
+        if status not in ("CREATED", "PROCESSING"):
+            raise client_error("BadRequestException", 400, f"Cannot cancel an export job that has a <{status}> status.")
         self.jobs[JobId] = "CANCELLED"
         return {}
 
@@ -326,7 +327,6 @@ def test_sensor_trigger_never_cancels(hook: Any) -> None:
     [
         ("open", RuntimeError("no credentials")),
         ("get", client_error("TooManyRequestsException", 429)),
-        ("cancel", None),  # the job finished between GetExportJob and CancelExportJob: SES refuses the cancel
     ],
 )
 def test_on_kill_errors_are_logged_not_raised(
@@ -337,21 +337,38 @@ def test_on_kill_errors_are_logged_not_raised(
     monkeypatch.setattr(poller_mod, "open_client", fac)
     if fail_on == "get":
         ses.get_errors["job-1"] = error
-    if fail_on == "cancel":
-        original_get = ses.get_export_job
-
-        async def get_then_finish(JobId: str) -> dict[str, Any]:
-            response = await original_get(JobId)
-            ses.jobs[JobId] = "COMPLETED"
-            return response
-
-        monkeypatch.setattr(ses, "get_export_job", get_then_finish)
     trig = trigger(cancel_on_kill=True)
     with mock.patch.object(trig.log, "warning") as warning:
         asyncio.run(trig.on_kill())
     (call,) = warning.call_args_list
     assert call.args[0].startswith("Could not cancel SES export job") and call.args[1] == "job-1"
     assert fac.closed == fac.opened  # a client it opened is closed again
+
+
+@pytest.mark.parametrize("finished", ["COMPLETED", "FAILED", "CANCELLED"])
+def test_on_kill_of_a_job_that_finished_meanwhile_is_an_info_line(
+    ses: FakeSes, monkeypatch: pytest.MonkeyPatch, finished: str
+) -> None:
+    """The job finishes between GetExportJob and CancelExportJob: SES refuses the cancel, which is no error."""
+    ses.jobs["job-1"] = "PROCESSING"
+    fac = Factory(ses)
+    monkeypatch.setattr(poller_mod, "open_client", fac)
+    original_get = ses.get_export_job
+
+    async def get_then_finish(JobId: str) -> dict[str, Any]:
+        response = await original_get(JobId)
+        ses.jobs[JobId] = finished
+        return response
+
+    monkeypatch.setattr(ses, "get_export_job", get_then_finish)
+    trig = trigger(cancel_on_kill=True)
+    with mock.patch.object(trig.log, "warning") as warning, mock.patch.object(trig.log, "info") as info:
+        asyncio.run(trig.on_kill())
+    assert warning.call_args_list == []
+    (call,) = info.call_args_list
+    assert call.args == ("SES export job %s finished (%s) before it could be cancelled.", "job-1", finished)
+    assert ses.ops() == ["GetExportJob", "CancelExportJob"] and ses.jobs["job-1"] == finished
+    assert fac.closed == fac.opened
 
 
 # -- shared client and reference counting -------------------------------------------------------------
