@@ -130,7 +130,7 @@ class SesExportJobTrigger(BaseTrigger):
             return
         spec = _poller.ClientSpec.of(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
         try:
-            client, close = await _poller.open_client(spec)
+            client, close = await _poller.current_seams().open_client(spec)
             try:
                 status = (await client.get_export_job(JobId=self.job_id)).get("JobStatus")
                 if status not in INTERMEDIATE_STATES:
