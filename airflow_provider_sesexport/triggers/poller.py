@@ -457,11 +457,6 @@ def use_seams(seams: PollerSeams) -> None:
     _registry().seams = seams
 
 
-def current_seams() -> PollerSeams:
-    """The seams the running event loop's pollers are built with (the real ones unless :func:`use_seams` set others)."""
-    return _registry().seams
-
-
 def active_pollers() -> dict[ClientSpec, ExportJobPoller]:
     """The running event loop's pollers (a copy), for tests and diagnostics."""
     registry = _REGISTRY.get(asyncio.get_running_loop())

@@ -359,7 +359,6 @@ def test_on_kill_of_a_job_that_finished_meanwhile_is_an_info_line(
     """The job finishes between GetExportJob and CancelExportJob: SES refuses the cancel, which is no error."""
     ses.jobs["job-1"] = "PROCESSING"
     fac = Factory(ses)
-    monkeypatch.setattr(poller_mod, "open_client", fac)
     original_get = ses.get_export_job
 
     async def get_then_finish(JobId: str) -> dict[str, Any]:
@@ -370,7 +369,7 @@ def test_on_kill_of_a_job_that_finished_meanwhile_is_an_info_line(
     monkeypatch.setattr(ses, "get_export_job", get_then_finish)
     trig = trigger(cancel_on_kill=True)
     with mock.patch.object(trig.log, "warning") as warning, mock.patch.object(trig.log, "info") as info:
-        asyncio.run(trig.on_kill())
+        kill(trig, fac)
     assert warning.call_args_list == []
     (call,) = info.call_args_list
     assert call.args == ("SES export job %s finished (%s) before it could be cancelled.", "job-1", finished)
