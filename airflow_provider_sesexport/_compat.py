@@ -17,7 +17,11 @@ from airflow import __version__ as AIRFLOW_VERSION
 # The major version is all we compare; "3.1.0rc1" and "3.0.0.dev0" count as 3 (no `packaging` needed).
 AIRFLOW_V_3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
 
+# Each name is looked up in the task SDK only on Airflow 3: on Airflow 2 every failed ``airflow.sdk`` lookup
+# would be paid by each DAG file's parse.
 try:  # Airflow 3 (task SDK)
+    if not AIRFLOW_V_3:
+        raise ImportError
     from airflow.sdk.exceptions import (
         AirflowException,
         AirflowFailException,
@@ -31,11 +35,15 @@ except ImportError:  # Airflow 2
     )
 
 try:
+    if not AIRFLOW_V_3:
+        raise ImportError
     from airflow.sdk.exceptions import AirflowSensorTimeout
 except ImportError:
     from airflow.exceptions import AirflowSensorTimeout  # type: ignore[assignment,no-redef]
 
 try:  # Airflow 3.3+: task_state_store keeps a started job's id across tries
+    if not AIRFLOW_V_3:
+        raise ImportError
     from airflow.sdk import ResumableJobMixin
 
     _AIRFLOW_RESUMES_JOBS = True
@@ -50,15 +58,12 @@ except ImportError:
 
     _AIRFLOW_RESUMES_JOBS = False
 
-try:
-    from airflow.sdk import PokeReturnValue
-except ImportError:
-    from airflow.sensors.base import PokeReturnValue  # type: ignore[assignment,no-redef]
-
-try:
+if AIRFLOW_V_3:
     from airflow.sdk import Asset as AssetOrDataset
-except ImportError:
+    from airflow.sdk import PokeReturnValue
+else:
     from airflow.datasets import Dataset as AssetOrDataset  # type: ignore[assignment,no-redef]
+    from airflow.sensors.base import PokeReturnValue  # type: ignore[assignment,no-redef]
 
 if TYPE_CHECKING:
     try:

@@ -77,6 +77,23 @@ _JSON_ESCAPE = re.compile(rb"\\.", re.DOTALL)
 _JSON_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"{}[]')
 
 
+def _replace_quoted(data: bytes, inside: bool, replacement: bytes) -> tuple[bytes, bool]:
+    """
+    ``data`` with each quoted run replaced by ``replacement``, and whether it ends inside an unfinished run.
+
+    :param data: the next chunk, after the earlier chunks.
+    :param inside: whether the earlier chunks ended inside a quoted run (then ``data`` starts in it).
+    :param replacement: what stands for a quoted run (an unfinished one too).
+    """
+    if inside:
+        data = b'"' + data
+    data = _QUOTED.sub(replacement, data)
+    open_at = data.find(b'"')
+    if open_at < 0:
+        return data, False
+    return data[:open_at] + replacement, True
+
+
 def _chunks(source: Source) -> Iterator[bytes]:
     """The bytes of ``source`` as an iterator of chunks."""
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -226,14 +243,8 @@ class RecordCounter:
 
     def _count_csv(self, data: bytes) -> None:
         reduced = data.translate(_CSV_TABLE, b" \t\r")
-        if self._in_quote:
-            reduced = b'"' + reduced
         # A quoted field is content; "" inside one reads as two adjacent fields, same parity.
-        reduced = _QUOTED.sub(b"x", reduced)
-        open_quote = reduced.find(b'"')
-        self._in_quote = open_quote >= 0
-        if self._in_quote:
-            reduced = reduced[:open_quote] + b"x"
+        reduced, self._in_quote = _replace_quoted(reduced, self._in_quote, b"x")
         if self._line_open:
             reduced = b"x" + reduced
         # Only "x" and newlines are left: a line with content ends "x\n".
@@ -247,13 +258,7 @@ class RecordCounter:
         data = _JSON_ESCAPE.sub(b"", data)
         self._escape = data.endswith(b"\\")
         reduced = data.translate(None, _JSON_NOT_STRUCTURE)
-        if self._in_string:
-            reduced = b'"' + reduced
-        reduced = _QUOTED.sub(b"", reduced)
-        open_string = reduced.find(b'"')
-        self._in_string = open_string >= 0
-        if self._in_string:
-            reduced = reduced[:open_string]
+        reduced, self._in_string = _replace_quoted(reduced, self._in_string, b"")
         depth, record_depth, objects = self._depth, self._record_depth, self._objects
         for byte in reduced:
             if byte in b"[{":

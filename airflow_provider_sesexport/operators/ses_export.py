@@ -335,23 +335,15 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         if not self.wait_for_completion:
             return
         if self.deferrable:
-            from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
-            from airflow_provider_sesexport.utils.job_summary import utcnow
+            from airflow_provider_sesexport.triggers.ses_export import defer_wait
 
-            timeout = dt.timedelta(seconds=float(self.waiter_delay) * self.waiter_max_attempts)
-            self.defer(
-                trigger=SesExportJobTrigger(
-                    job_id=job_id,
-                    poll_interval=float(self.waiter_delay),
-                    timeout_at=utcnow() + timeout,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                    cancel_on_kill=True,  # this task started the job (or an earlier try of it did)
-                ),
-                method_name="execute_complete",
-                timeout=timeout + dt.timedelta(minutes=5),
+            # cancel_on_kill: this task started the job (or an earlier try of it did)
+            defer_wait(
+                self,
+                job_id,
+                float(self.waiter_delay),
+                float(self.waiter_delay) * self.waiter_max_attempts,
+                cancel_on_kill=True,
             )
         self._wait(job_id, context)
         self.job_id = None  # finished: nothing left for on_kill to cancel

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -88,25 +87,9 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
 
     def _defer(self, job_id: str) -> None:
         """Hand the wait to :class:`~airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger`."""
-        from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
-        from airflow_provider_sesexport.utils.job_summary import utcnow
+        from airflow_provider_sesexport.triggers.ses_export import defer_wait
 
-        timeout = dt.timedelta(seconds=float(self.timeout))
-        self.defer(
-            trigger=SesExportJobTrigger(
-                job_id=job_id,
-                poll_interval=float(self.poke_interval),
-                timeout_at=utcnow() + timeout,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                verify=self.verify,
-                botocore_config=self.botocore_config,
-            ),
-            method_name="execute_complete",
-            # The trigger ends the wait itself at the deadline (a ``timeout`` event that ``soft_fail`` can
-            # skip on); Airflow's own deferral timeout is only a backstop should the trigger never answer.
-            timeout=timeout + dt.timedelta(minutes=5),
-        )
+        defer_wait(self, job_id, float(self.poke_interval), float(self.timeout))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """

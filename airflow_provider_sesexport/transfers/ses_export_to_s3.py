@@ -15,15 +15,9 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow_provider_sesexport._compat import AirflowFailException, AssetOrDataset
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.links import S3ObjectLink
-from airflow_provider_sesexport.transfers._destination import (
-    check_destination_args,
-    console_key,
-    is_templated,
-    resolve_destination,
-    s3_uri,
-)
-from airflow_provider_sesexport.utils.validation import invalid
 
+# The destination and argument rules are imported inside the methods that apply them: a DAG file that imports
+# this module but builds no SesExportToS3Operator does not pay for them.
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
     from airflow_provider_sesexport.hooks._download import ExportStream
@@ -113,6 +107,14 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         max_concurrency: int = 4,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_sesexport.transfers._destination import (
+            check_destination_args,
+            is_templated,
+            resolve_destination,
+            s3_uri,
+        )
+        from airflow_provider_sesexport.utils.validation import invalid
+
         check_destination_args(dest, s3_bucket, s3_key)
         for name, value, low in (("chunk_size", chunk_size, 1), ("part_size", part_size, 5 * MIB)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -155,6 +157,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
 
     def execute(self, context: Context) -> str:
         from airflow_provider_sesexport.exceptions import SesExportTransferError
+        from airflow_provider_sesexport.transfers._destination import console_key, resolve_destination, s3_uri
         from airflow_provider_sesexport.utils.validation import validate_job_id
 
         job_id = validate_job_id(self.job_id)

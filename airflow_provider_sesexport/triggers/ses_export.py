@@ -130,7 +130,7 @@ class SesExportJobTrigger(BaseTrigger):
             return
         spec = _poller.ClientSpec.of(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
         try:
-            client, close = await _poller.open_client(spec)
+            client, close = await _poller.current_seams().open_client(spec)
             try:
                 status = (await client.get_export_job(JobId=self.job_id)).get("JobStatus")
                 if status not in INTERMEDIATE_STATES:
@@ -148,6 +148,37 @@ class SesExportJobTrigger(BaseTrigger):
                 self.log.info("SES export job %s finished (%s) before it could be cancelled.", self.job_id, finished)
                 return
             self.log.warning("Could not cancel SES export job %s: %s", self.job_id, aws_errors.describe(exc))
+
+
+def defer_wait(task: Any, job_id: str, poll_interval: float, timeout: float, *, cancel_on_kill: bool = False) -> None:
+    """
+    Defer ``task`` (our sensor or create operator) to a :class:`SesExportJobTrigger` on its connection.
+
+    The task resumes in its ``execute_complete``. The trigger ends the wait itself at the deadline (a ``timeout``
+    event that ``soft_fail`` can skip on); Airflow's own deferral timeout is only a backstop should the trigger
+    never answer.
+
+    :param task: the task deferring; its ``aws_conn_id``, ``region_name``, ``verify`` and ``botocore_config`` are used.
+    :param job_id: the export job's id.
+    :param poll_interval: seconds between polls.
+    :param timeout: seconds from now until the wait ends with ``timeout``.
+    :param cancel_on_kill: see :class:`SesExportJobTrigger`.
+    """
+    deadline = dt.timedelta(seconds=timeout)
+    task.defer(
+        trigger=SesExportJobTrigger(
+            job_id=job_id,
+            poll_interval=poll_interval,
+            timeout_at=utcnow() + deadline,
+            aws_conn_id=task.aws_conn_id,
+            region_name=task.region_name,
+            verify=task.verify,
+            botocore_config=task.botocore_config,
+            cancel_on_kill=cancel_on_kill,
+        ),
+        method_name="execute_complete",
+        timeout=deadline + dt.timedelta(minutes=5),
+    )
 
 
 def summary_from_event(event: dict[str, Any] | None, timeout_error: type[Exception]) -> dict[str, Any]:

@@ -251,7 +251,7 @@ def test_trigger_cycle_never_raises_and_events_are_plain_json(
         loop = asyncio.get_running_loop()
         futures = {job_id: loop.create_future() for job_id in waited}
         for job_id, future in futures.items():
-            poller.waiters[job_id] = [future]
+            poller.waiters[job_id] = {future: 30.0}  # what subscribe(job_id, 30.0) stores
         await poller.run_cycle()
         return [(job_id, future.result() if future.done() else None) for job_id, future in futures.items()]
 

@@ -270,17 +270,25 @@ def test_client_creation_failure_is_an_error_event(factory: Factory, run: Run) -
 
 # -- on_kill: the task was killed while deferred ---------------------------------------------------------
 @pytest.fixture
-def kill_client(ses: FakeSes, monkeypatch: pytest.MonkeyPatch) -> Factory:
+def kill_client(ses: FakeSes) -> Factory:
     """The client on_kill opens (its own: the trigger has left the shared poller by then)."""
-    fac = Factory(ses)
-    monkeypatch.setattr(poller_mod, "open_client", fac)
-    return fac
+    return Factory(ses)
+
+
+def kill(trig: SesExportJobTrigger, open_client: Factory) -> None:
+    """Run ``trig.on_kill()`` in an event loop whose pollers' seams open clients with ``open_client``."""
+
+    async def on_kill() -> None:
+        poller_mod.use_seams(poller_mod.PollerSeams(open_client=open_client))
+        await trig.on_kill()
+
+    asyncio.run(on_kill())
 
 
 @pytest.mark.parametrize("status", ["CREATED", "PROCESSING"])
 def test_on_kill_cancels_a_running_job(ses: FakeSes, kill_client: Factory, status: str) -> None:
     ses.jobs["job-1"] = status
-    asyncio.run(trigger(cancel_on_kill=True, aws_conn_id="ses", region_name="eu-west-1").on_kill())
+    kill(trigger(cancel_on_kill=True, aws_conn_id="ses", region_name="eu-west-1"), kill_client)
     assert ses.calls == [("GetExportJob", {"JobId": "job-1"}), ("CancelExportJob", {"JobId": "job-1"})]
     assert ses.jobs["job-1"] == "CANCELLED"
     assert (kill_client.opened, kill_client.closed) == (1, 1)
@@ -290,7 +298,7 @@ def test_on_kill_cancels_a_running_job(ses: FakeSes, kill_client: Factory, statu
 @pytest.mark.parametrize("status", ["COMPLETED", "FAILED", "CANCELLED"])
 def test_on_kill_leaves_a_finished_job_alone(ses: FakeSes, kill_client: Factory, status: str) -> None:
     ses.jobs["job-1"] = status
-    asyncio.run(trigger(cancel_on_kill=True).on_kill())
+    kill(trigger(cancel_on_kill=True), kill_client)
     assert ses.ops() == ["GetExportJob"]
     assert ses.jobs["job-1"] == status and kill_client.closed == 1
 
@@ -298,7 +306,7 @@ def test_on_kill_leaves_a_finished_job_alone(ses: FakeSes, kill_client: Factory,
 def test_on_kill_without_cancel_on_kill_does_nothing(ses: FakeSes, kill_client: Factory) -> None:
     """The default, and what the sensor uses: a sensor never cancels a job it did not start."""
     ses.jobs["job-1"] = "PROCESSING"
-    asyncio.run(trigger().on_kill())
+    kill(trigger(), kill_client)
     assert ses.calls == [] and kill_client.opened == 0
     assert ses.jobs["job-1"] == "PROCESSING"
 
@@ -334,12 +342,11 @@ def test_on_kill_errors_are_logged_not_raised(
 ) -> None:
     ses.jobs["job-1"] = "PROCESSING"
     fac = Factory(ses, fail=error if fail_on == "open" else None)
-    monkeypatch.setattr(poller_mod, "open_client", fac)
     if fail_on == "get":
         ses.get_errors["job-1"] = error
     trig = trigger(cancel_on_kill=True)
     with mock.patch.object(trig.log, "warning") as warning:
-        asyncio.run(trig.on_kill())
+        kill(trig, fac)
     (call,) = warning.call_args_list
     assert call.args[0].startswith("Could not cancel SES export job") and call.args[1] == "job-1"
     assert fac.closed == fac.opened  # a client it opened is closed again
@@ -352,7 +359,6 @@ def test_on_kill_of_a_job_that_finished_meanwhile_is_an_info_line(
     """The job finishes between GetExportJob and CancelExportJob: SES refuses the cancel, which is no error."""
     ses.jobs["job-1"] = "PROCESSING"
     fac = Factory(ses)
-    monkeypatch.setattr(poller_mod, "open_client", fac)
     original_get = ses.get_export_job
 
     async def get_then_finish(JobId: str) -> dict[str, Any]:
@@ -363,7 +369,7 @@ def test_on_kill_of_a_job_that_finished_meanwhile_is_an_info_line(
     monkeypatch.setattr(ses, "get_export_job", get_then_finish)
     trig = trigger(cancel_on_kill=True)
     with mock.patch.object(trig.log, "warning") as warning, mock.patch.object(trig.log, "info") as info:
-        asyncio.run(trig.on_kill())
+        kill(trig, fac)
     assert warning.call_args_list == []
     (call,) = info.call_args_list
     assert call.args == ("SES export job %s finished (%s) before it could be cancelled.", "job-1", finished)
