@@ -46,21 +46,23 @@ def airflow_db() -> Path:
     """Create the metadata DB once per session, in-process (seconds faster than ``airflow db migrate``)."""
     from airflow.utils import db
 
+    from tests.airflow_names import configure_dag_test_logging
+
     db.resetdb()
+    configure_dag_test_logging()
     return _HOME
 
 
 def register_dag(dag: Any) -> None:
     """Airflow 3 runs ``dag.test()`` from the serialized DAG in the metadata DB: write an in-memory DAG there."""
-    from tests.airflow_names import AIRFLOW_V_3
+    from tests.airflow_names import AIRFLOW_V_3, dag_bag, sync_bag_to_db
 
     if not AIRFLOW_V_3:
         return
     from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 
     DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=os.devnull, collect_dags=False)
+    bag = dag_bag(dag_folder=os.devnull, collect_dags=False)
     bag.bag_dag(dag)
     sync_bag_to_db(bag, "dags-folder", None)
 
@@ -85,11 +87,9 @@ def load_example_dag(airflow_db: Path) -> Callable[[str], Any]:
     """Import a DAG from ``example_dags/`` the way Airflow's DAG processor does."""
 
     def _load(dag_id: str) -> Any:
-        try:
-            from airflow.dag_processing.dagbag import DagBag
-        except ImportError:
-            from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-        bag = DagBag(dag_folder=str(REPO / "example_dags"))
+        from tests.airflow_names import dag_bag
+
+        bag = dag_bag(dag_folder=str(REPO / "example_dags"))
         assert not bag.import_errors, bag.import_errors
         return bag.get_dag(dag_id)
 
