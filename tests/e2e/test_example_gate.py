@@ -17,6 +17,7 @@ def gate_dag(load_example_dag: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.mark.e2e
+@pytest.mark.reschedule_in_dag_test
 # the example compares the file's rows with Statistics.ExportedRecordsCount, which real SES leaves out
 @pytest.mark.ses_export_emulator(time_scale=0.05, exported_records_count=True)
 @pytest.mark.parametrize("data_format", ["CSV", "JSON"])

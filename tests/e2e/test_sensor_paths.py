@@ -69,7 +69,11 @@ def test_unknown_job_is_not_found(run_dag: Any, ses_export_emulator: Any, task_l
 @pytest.mark.e2e
 @pytest.mark.ses_export_emulator(time_scale=0.2)
 @pytest.mark.parametrize(
-    ("max_attempts", "throttled"), [(None, 2), (1, 3)], ids=["botocore-retries", "no-botocore-retries"]
+    ("max_attempts", "throttled"),
+    [
+        pytest.param(None, 2, id="botocore-retries"),
+        pytest.param(1, 3, id="no-botocore-retries", marks=pytest.mark.reschedule_in_dag_test),
+    ],
 )
 def test_throttling_storm_does_not_fail_the_wait(
     run_dag: Any, ses_export_emulator: Any, task_logs: Any, max_attempts: int | None, throttled: int
@@ -119,6 +123,7 @@ def test_soft_fail_does_not_skip_a_failed_job(run_dag: Any, ses_export_emulator:
 
 
 @pytest.mark.e2e
+@pytest.mark.reschedule_in_dag_test
 @pytest.mark.ses_export_emulator(time_scale=100)
 def test_soft_fail_skips_on_timeout(run_dag: Any, ses_export_emulator: Any) -> None:
     job_id = create_job(ses_export_emulator)
