@@ -1,8 +1,10 @@
 """
-DAG-authoring names for the tests, imported the way a user's DAG file imports them.
+DAG-authoring names for the tests, imported the way a user's DAG file imports them, and the other
+Airflow-version differences only the tests' harness meets.
 
 The package's ``_compat`` only holds what the package itself needs; tests that build DAGs take
-``DAG``, ``task`` and ``Param`` from here. ``AIRFLOW_V_3`` is found by probing (the task SDK's
+``DAG``, ``task`` and ``Param`` from here, and the harness (``tests/conftest.py``) its ``DagBag``,
+DB registration and ``dag.test()`` logging set-up. ``AIRFLOW_V_3`` is found by probing (the task SDK's
 ``DAG`` imports), independently of ``_compat``'s version check, so a test can compare the two.
 """
 
@@ -34,4 +36,74 @@ def daily_data_interval_schedule() -> Any:
     return CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
 
 
-__all__ = ["AIRFLOW_V_3", "DAG", "Param", "daily_data_interval_schedule", "task"]
+def dag_bag(**kwargs: Any) -> Any:
+    """
+    A ``DagBag`` (``airflow.dag_processing.dagbag`` from Airflow 3.1, ``airflow.models.dagbag`` before).
+
+    :param kwargs: ``DagBag`` arguments.
+    """
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 2.x, 3.0
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef,attr-defined,unused-ignore]
+    return DagBag(**kwargs)
+
+
+def sync_bag_to_db(bag: Any, bundle_name: str, bundle_version: str | None) -> None:
+    """
+    Serialize a ``DagBag``'s DAGs into the metadata DB (Airflow 3 only).
+
+    :param bag: the ``DagBag``.
+    :param bundle_name: the DAG bundle they belong to.
+    :param bundle_version: that bundle's version (``None``: unversioned).
+    """
+    try:
+        from airflow.dag_processing.dagbag import sync_bag_to_db as sync
+    except ImportError:  # Airflow 3.0: a DagBag method, and in-memory DAGs lack what parsing a file sets
+        for dag in bag.dags.values():
+            if dag.relative_fileloc is None:
+                dag.relative_fileloc = dag.fileloc
+        bag.sync_to_db(bundle_name, bundle_version)
+        return
+    sync(bag, bundle_name, bundle_version)
+
+
+def configure_dag_test_logging() -> None:
+    """
+    Have ``dag.test()`` log tasks at ``[logging] logging_level`` in plain text, as Airflow 3.1+ does.
+
+    Airflow 3.1+ configures structlog when ``airflow`` is imported. Airflow 3.0 leaves it unconfigured
+    for ``dag.test()``, whose in-process tasks then print every debug line (the in-process supervisor's
+    message dump included) in ANSI colours, with rich tracebacks wrapped at 100 columns, so neither the
+    level a deployment logs at nor searchable text. Airflow 2 logs tasks through ``logging``: nothing to do.
+    """
+    import structlog
+
+    if not AIRFLOW_V_3 or structlog.is_configured():
+        return
+    import logging
+
+    from airflow.configuration import conf
+
+    level = logging.getLevelName(conf.get("logging", "logging_level", fallback="INFO").upper())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+    )
+
+
+__all__ = [
+    "AIRFLOW_V_3",
+    "DAG",
+    "Param",
+    "configure_dag_test_logging",
+    "dag_bag",
+    "daily_data_interval_schedule",
+    "sync_bag_to_db",
+    "task",
+]

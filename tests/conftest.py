@@ -41,26 +41,93 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_HOME, ignore_errors=True)
 
 
+# -- paths Airflow 3.0's dag.test() cannot run: the one place they are deselected ------------------------
+#: marker -> (what 3.0.x's ``dag.test()`` gets wrong, the test that proves the path on 3.0.x instead).
+#: ``dag.test()`` runs tasks through an in-process supervisor; a deployment passes the same messages
+#: across a process boundary, where they are parsed, so these paths work there (``make deploy-test``).
+DAG_TEST_GAPS_ON_AIRFLOW_3_0: dict[str, tuple[str, str]] = {
+    "reschedule_in_dag_test": (
+        "Airflow 3.0's in-process supervisor hands BaseSensorOperator.execute the first reschedule date as an "
+        "unparsed string (TypeError: datetime - str) once a reschedule-mode sensor was rescheduled",
+        "make deploy-test IMAGE=3.0.6 (tests/deployment: the example gate DAG's reschedule sensor through "
+        "real reschedules, more than one TaskReschedule row)",
+    ),
+    "deferred_retry_in_dag_test": (
+        "Airflow 3.0's dag.test() keeps a failed deferred try's next_method and event for the retry, which "
+        "then resumes with the old event instead of running execute() again",
+        "make deploy-test IMAGE=3.0.6 (tests/deployment: the worker killed right after CreateExportJob "
+        "returned, the retry reuses that job)",
+    ),
+}
+
+
+def _airflow_3_0() -> bool:
+    from importlib.metadata import version
+
+    return version("apache-airflow").startswith("3.0.")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker, (gap, proof) in DAG_TEST_GAPS_ON_AIRFLOW_3_0.items():
+        config.addinivalue_line("markers", f"{marker}: deselected on Airflow 3.0.x ({gap}); proven by {proof}")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On Airflow 3.0.x, deselect the tests marked with a :data:`DAG_TEST_GAPS_ON_AIRFLOW_3_0` marker."""
+    if not _airflow_3_0():
+        return
+    gaps: dict[str, list[str]] = {}
+    kept = []
+    for item in items:
+        marker = next((m for m in DAG_TEST_GAPS_ON_AIRFLOW_3_0 if item.get_closest_marker(m)), None)
+        if marker is None:
+            kept.append(item)
+        else:
+            gaps.setdefault(marker, []).append(item.nodeid)
+    if gaps:
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
+        config.stash[_GAPS_KEY] = gaps
+
+
+_GAPS_KEY = pytest.StashKey[dict[str, list[str]]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Name every test deselected on Airflow 3.0.x, why, and what proves that path there instead."""
+    gaps = config.stash.get(_GAPS_KEY, {})
+    if not gaps:
+        return
+    terminalreporter.section("deselected on Airflow 3.0.x: dag.test() cannot run these paths")
+    for marker, nodeids in gaps.items():
+        gap, proof = DAG_TEST_GAPS_ON_AIRFLOW_3_0[marker]
+        terminalreporter.write_line(f"{marker} ({len(nodeids)}): {gap}; proven by {proof}:")
+        for nodeid in nodeids:
+            terminalreporter.write_line(f"  {nodeid}")
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Create the metadata DB once per session, in-process (seconds faster than ``airflow db migrate``)."""
     from airflow.utils import db
 
+    from tests.airflow_names import configure_dag_test_logging
+
     db.resetdb()
+    configure_dag_test_logging()
     return _HOME
 
 
 def register_dag(dag: Any) -> None:
     """Airflow 3 runs ``dag.test()`` from the serialized DAG in the metadata DB: write an in-memory DAG there."""
-    from tests.airflow_names import AIRFLOW_V_3
+    from tests.airflow_names import AIRFLOW_V_3, dag_bag, sync_bag_to_db
 
     if not AIRFLOW_V_3:
         return
     from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 
     DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=os.devnull, collect_dags=False)
+    bag = dag_bag(dag_folder=os.devnull, collect_dags=False)
     bag.bag_dag(dag)
     sync_bag_to_db(bag, "dags-folder", None)
 
@@ -85,11 +152,9 @@ def load_example_dag(airflow_db: Path) -> Callable[[str], Any]:
     """Import a DAG from ``example_dags/`` the way Airflow's DAG processor does."""
 
     def _load(dag_id: str) -> Any:
-        try:
-            from airflow.dag_processing.dagbag import DagBag
-        except ImportError:
-            from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
-        bag = DagBag(dag_folder=str(REPO / "example_dags"))
+        from tests.airflow_names import dag_bag
+
+        bag = dag_bag(dag_folder=str(REPO / "example_dags"))
         assert not bag.import_errors, bag.import_errors
         return bag.get_dag(dag_id)
 

@@ -319,6 +319,7 @@ class SesExportEmulator:
     set_faults = _Control(operations.set_faults)
     clear_faults = _Control(operations.clear_faults)
     throttle_all = _Control(operations.throttle_all)
+    throttle_next = _Control(operations.throttle_next)
     fail_all = _Control(operations.fail_all)
     rules = _Control(operations.rules)
     add_rule = _Control(operations.add_rule)

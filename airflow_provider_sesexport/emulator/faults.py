@@ -2,9 +2,10 @@
 Fault injection for the four API operations and for downloads, deterministic for a given seed.
 
 API faults (checked in this order on every API request): latency, connection reset (probability),
-fail-everything storm, throttle-everything storm, rate limit (token bucket over all API operations),
-5xx (probability). Download faults: drop the connection after K bytes, expire URLs at once.
-Storm durations are wall-clock seconds, never scaled by ``time_scale``.
+fail-everything storm, throttle-everything storm, throttling of the next N calls, rate limit (token
+bucket over all API operations), 5xx (probability). Download faults: drop the connection after K
+bytes, expire URLs at once. Storm durations are wall-clock seconds, never scaled by ``time_scale``;
+"the next N calls" windows are counted in calls, whatever the clock.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ class FaultInjector:
         self.throttle_until = 0.0
         self.fail_until = 0.0
         self.fail_status = 503
+        #: calls still to throttle, by operation name (``None``: any operation)
+        self.throttle_calls: dict[str | None, int] = {}
 
     def set(self, **options: Any) -> None:
         """
@@ -126,6 +129,7 @@ class FaultInjector:
         self.config = FaultConfig()
         self._bucket = None
         self.throttle_until = self.fail_until = 0.0
+        self.throttle_calls = {}
 
     def throttle_all(self, seconds: float) -> None:
         """
@@ -134,6 +138,24 @@ class FaultInjector:
         :param seconds: storm duration.
         """
         self.throttle_until = time.monotonic() + seconds
+
+    def throttle_next(self, n: int, operation: str | None = None) -> None:
+        """
+        Answer the next ``n`` calls of ``operation`` (``None``: of any operation) with 429, whenever they come.
+
+        :param n: how many calls (replaces what was left of an earlier count for ``operation``).
+        :param operation: an API operation name, or ``None``.
+        """
+        if n < 0:
+            raise ValueError(f"throttle_next: n must be 0 or more, got {n}")
+        self.throttle_calls[operation] = n
+
+    def _take_throttled_call(self, operation: str | None) -> bool:
+        for key in (operation, None) if operation is not None else (None,):
+            if self.throttle_calls.get(key, 0) > 0:
+                self.throttle_calls[key] -= 1
+                return True
+        return False
 
     def fail_all(self, seconds: float, status: int = 503) -> None:
         """
@@ -145,15 +167,19 @@ class FaultInjector:
         self.fail_until = time.monotonic() + seconds
         self.fail_status = status
 
-    def api_decision(self) -> str | None:
-        """``"reset"``, ``"throttle"``, ``"error"`` or ``None`` for one API request (latency aside)."""
+    def api_decision(self, operation: str | None = None) -> str | None:
+        """
+        ``"reset"``, ``"storm_error"``, ``"throttle"``, ``"error"`` or ``None`` for one API request (latency aside).
+
+        :param operation: the request's API operation name.
+        """
         cfg = self.config
         now = time.monotonic()
         if cfg.reset_rate and self._rng.random() < cfg.reset_rate:
             return "reset"
         if now < self.fail_until:
             return "storm_error"
-        if now < self.throttle_until:
+        if now < self.throttle_until or self._take_throttled_call(operation):
             return "throttle"
         if cfg.api_rate_limit is not None:
             if self._bucket is None or self._bucket.rate != cfg.api_rate_limit:
@@ -165,10 +191,11 @@ class FaultInjector:
         return None
 
     def state(self) -> dict[str, Any]:
-        """Settings plus remaining storm seconds."""
+        """Settings plus remaining storm seconds and calls still to throttle (by operation, ``"any"``)."""
         now = time.monotonic()
         return {
             **self.config.to_dict(),
             "throttle_all_remaining": max(0.0, self.throttle_until - now),
             "fail_all_remaining": max(0.0, self.fail_until - now),
+            "throttle_next_remaining": {op or "any": n for op, n in self.throttle_calls.items() if n},
         }

@@ -321,6 +321,24 @@ def throttle_all(core: EmulatorCore, seconds: float) -> dict[str, Any]:
     return set_faults(core, throttle_all_seconds=seconds)
 
 
+ApiOperation = Literal["CreateExportJob", "GetExportJob", "ListExportJobs", "CancelExportJob"]
+
+
+def throttle_next(core: EmulatorCore, n: int, operation: ApiOperation | None = None) -> dict[str, Any]:
+    """
+    Answer the next ``n`` calls of ``operation`` (or of any operation) with 429, however late they come.
+
+    A fault window counted in calls, not seconds: it hits exactly the calls it should, at any machine
+    speed (e.g. the sensor's first ``n`` GetExportJob attempts).
+
+    :param n: how many calls (replaces the count left for ``operation``; 0 ends it).
+    :param operation: ``CreateExportJob``, ``GetExportJob``, ``ListExportJobs`` or ``CancelExportJob``;
+        ``None``: any of them.
+    """
+    core.faults.throttle_next(n, operation)
+    return core.faults.state()
+
+
 def fail_all(core: EmulatorCore, seconds: float, status: Literal[500, 503] = 503) -> dict[str, Any]:
     """
     Answer every API call with ``status`` for the next ``seconds`` (wall clock, never scaled).
@@ -470,6 +488,7 @@ OPERATIONS: dict[str, ControlOperation] = {
         ControlOperation(set_faults, "POST", "/_emulator/faults", extra=_FAULT_PARAMS),
         ControlOperation(clear_faults, "DELETE", "/_emulator/faults"),
         ControlOperation(throttle_all, "POST", "/_emulator/throttle-all"),
+        ControlOperation(throttle_next, "POST", "/_emulator/throttle-next"),
         ControlOperation(fail_all, "POST", "/_emulator/fail-all"),
         ControlOperation(rules, "GET", "/_emulator/rules", result_key="rules"),
         ControlOperation(add_rule, "POST", "/_emulator/rules", extra=_RULE_PARAMS),

@@ -225,7 +225,7 @@ def api(operation: str, handler: Handler) -> Callable[[web.Request], Awaitable[w
                 "AccessDeniedException",
                 f"User is not authorized to perform: ses:{operation} (emulator fault injection)",
             )
-        decision = core.faults.api_decision()
+        decision = core.faults.api_decision(operation)
         if decision == "reset":
             stats.count(operation, "resets")
             return _abort(request)

@@ -299,6 +299,7 @@ async def run_under_triggerer(emu: Any, trigger: SesExportJobTrigger, kill: str)
     # Airflow 2 reads the trigger's task instance for its timeout and log routing; Airflow 3 only logs it
     trigger.task_instance = None if AIRFLOW_V_3 else mock.Mock(trigger_timeout=None)  # type: ignore[assignment]
     trigger.trigger_id = 1
+    trigger.timeout_after = None  # set by Airflow 3.0's triggerer before it runs a trigger, read on cancellation
     details: dict[str, Any] = {"name": "create-trigger", "events": 0, "is_watcher": False}
     runner.triggers[1] = details  # type: ignore[assignment]
     details["task"] = asyncio.ensure_future(runner.run_trigger(1, trigger))

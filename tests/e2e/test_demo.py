@@ -12,6 +12,7 @@ from tests.conftest import REPO
 
 
 @pytest.mark.e2e
+@pytest.mark.reschedule_in_dag_test  # the demo's gate sensor is rescheduled inside dag.test()
 def test_demo_runs_the_whole_product_offline() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
     result = subprocess.run(

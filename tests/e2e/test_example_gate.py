@@ -26,6 +26,7 @@ def records_in(body: bytes, data_format: str) -> int:
 
 
 @pytest.mark.e2e
+@pytest.mark.reschedule_in_dag_test
 # the emulator's default: real SES's Statistics (ProcessedRecordsCount only)
 @pytest.mark.ses_export_emulator(time_scale=0.05)
 @pytest.mark.parametrize("data_format", ["CSV", "JSON"])

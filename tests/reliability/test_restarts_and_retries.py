@@ -206,7 +206,7 @@ def test_sensor_process_killed_between_reschedules(
     assert emu.stats()["jobs_created"] == 0 and len(emu.jobs()) == 1  # the same job, nothing new started
 
 
-@pytest.mark.parametrize("deferrable", [False, True])
+@pytest.mark.parametrize("deferrable", [False, pytest.param(True, marks=pytest.mark.deferred_retry_in_dag_test)])
 def test_create_retried_after_job_was_created_starts_no_second_export(
     ses_export_emulator: Any, run_dag: Any, dag_id: str, monkeypatch: pytest.MonkeyPatch, deferrable: bool
 ) -> None:

@@ -116,6 +116,33 @@ def test_throttle_and_fail_storms_are_wall_clock(ses_export_emulator_factory: An
     client.list_export_jobs()
 
 
+def test_throttle_next_counts_calls_of_one_operation_not_seconds(emu: SesExportEmulator, client: Any) -> None:
+    job_id = create(client)
+    emu.throttle_next(2, "GetExportJob")
+    assert emu.faults()["throttle_next_remaining"] == {"GetExportJob": 2}
+    client.list_export_jobs()  # another operation: not counted
+    time.sleep(0.05)  # a window counted in calls does not close with time
+    for _ in range(2):
+        with pytest.raises(client.exceptions.TooManyRequestsException):
+            client.get_export_job(JobId=job_id)
+    assert client.get_export_job(JobId=job_id)["JobId"] == job_id
+    ops = emu.stats()["operations"]
+    assert (ops["GetExportJob"]["throttled"], ops["ListExportJobs"]["throttled"]) == (2, 0)
+    assert emu.faults()["throttle_next_remaining"] == {}
+
+
+def test_throttle_next_of_any_operation_over_http(emu: SesExportEmulator, client: Any) -> None:
+    status, _, body = http("POST", f"{emu.endpoint_url}/_emulator/throttle-next", {"n": 1})
+    assert status == 200 and json.loads(body)["throttle_next_remaining"] == {"any": 1}
+    with pytest.raises(client.exceptions.TooManyRequestsException):
+        client.list_export_jobs()
+    client.list_export_jobs()
+    emu.throttle_next(5)
+    emu.clear_faults()
+    client.list_export_jobs()
+    assert http("POST", f"{emu.endpoint_url}/_emulator/throttle-next", {"n": 1, "operation": "Nope"})[0] == 400
+
+
 def test_control_api_over_http(emu: SesExportEmulator, client: Any) -> None:
     base = f"{emu.endpoint_url}/_emulator"
     assert http("GET", f"{base}/health")[0] == 200
