@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -148,8 +149,10 @@ def up(image: str) -> Deployment:
     existing = Deployment.load(image)
     if existing is not None and any(r.alive for r in existing.records()):
         raise RuntimeError(f"a deployment of {image} is running: stop it with `make deployment-down IMAGE={image}`")
-    if existing is not None:
+    if existing is not None:  # a stopped one: start afresh (new keys, an empty metadata DB)
         down(image, quiet=True)
+        shutil.rmtree(existing.postgres().home, ignore_errors=True)
+    shutil.rmtree(state_dir(image), ignore_errors=True)
     dep = Deployment.new(image)
     dep.save()
     t0 = time.monotonic()
