@@ -6,6 +6,7 @@ The deployment's state folder is given in ``SESEXPORT_DEPLOYMENT_STATE`` (see ``
 
 from __future__ import annotations
 
+import ast
 import csv
 import datetime as dt
 import io
@@ -103,11 +104,16 @@ class AirflowApi:
         }
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
-        """An XCom value as JSON (``deserialize``; Airflow 2 also ``stringify=false``, or it answers a repr)."""
-        params: dict[str, Any] = {"map_index": map_index, "deserialize": "true", "stringify": "false"}
+        """An XCom value. Airflow 3 answers the JSON value; Airflow 2 its ``str()`` (deserializing in the API is
+        off by default there), which for the plain-JSON values this provider pushes is a Python literal."""
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
-        value = self.get(path, **params)["value"]
-        return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+        if self.state.airflow_3:
+            return self.get(path, map_index=map_index, deserialize="true", stringify="false")["value"]
+        value = self.get(path, map_index=map_index)["value"]
+        try:
+            return ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value  # a plain string
 
 
 @pytest.fixture(scope="session")
@@ -156,6 +162,17 @@ class MetadataDb:
                 run_id,
             )
         ]
+
+    def worker_runs_finished(self, dag_id: str, run_id: str, task_id: str) -> bool:
+        """Whether the Celery task of each instance's latest run has ended (its result is in the result backend)."""
+        states = self.rows(
+            "SELECT m.status FROM task_instance ti LEFT JOIN celery_taskmeta m ON m.task_id = ti.external_executor_id "
+            "WHERE ti.dag_id = %s AND ti.run_id = %s AND ti.task_id = %s",
+            dag_id,
+            run_id,
+            task_id,
+        )
+        return bool(states) and all(status == "SUCCESS" for (status,) in states)
 
     def running_triggerers(self) -> set[int]:
         return {

@@ -107,6 +107,12 @@ def test_vdm_daily_waits_in_the_triggerers(api: AirflowApi, metadata_db: Metadat
     assert {t[1] for t in assigned} == {"airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger"}
     deferred = {ti["map_index"] for ti in api.task_instances(VDM, run_id) if ti["state"] == "deferred"}
     assert deferred == set(range(6))
+    # a deferred wait holds no worker slot: the Celery task that deferred ends while the trigger waits (the jobs are
+    # released only then; on 2.10.3 a trigger firing before that Celery task reports races the executor into a retry)
+    while not metadata_db.worker_runs_finished(VDM, run_id, "export_metrics"):
+        assert time.monotonic() < deadline, "the deferring Celery tasks never ended"
+        time.sleep(1)
+    assert {t[2] for t in metadata_db.triggers(VDM, run_id)} == triggerers  # still waiting in the triggerers
 
     new_jobs = [j["JobId"] for j in aws.control("jobs")["jobs"] if j["JobId"] not in jobs_before]
     assert len(new_jobs) == 6
