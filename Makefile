@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 # The newest stack: Airflow 3.3.x with the latest Amazon provider (the oldest one runs in `make mwaa-test`).
 AIRFLOW_SPEC ?= apache-airflow>=3.3,<3.4
 
-.PHONY: venv test lint typecheck unit e2e integration demo mwaa-test mwaa-install-check benchmarks clean
+.PHONY: venv test lint typecheck unit e2e integration demo mwaa-test mwaa-install-check deployment deployment-down \
+	deploy-test benchmarks clean
 
 venv: $(VENV)/.installed
 
@@ -47,8 +48,22 @@ mwaa-test:
 mwaa-install-check:
 	bash .ci/mwaa_env.sh $(IMAGE) install-check
 
+# An MWAA-shaped Airflow on 127.0.0.1, left running (README: "A local MWAA-shaped Airflow"): make deployment IMAGE=3.3.1
+DEPLOY_PYTHON = $(if $(wildcard .venv-mwaa-$(IMAGE)/bin/python),.venv-mwaa-$(IMAGE)/bin/python,python3)
+deployment:
+	bash .ci/mwaa_env.sh $(IMAGE) deploy
+	.venv-mwaa-$(IMAGE)/bin/python -m deployment up --image $(IMAGE)
+
+deployment-down:
+	$(DEPLOY_PYTHON) -m deployment down --image $(IMAGE)
+
+# Brings the deployment up, runs tests/deployment against it through the REST API, takes it down.
+deploy-test:
+	bash .ci/mwaa_env.sh $(IMAGE) deploy
+	.venv-mwaa-$(IMAGE)/bin/python -m deployment test --image $(IMAGE) $(PYTEST_ARGS)
+
 benchmarks: venv
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-mwaa-* build dist *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mwaa-* .deployment build dist *.egg-info .mypy_cache .ruff_cache

@@ -3,9 +3,12 @@
 # way MWAA does (pip install -c airflow_constraints.txt), check pip changed no constrained package, and
 # optionally run the unit and e2e suites in it.
 #
-#   bash .ci/mwaa_env.sh IMAGE install-check|test
+#   bash .ci/mwaa_env.sh IMAGE install-check|test|deploy
+#
+# deploy: also the packages a running MWAA environment has (the Postgres and FAB providers, psycopg2) and moto's
+# server, all constrained, for `make deployment` (deployment/).
 set -euo pipefail
-image=${1:?usage: mwaa_env.sh IMAGE install-check|test}
+image=${1:?usage: mwaa_env.sh IMAGE install-check|test|deploy}
 action=${2:-test}
 here=$(cd "$(dirname "$0")/.." && pwd)
 constraints="$here/.ci/constraints/$image/airflow_constraints.txt"
@@ -27,13 +30,25 @@ if [ ! -x "$venv/bin/python" ]; then
     "apache-airflow-providers-amazon[aiobotocore]" -c "$constraints" -c "$essential"
 fi
 
+if [ "$action" = deploy ]; then
+  # What else the image runs on: PostgreSQL drivers for the metadata DB and the Celery result backend, the FAB auth
+  # manager (its provider is in every image's constraints but 2.11.2's, where Airflow itself pins it), moto's S3 server.
+  extras=(apache-airflow-providers-postgres psycopg2-binary "moto[server,s3]" requests pytest)
+  grep -qi '^apache-airflow-providers-fab==' "$constraints" && extras+=(apache-airflow-providers-fab)
+  VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q "${extras[@]}" -c "$constraints" -c "$essential"
+fi
+
 wheel_dir="$here/dist"
 rm -rf "$wheel_dir"
 "$venv/bin/python" -m pip wheel -q --no-deps -w "$wheel_dir" "$here" >/dev/null
 wheel=$(ls "$wheel_dir"/airflow_provider_sesexport-*.whl)
 
 "$venv/bin/python" -m pip freeze --exclude airflow-provider-sesexport | sort > "$venv/freeze-before.txt"
-"$venv/bin/python" -m pip install -q "$wheel" -c "$constraints"
+# As MWAA installs a plugin wheel: a requirements.txt naming the package, --find-links to the wheel's folder, the
+# image's constraints.
+printf -- '--find-links %s\nairflow-provider-sesexport\n' "$wheel_dir" > "$wheel_dir/requirements.txt"
+"$venv/bin/python" -m pip install -q --force-reinstall --no-deps -r "$wheel_dir/requirements.txt" -c "$constraints"
+"$venv/bin/python" -m pip install -q -r "$wheel_dir/requirements.txt" -c "$constraints"
 "$venv/bin/python" -m pip freeze --exclude airflow-provider-sesexport | sort > "$venv/freeze-after.txt"
 if ! diff -u "$venv/freeze-before.txt" "$venv/freeze-after.txt"; then
   echo "MWAA $image: installing the wheel changed packages (above)" >&2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -238,3 +239,128 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# -- any other server or Airflow process: started in a session of its own, recorded in a pid file -----------------
+@dataclass
+class ProcessRecord:
+    """One process the deployment started: its name, id and kernel start time (so a reused id is never signalled).
+
+    :param name: the name of its pid file and log (``scheduler``, ``worker-1`` ...).
+    :param pid: the process id; it leads a session and process group of its own.
+    :param started: its start time in clock ticks since boot (``/proc/<pid>/stat`` field 22).
+    :param argv: the command line it was started with.
+    """
+
+    name: str
+    pid: int
+    started: int
+    argv: list[str]
+
+    def save(self, pid_dir: Path) -> Path:
+        pid_dir.mkdir(parents=True, exist_ok=True)
+        path = pid_dir / f"{self.name}.pid"
+        path.write_text(json.dumps({"pid": self.pid, "started": self.started, "argv": self.argv}) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> ProcessRecord:
+        data = json.loads(path.read_text())
+        return cls(name=path.stem, pid=int(data["pid"]), started=int(data["started"]), argv=list(data["argv"]))
+
+    @property
+    def alive(self) -> bool:
+        """Whether the very process recorded here still runs (same id and start time, not a zombie)."""
+        stat = _proc_stat(self.pid)
+        return stat is not None and stat[0] == self.started and stat[1] != "Z"
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM to its process group, then SIGKILL to whatever of the group is left after ``timeout``."""
+        if not self.alive:
+            return
+        _signal_group(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (self.alive or _group_members(self.pid)):
+            time.sleep(0.2)
+        if self.alive or _group_members(self.pid):
+            _signal_group(self.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and (self.alive or _group_members(self.pid)):
+                time.sleep(0.1)
+
+
+def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path, pid_dir: Path) -> ProcessRecord:
+    """Start ``argv`` in a new session, output to ``log_dir/<name>.log``, and record it in ``pid_dir/<name>.pid``.
+
+    :param name: the process's name in the deployment.
+    :param argv: the command line.
+    :param env: its whole environment.
+    :param log_dir: folder of its log file.
+    :param pid_dir: folder of its pid file.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / f"{name}.log", "ab") as log:
+        process = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    record = ProcessRecord(name=name, pid=process.pid, started=process_start_time(process.pid), argv=argv)
+    record.save(pid_dir)
+    return record
+
+
+def wait_for_port(port: int, timeout: float, record: ProcessRecord | None = None) -> None:
+    """Return once something accepts connections on 127.0.0.1:``port``; fail early if ``record``'s process died.
+
+    :param port: the TCP port.
+    :param timeout: seconds to wait at most.
+    :param record: the process expected to listen there.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if record is not None and not record.alive:
+            raise RuntimeError(f"{record.name} exited before listening on port {port}")
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=0.5):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listens on {LOOPBACK}:{port} after {timeout} s")
+
+
+def process_start_time(pid: int) -> int:
+    """The start time (clock ticks since boot) of process ``pid``; 0 if it does not exist."""
+    stat = _proc_stat(pid)
+    return stat[0] if stat else 0
+
+
+def _proc_stat(pid: int) -> tuple[int, str] | None:
+    """(start time in ticks, state letter) of process ``pid``, or None if there is none."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return int(fields[19]), fields[0]
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group ``pgid``."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """``sig`` to the process group ``pid`` leads, or to ``pid`` alone if it leads none."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(pid) == pid or _group_members(pid):
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)

@@ -1,0 +1,144 @@
+"""What every process of the deployment is configured with: the environment an MWAA image gives Airflow.
+
+Everything is an environment variable, as on MWAA (``AIRFLOW__SECTION__KEY`` configuration, ``AIRFLOW_CONN_*``
+connections in JSON form). One fernet key, one JWT secret and one secret key are shared by every process.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+REGION = "us-east-1"
+BUCKET = "ses-exports"
+#: Seconds between the example sensors' polls (the examples read it at parse time).
+POKE_INTERVAL = "2"
+#: Task slots per Celery worker.
+WORKER_CONCURRENCY = 8
+
+
+@dataclass
+class Ports:
+    """The TCP ports the deployment listens on, all on 127.0.0.1."""
+
+    postgres: int
+    redis: int
+    emulator: int
+    moto: int
+    ui: int
+
+
+@dataclass
+class Secrets:
+    """Keys every Airflow process shares (generated once per deployment, kept in its state folder)."""
+
+    fernet_key: str
+    jwt_secret: str
+    secret_key: str
+
+
+def airflow_3(image: str) -> bool:
+    return not image.startswith("2.")
+
+
+def aws_connection(ports: Ports) -> str:
+    """``aws_default`` as an MWAA user defines it: JSON, SES at the emulator, S3 at moto (``service_config``)."""
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {
+                "region_name": REGION,
+                "endpoint_url": f"http://{LOOPBACK}:{ports.emulator}",
+                "service_config": {"s3": {"endpoint_url": f"http://{LOOPBACK}:{ports.moto}"}},
+            },
+        }
+    )
+
+
+def airflow_environment(image: str, home: Path, dags_folder: Path, ports: Ports, secrets: Secrets) -> dict[str, str]:
+    """The ``AIRFLOW__*`` settings, connections and example settings of every Airflow process.
+
+    :param image: the MWAA image (``3.3.1``).
+    :param home: ``AIRFLOW_HOME``.
+    :param dags_folder: the DAGs folder.
+    :param ports: where the servers listen.
+    :param secrets: the shared keys.
+    """
+    db = f"{LOOPBACK}:{ports.postgres}/airflow"
+    ui = f"http://{LOOPBACK}:{ports.ui}"
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__FERNET_KEY": secrets.fernet_key,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://airflow@{db}",
+        # MWAA: SQS broker (no local equivalent: Redis here), the metadata DB as result backend
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://{LOOPBACK}:{ports.redis}/0",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://airflow@{db}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "1800",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__METRICS__STATSD_ON": "False",
+        "AIRFLOW__API__SECRET_KEY": secrets.secret_key,
+        "AIRFLOW__WEBSERVER__SECRET_KEY": secrets.secret_key,
+        # connections the MWAA way: environment variables in JSON form
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(ports),
+        "AWS_DEFAULT_REGION": REGION,
+        # what the example DAGs read
+        "SES_EXPORT_EXAMPLE_BUCKET": BUCKET,
+        "SES_EXPORT_EXAMPLE_POKE_INTERVAL": POKE_INTERVAL,
+    }
+    if airflow_3(image):
+        env.update(
+            {
+                "AIRFLOW__API__HOST": LOOPBACK,
+                "AIRFLOW__API__PORT": str(ports.ui),
+                "AIRFLOW__API__BASE_URL": ui,
+                "AIRFLOW__API__WORKERS": "2",
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.jwt_secret,
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{ui}/execution/",
+                "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
+                "AIRFLOW__TRIGGERER__QUEUES_ENABLED": "False",
+            }
+        )
+    else:
+        env.update(
+            {
+                "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+                "AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON_INTERPRETER": "True",
+                "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": LOOPBACK,
+                "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(ports.ui),
+                "AIRFLOW__WEBSERVER__BASE_URL": ui,
+                "AIRFLOW__WEBSERVER__WORKERS": "2",
+                "AIRFLOW__API__AUTH_BACKENDS": "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,"
+                "airflow.providers.fab.auth_manager.api.auth.backend.session",
+            }
+        )
+    return env
+
+
+def airflow_processes(image: str, airflow: str) -> dict[str, list[str]]:
+    """The long-running Airflow processes by name, each its command line (logs served from local files only:
+    ``--skip-serve-logs`` keeps the log servers, which bind every interface, from starting).
+
+    :param image: the MWAA image.
+    :param airflow: the ``airflow`` executable of the image's environment.
+    """
+    ui = [airflow, "api-server"] if airflow_3(image) else [airflow, "webserver"]
+    processes = {
+        "ui": ui,
+        "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
+        "dag-processor": [airflow, "dag-processor"],
+    }
+    for n in (1, 2):
+        processes[f"triggerer-{n}"] = [airflow, "triggerer", "--skip-serve-logs"]
+    for n in (1, 2):
+        processes[f"worker-{n}"] = [
+            airflow, "celery", "worker", "--celery-hostname", f"worker-{n}@{LOOPBACK}", "--skip-serve-logs",
+        ]  # fmt: skip
+    return processes
