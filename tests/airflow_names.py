@@ -77,9 +77,11 @@ def configure_dag_test_logging() -> None:
     message dump included) in ANSI colours, with rich tracebacks wrapped at 100 columns, so neither the
     level a deployment logs at nor searchable text. Airflow 2 logs tasks through ``logging``: nothing to do.
     """
+    if not AIRFLOW_V_3:
+        return
     import structlog
 
-    if not AIRFLOW_V_3 or structlog.is_configured():
+    if structlog.is_configured():
         return
     import logging
 
