@@ -65,12 +65,19 @@ def task_logs(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], str]]:
     loggers = [logging.getLogger(name) for name in ("", "airflow", "airflow.task")]
     for logger in loggers:
         logger.addHandler(handler)
+    # Airflow 2's dag.test() runs triggers inline, logging through their own (our package's) loggers, which
+    # inherit the root logger's WARNING level: a triggerer would record their INFO lines in the task log.
+    package_logger = logging.getLogger("airflow_provider_sesexport")
+    package_level = package_logger.level
+    if package_logger.getEffectiveLevel() > logging.INFO:
+        package_logger.setLevel(logging.INFO)
 
     def read() -> str:
         captured = capfd.readouterr()
         return captured.out + captured.err + "\n".join(handler.lines)
 
     yield read
+    package_logger.setLevel(package_level)
     for logger in loggers:
         logger.removeHandler(handler)
 
