@@ -104,14 +104,19 @@ class AirflowApi:
         }
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
-        """An XCom value. Airflow 3 answers the JSON value; Airflow 2 its ``str()`` (deserializing in the API is
-        off by default there), which for the plain-JSON values this provider pushes is a Python literal."""
+        """An XCom value, with the API's defaults (deserializing in the API server is off by default): Airflow 3
+        answers the stored JSON, Airflow 2 its ``str()``, a Python literal for the plain values this provider pushes."""
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
         if self.state.airflow_3:
-            return self.get(path, map_index=map_index, deserialize="true", stringify="false")["value"]
-        value = self.get(path, map_index=map_index)["value"]
+            value = self.get(path, map_index=map_index, stringify="false")["value"]
+            parse: Any = json.loads
+        else:
+            value = self.get(path, map_index=map_index)["value"]
+            parse = ast.literal_eval
+        if not isinstance(value, str):
+            return value
         try:
-            return ast.literal_eval(value)
+            return parse(value)
         except (ValueError, SyntaxError):
             return value  # a plain string
 
