@@ -211,3 +211,18 @@ def test_create_table_on_another_database_names_the_parameter() -> None:
         pytest.raises(SesExportInputError, match="Invalid create_table=True: expected False for this connection"),
     ):
         op.execute({"ti": mock.Mock()})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_the_readme_shows_the_tables_create_table_makes(database: str) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split(f"<!-- sql-tables:{database} -->\n```sql\n", 1)[1].split("```", 1)[0]
+    shown = [s.strip() for s in re.sub(r"^--.*$", "", block, flags=re.MULTILINE).split(";") if s.strip()]
+    made = [
+        *MESSAGE_INSIGHTS_TABLE.create_statements(database, "ses_message_insights", None),
+        *METRICS_TABLE.create_statements(database, "ses_vdm_metrics", None),
+    ]
+    assert shown == made
