@@ -59,7 +59,9 @@ echo "MWAA $image: wheel installed, pip left every package alone ($(wc -l < "$ve
 
 if [ "$action" = test ]; then
   # Test tools, constrained too so they cannot move what the image pins.
-  VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q pytest hypothesis "moto[server,s3]" requests -c "$constraints"
+  # The SQL transfer's tests load into SQLite and PostgreSQL through the image's own providers and driver.
+  VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q pytest hypothesis "moto[server,s3]" requests \
+    apache-airflow-providers-postgres apache-airflow-providers-sqlite psycopg2-binary -c "$constraints"
   cd "$here"
   "$venv/bin/python" -m pytest tests/unit tests/e2e tests/reliability tests/zz_leakcheck -q -p no:cacheprovider ${PYTEST_ARGS:-}
 fi

@@ -108,6 +108,39 @@ async def get_async_client(hook: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, lambda: hook.async_conn)
 
 
+def get_connection(conn_id: str) -> Any:
+    """The Airflow connection ``conn_id`` (``airflow.sdk.BaseHook`` on Airflow 3, ``airflow.hooks.base`` on 2)."""
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:
+        from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+    return BaseHook.get_connection(conn_id)
+
+
+def sql_replace_statement(hook: Any) -> str | None:
+    """
+    What ``insert_rows(replace=True)`` of a common.sql ``DbApiHook`` runs: the generic ``REPLACE INTO ...``
+    statement format, or None when the hook builds its own upsert (which takes ``replace_index``).
+
+    common.sql 1.20+ builds the statement in the hook's ``dialect`` (PostgreSQL's ``ON CONFLICT``,
+    MSSQL's ``MERGE``); older ones (1.19 on MWAA's 2.10.3 image) in the hook's ``_generate_insert_sql``
+    (PostgresHook's ``ON CONFLICT``), else from ``_replace_statement_format``.
+
+    :param hook: a common.sql ``DbApiHook``.
+    """
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
+
+    if getattr(type(hook), "_generate_insert_sql", None) is not DbApiHook._generate_insert_sql:
+        return None
+    try:
+        from airflow.providers.common.sql.dialects.dialect import Dialect
+    except ImportError:  # common.sql < 1.20: no dialects
+        return str(getattr(hook, "_replace_statement_format", "REPLACE INTO {} {} VALUES ({})"))
+    if type(hook.dialect).generate_replace_sql is not Dialect.generate_replace_sql:
+        return None
+    return str(hook.replace_statement_format)
+
+
 def task_state_store(context: Any) -> Any | None:
     """
     Airflow's resumable-job store (``context["task_state_store"]``, Airflow 3.3+), or None where it does not exist.
@@ -131,6 +164,8 @@ __all__ = [
     "ResumableJobMixin",
     "default_deferrable",
     "get_async_client",
+    "get_connection",
     "mask_secret",
+    "sql_replace_statement",
     "task_state_store",
 ]

@@ -138,3 +138,12 @@ class SesExportRecordsError(SesExportJobError, AirflowFailException):
     The message names the cause (line, column or character offset), never a value from the file other
     than a timestamp. Retrying the same export does not help.
     """
+
+
+class SesExportLoadError(SesExportJobError):
+    """
+    Writing an export's rows into a SQL table failed part-way (the database's error is its cause).
+
+    The batch being written was rolled back; the batches committed before it hold rows a re-run writes
+    again in place, so retrying (or re-running) the load repairs the table.
+    """

@@ -48,6 +48,24 @@ METRICS_DATA = "METRICS_DATA"
 SOURCE_TYPES = (MESSAGE_INSIGHTS, METRICS_DATA)
 DATA_FORMATS = ("CSV", "JSON")
 
+#: The columns of a Message Insights export, in the order real SES writes them.
+MESSAGE_INSIGHTS_COLUMNS = (
+    "messageid",
+    "sendtimestamp",
+    "isp",
+    "fromaddress",
+    "destination",
+    "subject",
+    "last_delivery_event",
+    "last_engagement_event",
+    "last_delivery_event_timestamp",
+    "last_engagement_event_timestamp",
+    "bounce_sub_type",
+    "diagnostic_code",
+)
+#: The dimensions a metrics export can be broken down by (CSV column names; JSON keys are lower case).
+METRICS_DIMENSIONS = ("EMAIL_IDENTITY", "CONFIGURATION_SET", "ISP", "TENANT_NAME")
+
 #: The key a metrics CSV's identity column is given under, whichever spelling the file uses.
 IDENTITY_KEY = "EMAIL_IDENTITY"
 _IDENTITY_ALIASES = {"IDENTITY": IDENTITY_KEY}
@@ -283,6 +301,19 @@ def count_records(source: Source) -> int:
     for chunk in _chunks(source):
         counter.update(chunk)
     return counter.records
+
+
+def split_metric_column(name: str) -> tuple[str, str] | None:
+    """
+    ``("DELIVERY_OPEN", "RATE")`` for a metrics column (or JSON ``metrics`` key) ``DELIVERY_OPEN_RATE``.
+
+    :param name: the column name.
+    :return: ``(metric, aggregation)``, or None when ``name`` is not ``<METRIC>_<AGGREGATION>``.
+    """
+    if _METRIC_COLUMN.fullmatch(name) is None:
+        return None
+    metric, aggregation = name.rsplit("_", 1)
+    return metric, aggregation
 
 
 def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str | None:

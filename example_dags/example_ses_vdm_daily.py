@@ -5,7 +5,9 @@ One metrics export per dimension (EMAIL_IDENTITY, CONFIGURATION_SET, ISP) x aggr
 RATE), started with dynamic task mapping. Each export waits on the triggerer (``deferrable=True``:
 all waits in a triggerer share one SES client and one poll cycle), then its results (statistics,
 a fresh download URL) are pushed to XCom, every file is copied into your bucket with
-``SesExportToS3Operator`` (streamed, fresh URL, record count checked), and a report task summarises them.
+``SesExportToS3Operator`` (streamed, fresh URL, record count checked), a report task summarises them, and
+after the copy ``SesExportToSqlOperator`` loads the day's six exports into one tidy metrics table (a
+re-run of a day replaces that day's rows).
 
 The schedule is a cron *data-interval* timetable, so every run covers exactly the previous UTC day
 (``data_interval_start`` .. ``data_interval_end``) on Airflow 2 and 3 alike. VDM keeps 60 days of data.
@@ -28,12 +30,16 @@ except ImportError:  # Airflow 2
 
 from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator, SesExportJobResultOperator
 from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
+from airflow_provider_sesexport.transfers.ses_export_to_sql import SesExportToSqlOperator
 
 # Seconds between polls; the tests and `make demo` shorten it.
 WAITER_DELAY = float(os.environ.get("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "60"))
 # Where the export files go: your bucket, through an Airflow AWS connection allowed to write to it.
 BUCKET = os.environ.get("SES_EXPORT_EXAMPLE_BUCKET", "my-ses-exports")
 DEST_CONN_ID = os.environ.get("SES_EXPORT_EXAMPLE_DEST_CONN_ID", "aws_default")
+# Where the metrics are loaded: an Airflow SQL connection (postgres or sqlite here: the table is created on first use).
+SQL_CONN_ID = os.environ.get("SES_EXPORT_EXAMPLE_SQL_CONN_ID", "ses_exports_db")
+METRICS_TABLE = os.environ.get("SES_EXPORT_EXAMPLE_METRICS_TABLE", "ses_vdm_metrics")
 
 #: Metrics exported per aggregation (at most 10 per export).
 METRICS_BY_AGGREGATION: dict[str, list[str]] = {
@@ -124,3 +130,9 @@ with DAG(
         return {"exports": len(summaries), "records": per_job, "processed_records": processed}
 
     report(export_results.output, copy_to_s3.output["records"])  # type: ignore[index]
+
+    # The day's six exports into one metrics table, one row per dimension value x metric x aggregation.
+    load_to_sql = SesExportToSqlOperator.partial(
+        task_id="load_to_sql", table=METRICS_TABLE, sql_conn_id=SQL_CONN_ID, create_table=True
+    ).expand(job_id=ids)
+    copy_to_s3 >> load_to_sql

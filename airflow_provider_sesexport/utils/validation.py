@@ -342,3 +342,47 @@ def build_list_export_jobs_request(
         {"ExportSourceType": "export_source_type", "JobStatus": "job_status", "PageSize": "page_size"},
     )
     return request
+
+
+# -- SQL transfers ------------------------------------------------------------------------------------
+
+_SQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def validate_sql_identifier(value: Any, param: str) -> str:
+    """
+    Return ``value`` if it is a plain SQL identifier (letters, digits, ``_``; not starting with a digit; at most
+    63 characters, PostgreSQL's limit), else raise :class:`SesExportInputError`.
+
+    Plain identifiers need no quoting in any database, so table names go into statements as they are.
+
+    :param value: the value.
+    :param param: the parameter name to show in the error.
+    """
+    if not isinstance(value, str) or _SQL_IDENTIFIER.fullmatch(value) is None:
+        raise invalid(
+            param,
+            value,
+            "a plain SQL identifier: letters, digits and '_', not starting with a digit, at most 63 characters",
+            "Give the schema in `schema`, not as part of `table`." if isinstance(value, str) and "." in value else "",
+        )
+    return value
+
+
+def validate_sql_hook(hook: Any, conn_id: str, conn_type: str | None) -> Any:
+    """
+    Return ``hook`` if it can load rows (``insert_rows``, as every common.sql ``DbApiHook`` has), else raise.
+
+    :param hook: what the connection's ``get_hook()`` returned.
+    :param conn_id: the connection id, to name in the error.
+    :param conn_type: the connection's type, to name in the error.
+    """
+    if not callable(getattr(hook, "insert_rows", None)) or not callable(getattr(hook, "get_conn", None)):
+        raise invalid(
+            "sql_conn_id",
+            conn_id,
+            "a connection to a SQL database whose hook has insert_rows (a common.sql DbApiHook), such as a "
+            f"postgres or sqlite connection; its type {conn_type!r} gives {type(hook).__name__}, which has none",
+            "Install the database's Airflow provider, or use another connection.",
+        )
+    return hook

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import moto_s3, moto_server  # noqa: F401  (moto S3 fixtures for e2e tests)
+from tests.sql_fixtures import postgres_db, postgres_server, sql_db, sqlite_db  # noqa: F401  (SQL databases)
 
 METRICS_SOURCE: dict[str, Any] = {
     "MetricsDataSource": {

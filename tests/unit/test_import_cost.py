@@ -34,6 +34,7 @@ def test_dag_facing_modules_import_nothing_heavy() -> None:
         "airflow_provider_sesexport.operators.ses_export",
         "airflow_provider_sesexport.triggers.ses_export",
         "airflow_provider_sesexport.transfers.ses_export_to_s3",
+        "airflow_provider_sesexport.transfers.ses_export_to_sql",
     )
     baseline = _imported_by("airflow.providers.amazon.aws.sensors.s3", "airflow.providers.amazon.aws.operators.s3")
     extra_heavy = sorted(m for m in ours - baseline if m.startswith(HEAVY_PREFIXES))
@@ -60,12 +61,17 @@ HEAVY = (
     "airflow_provider_sesexport.transfers._destination",
     "airflow_provider_sesexport.utils.redaction",
     "airflow_provider_sesexport.utils.validation",
+    "airflow.providers.common.sql",
+    "sqlalchemy",
+    "psycopg2",
+    "psycopg",
 )
 BASELINE = ("airflow.providers.amazon.aws.sensors.base_aws", "airflow.providers.amazon.aws.operators.base_aws")
 DAG_FACING = (
     "airflow_provider_sesexport.sensors.ses_export",
     "airflow_provider_sesexport.operators.ses_export",
     "airflow_provider_sesexport.transfers.ses_export_to_s3",
+    "airflow_provider_sesexport.transfers.ses_export_to_sql",
 )
 
 # argv: the package whose import statements are recorded, the baseline modules, "--", the measured modules.
