@@ -30,8 +30,9 @@ from typing import Any
 
 import pytest
 
-#: What marks a full pre-signed URL (SigV4 query-string auth), raw or percent-encoded.
-LEAK = re.compile(r"X-Amz-(?:Signature|Credential)", re.IGNORECASE)
+#: What marks a full pre-signed URL (SigV4 query-string auth), raw or percent-encoded: the signature or
+#: credential parameter WITH a value. The bare word is no secret (a JobId may be ``X-AMZ-SIGNATURE``).
+LEAK = re.compile(r"X-Amz-(?:Signature|Credential)(?:=|%3D|%253D)[^\s&\"'<>]+", re.IGNORECASE)
 
 #: Test directories whose output is scanned (the suites that run the provider for real).
 SCANNED_SUITES = ("e2e", "reliability")

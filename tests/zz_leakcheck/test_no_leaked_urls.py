@@ -35,6 +35,9 @@ def test_detector_finds_signed_urls_and_allows_only_the_s3_url_key(tmp_path: Pat
     assert leakcheck.find_leaks(f"log line {SIGNED}", "t")
     assert leakcheck.find_leaks("x-amz-credential%3DAKIA", "t")  # case and encoding do not hide it
     assert not leakcheck.find_leaks("https://bucket.s3.amazonaws.com/exports/x.csv?<redacted>", "t")
+    assert leakcheck.find_leaks("?X-Amz-Signature=" + "0f" * 32, "t")
+    # the parameter's name without a value is no secret (a JobId or message may spell it)
+    assert not leakcheck.find_leaks("job X-AMZ-SIGNATURE failed; X-Amz-Credential: see docs", "t")
 
     db = tmp_path / "airflow.db"
     con = sqlite3.connect(db)

@@ -117,11 +117,14 @@ def test_rules_by_index_job_id_and_predicate(emu: SesExportEmulator, client: Any
             message="predicate",
         )
     )
+    emu.advance_after(reads=10**6)  # holds the first job unfinished however slow this machine is
     first, second, third = create(client), create(client), create(client, insights_source(7))
     emu.add_rule(action="hang", job_id=first)  # applies at once to the existing unfinished job
+    assert [rule["job_id"] for rule in emu.rules()] == [None, None]  # used up, not queued
+    emu.clear_rules()  # drops the hold: from now on only the hang keeps the first job PROCESSING
     assert wait_status(client, second)["FailureInfo"]["ErrorMessage"] == "second job fails"
     assert wait_status(client, third)["FailureInfo"]["ErrorMessage"] == "predicate"
-    time.sleep(0.1)
+    # the first job was created before the third, so its nominal lifecycle is over too
     assert client.get_export_job(JobId=first)["JobStatus"] == "PROCESSING"
 
 
