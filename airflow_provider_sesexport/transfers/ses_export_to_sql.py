@@ -10,7 +10,6 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-from airflow_provider_sesexport.utils.validation import invalid, validate_attempts, validate_sql_identifier
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
@@ -87,6 +86,9 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         create_table: bool = False,
         **kwargs: Any,
     ) -> None:
+        # the rules load when a DAG builds this operator, not when a DAG file imports the module
+        from airflow_provider_sesexport.utils.validation import invalid, validate_attempts, validate_sql_identifier
+
         validate_sql_identifier(table, "table")
         if schema is not None:
             validate_sql_identifier(schema, "schema")
@@ -198,6 +200,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
     def _prepare_table(self, sql_hook: Any, database: str | None, layout: TableLayout) -> None:
         """Create the table (``create_table``) or check it exists with the layout's columns, before any row."""
         from airflow_provider_sesexport.exceptions import SesExportInputError
+        from airflow_provider_sesexport.utils.validation import invalid
 
         table = self.qualified_table
         probe = f"SELECT {', '.join(layout.names)} FROM {table} WHERE 1 = 0"
