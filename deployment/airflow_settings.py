@@ -13,6 +13,7 @@ from pathlib import Path
 LOOPBACK = "127.0.0.1"
 REGION = "us-east-1"
 BUCKET = "ses-exports"
+EXPORTS_DATABASE = "ses_exports"  # the database example_ses_vdm_daily loads into (connection ses_exports_db)
 #: Seconds between the example sensors' polls (the examples read it at parse time).
 POKE_INTERVAL = "2"
 #: Task slots per Celery worker.
@@ -88,6 +89,11 @@ def airflow_environment(image: str, home: Path, dags_folder: Path, ports: Ports,
         "AIRFLOW__WEBSERVER__SECRET_KEY": secrets.secret_key,
         # connections the MWAA way: environment variables in JSON form
         "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(ports),
+        # the loader's target: a database of its own in the deployment's PostgreSQL (example_ses_vdm_daily)
+        "AIRFLOW_CONN_SES_EXPORTS_DB": json.dumps(
+            {"conn_type": "postgres", "host": LOOPBACK, "port": ports.postgres, "login": "airflow"}
+            | {"schema": EXPORTS_DATABASE}
+        ),
         "AWS_DEFAULT_REGION": REGION,
         # what the example DAGs read
         "SES_EXPORT_EXAMPLE_BUCKET": BUCKET,

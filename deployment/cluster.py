@@ -23,6 +23,7 @@ from typing import Any
 
 from deployment.airflow_settings import (
     BUCKET,
+    EXPORTS_DATABASE,
     LOOPBACK,
     Ports,
     Secrets,
@@ -44,7 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: Set in every process the deployment starts: how ``down`` recognises a descendant that left its process group.
 MARKER = "SESEXPORT_DEPLOYMENT"
 #: Emulator options: jobs finish in a fraction of a second, download URLs still live five real minutes.
-EMULATOR_OPTIONS = ["--seed", "11", "--time-scale", "0.1", "--url-expiry-seconds", "3000", "--exported-records-count"]
+EMULATOR_OPTIONS = ["--seed", "11", "--time-scale", "0.1", "--url-expiry-seconds", "3000"]
 #: Stopped in this order (the reverse of starting).
 STOP_ORDER = (
     "worker-1", "worker-2", "triggerer-1", "triggerer-2", "dag-processor", "scheduler", "ui", "moto", "emulator",
@@ -173,6 +174,7 @@ def _start(dep: Deployment) -> None:
     env = dep.environment()
     pg = dep.postgres().start()
     pg.create_database("airflow")
+    pg.create_database(EXPORTS_DATABASE)
     if pg.pid is not None:
         _record_pid("postgres", pg.pid, dep.pid_dir)
     _say(f"PostgreSQL on {LOOPBACK}:{dep.ports.postgres} (metadata DB, Celery result backend)")

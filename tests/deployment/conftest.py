@@ -203,6 +203,16 @@ def metadata_db(state: State) -> Iterator[MetadataDb]:
     db.connection.close()
 
 
+@pytest.fixture(scope="session")
+def exports_db(state: State) -> Iterator[MetadataDb]:
+    """The database the loader example writes to (connection ``ses_exports_db``), read only."""
+    from deployment.airflow_settings import EXPORTS_DATABASE
+
+    db = MetadataDb(state.data["database_url"].rsplit("/", 1)[0] + f"/{EXPORTS_DATABASE}")
+    yield db
+    db.connection.close()
+
+
 class Aws:
     """The emulator (boto3 ``sesv2`` and its control API) and moto's S3, as the user's other systems reach them."""
 

@@ -39,9 +39,9 @@ def test_gate_waits_across_real_reschedules(api: AirflowApi, metadata_db: Metada
     assert metadata_db.reschedules(GATE, run_id, "wait_for_export") == HELD_READS
     statistics = api.xcom(GATE, run_id, "export_result", "statistics")
     body = aws.export_file(job_id)
-    assert statistics["ExportedRecordsCount"] == csv_records(body)
+    assert set(statistics) == {"ProcessedRecordsCount"}  # real SES: no ExportedRecordsCount
     report = api.xcom(GATE, run_id, "report")
-    assert report == {"data_rows": csv_records(body), "exported_records": statistics["ExportedRecordsCount"]}
+    assert report == {"records": csv_records(body), "processed_records": statistics["ProcessedRecordsCount"]}
     assert api.xcom(GATE, run_id, "export_result")["job_id"] == job_id
 
 
@@ -68,7 +68,7 @@ def test_copy_lands_in_s3_and_the_asset_event_runs_the_loader(
     assert api.xcom(TO_S3, run_id, "copy_export") == f"s3://{aws.bucket}/{key}"
     assert api.xcom(TO_S3, run_id, "copy_export", "size_bytes") == len(original)
     assert api.xcom(TO_S3, run_id, "copy_export", "records") == csv_records(original)
-    assert aws.ses.get_export_job(JobId=job_id)["Statistics"]["ExportedRecordsCount"] == csv_records(original)
+    assert set(aws.ses.get_export_job(JobId=job_id)["Statistics"]) == {"ProcessedRecordsCount"}
 
     # the copy's Asset event, in the metadata DB, carries the object's URI, size and records
     (event,) = [e for e in metadata_db.asset_events() if e.get("s3_uri") == f"s3://{aws.bucket}/{key}"]
@@ -87,7 +87,9 @@ def test_copy_lands_in_s3_and_the_asset_event_runs_the_loader(
     assert [(c["s3_uri"], c["records"]) for c in loaded] == [(f"s3://{aws.bucket}/{key}", csv_records(original))]
 
 
-def test_vdm_daily_waits_in_the_triggerers(api: AirflowApi, metadata_db: MetadataDb, aws: Aws, state: State) -> None:
+def test_vdm_daily_waits_in_the_triggerers(
+    api: AirflowApi, metadata_db: MetadataDb, exports_db: MetadataDb, aws: Aws, state: State
+) -> None:
     """The VDM daily example: six mapped deferrable exports wait as triggers in the triggerer processes."""
     aws.control("add_rule", action="hang", source_type="METRICS_DATA", count=6)  # held until released below
     jobs_before = {j["JobId"] for j in aws.control("jobs")["jobs"]}
@@ -123,7 +125,7 @@ def test_vdm_daily_waits_in_the_triggerers(api: AirflowApi, metadata_db: Metadat
     assert metadata_db.triggers(VDM, run_id) == []  # each wait ended: its trigger is gone
 
     report = api.xcom(VDM, run_id, "report")
-    assert report["exports"] == 6 and set(report["exported_records"]) == set(new_jobs)
+    assert report["exports"] == 6 and set(report["records"]) == set(new_jobs)
     for i in range(6):
         key = f"ses/vdm-daily/{day - dt.timedelta(days=1):%Y-%m-%d}/export-{i}.csv"
         assert api.xcom(VDM, run_id, "copy_to_s3", map_index=i) == f"s3://{aws.bucket}/{key}"
@@ -131,4 +133,9 @@ def test_vdm_daily_waits_in_the_triggerers(api: AirflowApi, metadata_db: Metadat
         job_id = api.xcom(VDM, run_id, "export_metrics", map_index=i)
         assert body == aws.export_file(job_id)
         assert api.xcom(VDM, run_id, "copy_to_s3", "records", map_index=i) == csv_records(body)
-        assert report["exported_records"][job_id] == csv_records(body)
+        assert report["records"][job_id] == csv_records(body)
+        # then loaded into the metrics table in the deployment's own ses_exports database, one row per value
+        assert api.xcom(VDM, run_id, "load_to_sql", "job_id", map_index=i) == job_id
+        loaded = exports_db.rows("SELECT count(*) FROM ses_vdm_metrics WHERE job_id = %s", job_id)
+        assert loaded == [(api.xcom(VDM, run_id, "load_to_sql", "rows", map_index=i),)]
+        assert loaded[0][0] > 0
