@@ -114,7 +114,8 @@ def _sensor(mode: str, **kwargs: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("storm", "mode"),
     [
-        (10, "reschedule"),  # botocore's retries inside the first poke outlast it: no reschedule
+        # botocore's retries inside the first poke usually outlast it; on a slow machine the sensor reschedules
+        pytest.param(10, "reschedule", marks=pytest.mark.reschedule_in_dag_test),
         pytest.param(60, "reschedule", marks=pytest.mark.reschedule_in_dag_test),
         (10, "deferrable"),
         (60, "deferrable"),
