@@ -47,26 +47,14 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_sesexport.records import MESSAGE_INSIGHTS_COLUMNS
+
 _MASK = (1 << 64) - 1
 DEFAULT_CHUNK_BYTES = 256 * 1024
 DEFAULT_MESSAGE_INSIGHTS_ROWS = 1000
 #: Messages the emulated account sends per UTC day (so a one-day range holds more than 10,000).
 MESSAGES_PER_DAY = 14_400
 
-MESSAGE_INSIGHTS_COLUMNS = (
-    "messageid",
-    "sendtimestamp",
-    "isp",
-    "fromaddress",
-    "destination",
-    "subject",
-    "last_delivery_event",
-    "last_engagement_event",
-    "last_delivery_event_timestamp",
-    "last_engagement_event_timestamp",
-    "bounce_sub_type",
-    "diagnostic_code",
-)
 
 # (recipient domain, ISP); the ISP list is what ``*`` expands to for the ISP dimension.
 _DOMAINS = [
