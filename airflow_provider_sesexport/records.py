@@ -48,21 +48,6 @@ METRICS_DATA = "METRICS_DATA"
 SOURCE_TYPES = (MESSAGE_INSIGHTS, METRICS_DATA)
 DATA_FORMATS = ("CSV", "JSON")
 
-#: The columns of a Message Insights export, in the order real SES writes them.
-MESSAGE_INSIGHTS_COLUMNS = (
-    "messageid",
-    "sendtimestamp",
-    "isp",
-    "fromaddress",
-    "destination",
-    "subject",
-    "last_delivery_event",
-    "last_engagement_event",
-    "last_delivery_event_timestamp",
-    "last_engagement_event_timestamp",
-    "bounce_sub_type",
-    "diagnostic_code",
-)
 #: The dimensions a metrics export can be broken down by (CSV column names; JSON keys are lower case).
 METRICS_DIMENSIONS = ("EMAIL_IDENTITY", "CONFIGURATION_SET", "ISP", "TENANT_NAME")
 

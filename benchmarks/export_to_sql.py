@@ -87,8 +87,8 @@ def worker(method: str, job_id: str) -> dict[str, Any]:
     elif method == "anchor":
         from airflow.providers.amazon.aws.transfers.s3_to_sql import S3ToSqlOperator
 
-        from airflow_provider_sesexport.records import MESSAGE_INSIGHTS_COLUMNS
         from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
+        from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
 
         key = f"bench/{job_id}.csv"
         copy = SesExportToS3Operator(

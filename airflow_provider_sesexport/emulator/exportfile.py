@@ -4,7 +4,8 @@ Export files in the layouts real SES writes, generated deterministically and str
 Layouts (``ExportDestination.DataFormat``), as real SES writes them, not compressed:
 
 * Message Insights CSV (``text/csv``): every header and value double-quoted and followed by a comma,
-  so each line ends with ``,``; the columns of :data:`MESSAGE_INSIGHTS_COLUMNS`; timestamps as
+  so each line ends with ``,``; the columns of
+  :data:`~airflow_provider_sesexport.utils.export_layout.MESSAGE_INSIGHTS_COLUMNS`; timestamps as
   ``2026-09-23 14:05:07.123 UTC``; an empty value is ``""``; one row per recipient of a message.
 * Message Insights JSON (``application/json``): ``[`` on its own line, one object per line, every
   object after the first preceded by a comma at the start of its line, then ``]``; the keys of the
@@ -47,7 +48,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_sesexport.records import MESSAGE_INSIGHTS_COLUMNS
+from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
 
 _MASK = (1 << 64) - 1
 DEFAULT_CHUNK_BYTES = 256 * 1024

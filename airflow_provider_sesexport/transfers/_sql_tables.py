@@ -24,11 +24,11 @@ from airflow_provider_sesexport.exceptions import SesExportRecordsError
 from airflow_provider_sesexport.records import (
     IDENTITY_KEY,
     MESSAGE_INSIGHTS,
-    MESSAGE_INSIGHTS_COLUMNS,
     METRICS_DATA,
     METRICS_DIMENSIONS,
     split_metric_column,
 )
+from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -161,3 +161,28 @@ def test_compat_version_check_agrees_with_probing_the_task_sdk() -> None:
     from tests.airflow_names import AIRFLOW_V_3 as TASK_SDK_PRESENT
 
     assert AIRFLOW_V_3 is TASK_SDK_PRESENT
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "airflow_provider_sesexport.emulator",
+        "airflow_provider_sesexport.emulator.cli",
+        "airflow_provider_sesexport.emulator.demo",
+        "airflow_provider_sesexport.emulator.pytest_plugin",
+    ],
+)
+def test_the_emulator_does_not_import_airflow(module: str) -> None:
+    """
+    Importing Airflow configures it from the environment of that moment, so the emulator must not.
+
+    pytest loads the emulator's plugin before any test sets ``AIRFLOW_HOME``, and the demo imports
+    the emulator before it prepares its own Airflow home: either would leave Airflow configured with
+    the default home and database.
+    """
+    probe = (
+        f"import json, sys; import {module}; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow')))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

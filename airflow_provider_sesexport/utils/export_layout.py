@@ -1,0 +1,24 @@
+"""
+The export-file layout facts shared by the reader (:mod:`airflow_provider_sesexport.records`) and the emulator.
+
+This module imports nothing from Airflow, so the emulator (which must start without configuring
+Airflow) can use it.
+"""
+
+from __future__ import annotations
+
+#: The columns of a Message Insights export, in the order real SES writes them.
+MESSAGE_INSIGHTS_COLUMNS = (
+    "messageid",
+    "sendtimestamp",
+    "isp",
+    "fromaddress",
+    "destination",
+    "subject",
+    "last_delivery_event",
+    "last_engagement_event",
+    "last_delivery_event_timestamp",
+    "last_engagement_event_timestamp",
+    "bounce_sub_type",
+    "diagnostic_code",
+)
