@@ -45,8 +45,10 @@ def execute(op: SesExportToS3Operator) -> tuple[str, dict[str, Any]]:
 
 @pytest.fixture
 def emu(ses_export_emulator_factory: Callable[..., SesExportEmulator], monkeypatch: pytest.MonkeyPatch) -> Any:
-    # the copy checks its record count against ExportedRecordsCount, which real SES leaves out
-    emulator = ses_export_emulator_factory(create_rate_limit=None, exported_records_count=True)
+    # The copy checks its record count against ExportedRecordsCount, which real SES leaves out. Jobs are
+    # completed by hand, so real time: URLs live their real five minutes and expire only when a test says so
+    # (at the fixtures' default scale they lived 3 s, and a stalled CI machine saw one expire on its own).
+    emulator = ses_export_emulator_factory(create_rate_limit=None, exported_records_count=True, time_scale=1.0)
     monkeypatch.setenv("AIRFLOW_CONN_SES_EMU", emulator.airflow_conn_json())
     monkeypatch.setattr(SesExportJobHook, "download_retry_delay", 0.0)
     return emulator
@@ -55,7 +57,9 @@ def emu(ses_export_emulator_factory: Callable[..., SesExportEmulator], monkeypat
 @pytest.fixture
 def big_emu(ses_export_emulator_factory: Callable[..., SesExportEmulator], monkeypatch: pytest.MonkeyPatch) -> Any:
     """Files ten times the requested MaxResults (Message Insights caps it at 10,000 rows)."""
-    emulator = ses_export_emulator_factory(create_rate_limit=None, row_multiplier=10, exported_records_count=True)
+    emulator = ses_export_emulator_factory(
+        create_rate_limit=None, row_multiplier=10, exported_records_count=True, time_scale=1.0
+    )
     monkeypatch.setenv("AIRFLOW_CONN_SES_EMU", emulator.airflow_conn_json())
     monkeypatch.setattr(SesExportJobHook, "download_retry_delay", 0.0)
     return emulator

@@ -229,7 +229,7 @@ def test_connection_resets_during_wait(
     assert failed_polls() >= 1
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", RESCHEDULED_MODES)  # a slow machine pokes inside the window more than once
 def test_added_latency_longer_than_botocore_timeouts(
     ses_export_emulator: Any,
     fault_window: FaultWindow,
