@@ -38,9 +38,12 @@ if [ "$action" = deploy ]; then
   VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q "${extras[@]}" -c "$constraints" -c "$essential"
 fi
 
-wheel_dir="$here/dist"
+# A wheel folder per image; the build itself writes build/ and *.egg-info in the tree, so .ci/run's concurrent lanes
+# take turns at it.
+wheel_dir="$here/dist/mwaa-$image"
 rm -rf "$wheel_dir"
-"$venv/bin/python" -m pip wheel -q --no-deps -w "$wheel_dir" "$here" >/dev/null
+mkdir -p "$here/dist"
+flock "$here/dist/.build-lock" "$venv/bin/python" -m pip wheel -q --no-deps -w "$wheel_dir" "$here" >/dev/null
 wheel=$(ls "$wheel_dir"/airflow_provider_sesexport-*.whl)
 
 "$venv/bin/python" -m pip freeze --exclude airflow-provider-sesexport | sort > "$venv/freeze-before.txt"

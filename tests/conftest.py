@@ -114,10 +114,11 @@ def airflow_db() -> Path:
     """Create the metadata DB once per session, in-process (seconds faster than ``airflow db migrate``)."""
     from airflow.utils import db
 
-    from tests.airflow_names import configure_dag_test_logging
+    from tests.airflow_names import configure_dag_test_logging, reuse_dag_test_execution_api
 
     db.resetdb()
     configure_dag_test_logging()
+    reuse_dag_test_execution_api()
     return _HOME
 
 
