@@ -28,7 +28,6 @@ import datetime as dt
 import json
 import math
 import os
-import re
 import resource
 import shutil
 import subprocess
@@ -43,12 +42,6 @@ REPO = Path(__file__).resolve().parents[1]
 BUCKET = "bench-exports"
 ROWS_PER_JOB = 10_000  # Message Insights' MaxResults ceiling; the emulator's row_multiplier scales it
 TABLE = "ses_message_insights"
-
-
-def vm_kib(field: str) -> int:
-    """A ``/proc/self/status`` field (VmRSS, VmHWM) in KiB."""
-    match = re.search(rf"^{field}:\s+(\d+) kB", Path("/proc/self/status").read_text(), re.MULTILINE)
-    return int(match.group(1)) if match else 0
 
 
 class TI:
@@ -75,6 +68,7 @@ def parse_insights_csv(path: str) -> Any:
 # -- workers (run in a subprocess each) ----------------------------------------------------------
 def worker(method: str, job_id: str) -> dict[str, Any]:
     from airflow_provider_sesexport.transfers.ses_export_to_sql import SesExportToSqlOperator
+    from benchmarks.export_transfer import vm_kib
 
     if method == "operator":
         op = SesExportToSqlOperator(
@@ -175,11 +169,11 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--job-id", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    sys.path.insert(0, str(REPO))
     if args.worker:
         print(json.dumps(worker(args.worker, args.job_id)))
         return
 
-    sys.path.insert(0, str(REPO))
     from airflow_provider_sesexport.emulator import SesExportEmulator
     from benchmarks.export_transfer import moto_server_process, s3_client
     from deployment.services import PostgresServer
