@@ -141,3 +141,16 @@ __all__ = [
     "sync_bag_to_db",
     "task",
 ]
+
+
+def serialize_task(task: Any) -> dict[str, Any]:
+    """A task as the DAG processor serializes it (``OperatorSerialization`` from Airflow 3.3 on), mapped or not."""
+    try:
+        from airflow.serialization.serialized_objects import OperatorSerialization as serializer
+    except ImportError:  # Airflow < 3.3
+        from airflow.serialization.serialized_objects import (  # type: ignore[attr-defined,no-redef]
+            SerializedBaseOperator as serializer,
+        )
+    if hasattr(task, "expand_input"):
+        return serializer.serialize_mapped_operator(task)
+    return serializer.serialize_operator(task)

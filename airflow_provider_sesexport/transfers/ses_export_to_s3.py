@@ -14,7 +14,6 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_sesexport._compat import AirflowFailException, AssetOrDataset
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-from airflow_provider_sesexport.links import S3ObjectLink
 
 # The destination and argument rules are imported inside the methods that apply them: a DAG file that imports
 # this module but builds no SesExportToS3Operator does not pay for them.
@@ -89,8 +88,20 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
 
     aws_hook_class = SesExportJobHook
     template_fields: Sequence[str] = aws_template_fields("job_id", "s3_bucket", "s3_key", "dest")
-    operator_extra_links = (S3ObjectLink(),)
     ui_color = "#ffd89b"
+
+    @property
+    def operator_extra_links(self) -> tuple[Any, ...]:
+        """
+        The console link to the copied object.
+
+        A property, as the Amazon provider's EMR Serverless operator does it, so that parsing a DAG file does not
+        import the link classes; Airflow's serialization (which imports every registered link anyway) reads it
+        from the operator, mapped or not.
+        """
+        from airflow_provider_sesexport.links import S3ObjectLink
+
+        return (S3ObjectLink(),)
 
     def __init__(
         self,
@@ -187,6 +198,8 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         ti.xcom_push(key="size_bytes", value=size_bytes)
         ti.xcom_push(key="records", value=records)
         ti.xcom_push(key="etag", value=etag)
+        from airflow_provider_sesexport.links import S3ObjectLink
+
         S3ObjectLink.persist(
             context=context,
             operator=self,

@@ -54,6 +54,9 @@ HEAVY = (
     "aiohttp",
     "botocore.validate",
     "airflow.providers.amazon.aws.hooks.s3",
+    # extra links: the copy's link is a property, so a DAG file does not load the link classes (BaseOperatorLink)
+    "airflow.providers.amazon.aws.links",
+    "airflow_provider_sesexport.links",
     "airflow_provider_sesexport.emulator",
     "airflow_provider_sesexport.triggers",
     # the rules, loaded by the methods that apply them (the transfer's __init__ among them), not at import

@@ -138,6 +138,23 @@ def test_extra_link_is_declared_and_registered() -> None:
     assert get_provider_info()["extra-links"] == ["airflow_provider_sesexport.links.S3ObjectLink"]
 
 
+@pytest.mark.parametrize("mapped", [False, True], ids=["task", "mapped-task"])
+def test_serialized_task_carries_the_extra_link(mapped: bool) -> None:
+    """The DAG processor's serialization finds the link (a property, resolved per task) on plain and mapped copies."""
+    import datetime as dt
+    import json
+
+    from tests.airflow_names import DAG, serialize_task
+
+    with DAG("link_dag", schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)):
+        if mapped:
+            task = SesExportToS3Operator.partial(task_id="copy", s3_bucket="b", s3_key="k").expand(job_id=["a", "b"])
+        else:
+            task = make()
+    links = json.dumps(serialize_task(task)["_operator_extra_links"])
+    assert "S3ObjectLink" in links or "S3 object" in links, links
+
+
 def test_s3_object_link_format() -> None:
     link = S3ObjectLink().format_link(
         aws_domain="aws.amazon.com", region_name="eu-west-1", bucket_name="bkt", key=console_key("a b/c+d.csv")
