@@ -131,18 +131,6 @@ def configure_dag_test_logging() -> None:
     )
 
 
-__all__ = [
-    "AIRFLOW_V_3",
-    "DAG",
-    "Param",
-    "configure_dag_test_logging",
-    "dag_bag",
-    "daily_data_interval_schedule",
-    "sync_bag_to_db",
-    "task",
-]
-
-
 def serialize_task(task: Any) -> dict[str, Any]:
     """A task as the DAG processor serializes it (``OperatorSerialization`` from Airflow 3.3 on), mapped or not."""
     try:
@@ -154,3 +142,17 @@ def serialize_task(task: Any) -> dict[str, Any]:
     if hasattr(task, "expand_input"):
         return serializer.serialize_mapped_operator(task)
     return serializer.serialize_operator(task)
+
+
+__all__ = [
+    "AIRFLOW_V_3",
+    "DAG",
+    "Param",
+    "configure_dag_test_logging",
+    "dag_bag",
+    "daily_data_interval_schedule",
+    "reuse_dag_test_execution_api",
+    "serialize_task",
+    "sync_bag_to_db",
+    "task",
+]

@@ -96,8 +96,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         The console link to the copied object.
 
         A property, as the Amazon provider's EMR Serverless operator does it, so that parsing a DAG file does not
-        import the link classes; Airflow's serialization (which imports every registered link anyway) reads it
-        from the operator, mapped or not.
+        import the link classes; Airflow's serialization reads it from the task, mapped or not.
         """
         from airflow_provider_sesexport.links import S3ObjectLink
 
