@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 from deployment.cluster import REPO, down, state_dir, up
 
+#: The fault drills' DAGs (``tests/deployment/test_drills.py``), deployed beside the examples by ``test`` only.
+DRILL_DAGS = REPO / "tests" / "deployment" / "dags"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deployment", description=__doc__)
@@ -23,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         down(args.image)
         return 0
     try:
-        up(args.image)
+        up(args.image, extra_dag_folders=(DRILL_DAGS,))
         env = {**os.environ, "SESEXPORT_DEPLOYMENT_STATE": str(state_dir(args.image))}
         command = [sys.executable, "-m", "pytest", "tests/deployment", "-p", "no:cacheprovider", *pytest_args]
         return subprocess.run(command, cwd=REPO, env=env).returncode

@@ -16,6 +16,9 @@ BUCKET = "ses-exports"
 EXPORTS_DATABASE = "ses_exports"  # the database example_ses_vdm_daily loads into (connection ses_exports_db)
 #: Seconds between the example sensors' polls (the examples read it at parse time).
 POKE_INTERVAL = "2"
+#: Seconds without a heartbeat after which the scheduler fails a running task (and retries it, if it has retries
+#: left): the task of a Celery worker that died. MWAA keeps Airflow's 300; the fault drills wait for it.
+TASK_HEARTBEAT_TIMEOUT = "60"
 #: Task slots per Celery worker.
 WORKER_CONCURRENCY = 8
 
@@ -110,12 +113,14 @@ def airflow_environment(image: str, home: Path, dags_folder: Path, ports: Ports,
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{ui}/execution/",
                 "AIRFLOW__CORE__AUTH_MANAGER": "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager",
                 "AIRFLOW__TRIGGERER__QUEUES_ENABLED": "False",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": TASK_HEARTBEAT_TIMEOUT,
             }
         )
     else:
         env.update(
             {
                 "AIRFLOW__SCHEDULER__STANDALONE_DAG_PROCESSOR": "True",
+                "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": TASK_HEARTBEAT_TIMEOUT,
                 "AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON_INTERPRETER": "True",
                 "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": LOOPBACK,
                 "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(ports.ui),

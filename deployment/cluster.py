@@ -42,6 +42,7 @@ from deployment.services import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_DAGS = REPO / "example_dags"
 #: Set in every process the deployment starts: how ``down`` recognises a descendant that left its process group.
 MARKER = "SESEXPORT_DEPLOYMENT"
 #: Emulator options: jobs finish in a fraction of a second, download URLs still live five real minutes.
@@ -64,6 +65,8 @@ class Deployment:
     image: str
     ports: Ports
     secrets: Secrets
+    #: Folders whose DAG files the deployment runs (``example_dags/``; ``deploy-test`` adds the drills' DAGs).
+    dag_folders: tuple[str, ...] = (str(EXAMPLE_DAGS),)
 
     @property
     def root(self) -> Path:
@@ -82,6 +85,21 @@ class Deployment:
         return self.root / "home"
 
     @property
+    def dags_folder(self) -> Path:
+        """``example_dags/`` itself, or a folder linking the files of every DAG folder when there are several."""
+        if len(self.dag_folders) == 1:
+            return Path(self.dag_folders[0])
+        return self.root / "dags"
+
+    def link_dag_files(self) -> None:
+        if len(self.dag_folders) == 1:
+            return
+        self.dags_folder.mkdir(parents=True, exist_ok=True)
+        for folder in map(Path, self.dag_folders):
+            for dag_file in sorted(folder.glob("*.py")):
+                (self.dags_folder / dag_file.name).symlink_to(dag_file)
+
+    @property
     def ui_url(self) -> str:
         return f"http://{LOOPBACK}:{self.ports.ui}"
 
@@ -92,6 +110,7 @@ class Deployment:
     def save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         data = {"image": self.image, "ports": asdict(self.ports), "secrets": asdict(self.secrets)}
+        data["dag_folders"] = list(self.dag_folders)
         data["ui_url"] = self.ui_url
         data["database_url"] = f"postgresql://airflow@{LOOPBACK}:{self.ports.postgres}/airflow"
         data["emulator_url"] = f"http://{LOOPBACK}:{self.ports.emulator}"
@@ -107,17 +126,18 @@ class Deployment:
         if not path.exists():
             return None
         data = json.loads(path.read_text())
-        return cls(image=image, ports=Ports(**data["ports"]), secrets=Secrets(**data["secrets"]))
+        folders = tuple(data.get("dag_folders") or (str(EXAMPLE_DAGS),))
+        return cls(image=image, ports=Ports(**data["ports"]), secrets=Secrets(**data["secrets"]), dag_folders=folders)
 
     @classmethod
-    def new(cls, image: str) -> Deployment:
+    def new(cls, image: str, dag_folders: tuple[str, ...]) -> Deployment:
         ports = Ports(postgres=free_port(), redis=free_port(), emulator=free_port(), moto=free_port(), ui=free_port())
         keys = Secrets(
             fernet_key=base64.urlsafe_b64encode(os.urandom(32)).decode(),
             jwt_secret=secrets.token_urlsafe(32),
             secret_key=secrets.token_urlsafe(32),
         )
-        return cls(image=image, ports=ports, secrets=keys)
+        return cls(image=image, ports=ports, secrets=keys, dag_folders=dag_folders)
 
     def postgres(self) -> PostgresServer:
         return PostgresServer(root=self.root / "postgres", port=self.ports.postgres)
@@ -126,7 +146,7 @@ class Deployment:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "VIRTUAL_ENV", "PYTHON"))}
         base["PATH"] = f"{self.bin_dir}{os.pathsep}{base.get('PATH', '')}"
         base[MARKER] = str(self.root)
-        return base | airflow_environment(self.image, self.home, REPO / "example_dags", self.ports, self.secrets)
+        return base | airflow_environment(self.image, self.home, self.dags_folder, self.ports, self.secrets)
 
     def records(self) -> list[ProcessRecord]:
         return [ProcessRecord.load(p) for p in sorted(self.pid_dir.glob("*.pid"))]
@@ -145,8 +165,12 @@ def _run(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None
         raise RuntimeError(f"`{' '.join(argv[1:])}` failed ({done.returncode}): see {log_dir / name}.log")
 
 
-def up(image: str) -> Deployment:
-    """Start everything; on any failure stop what was started and raise."""
+def up(image: str, extra_dag_folders: tuple[Path, ...] = ()) -> Deployment:
+    """Start everything; on any failure stop what was started and raise.
+
+    :param image: the MWAA image.
+    :param extra_dag_folders: DAG folders to run beside ``example_dags/`` (their files are linked into one folder).
+    """
     existing = Deployment.load(image)
     if existing is not None and any(r.alive for r in existing.records()):
         raise RuntimeError(f"a deployment of {image} is running: stop it with `make deployment-down IMAGE={image}`")
@@ -154,8 +178,9 @@ def up(image: str) -> Deployment:
         down(image, quiet=True)
         shutil.rmtree(existing.postgres().home, ignore_errors=True)
     shutil.rmtree(state_dir(image), ignore_errors=True)
-    dep = Deployment.new(image)
+    dep = Deployment.new(image, (str(EXAMPLE_DAGS), *map(str, extra_dag_folders)))
     dep.save()
+    dep.link_dag_files()
     t0 = time.monotonic()
     try:
         _start(dep)
@@ -252,6 +277,18 @@ def _wait_healthy(dep: Deployment, started: dict[str, ProcessRecord], timeout: f
                 return
         time.sleep(1)
     raise TimeoutError(f"not healthy after {timeout} s: {last}")
+
+
+def restart(dep: Deployment, name: str) -> ProcessRecord:
+    """Start the Airflow process ``name`` again with its recorded command line (after a drill killed or stopped it).
+
+    :param dep: the running deployment.
+    :param name: its name (``triggerer-1``, ``worker-2``, ``scheduler`` ...).
+    """
+    record = ProcessRecord.load(dep.pid_dir / f"{name}.pid")
+    if record.alive:
+        raise RuntimeError(f"{name} (pid {record.pid}) is still running")
+    return spawn(name, record.argv, dep.environment(), dep.log_dir, dep.pid_dir)
 
 
 def leftovers(dep: Deployment) -> list[int]:

@@ -288,6 +288,18 @@ class ProcessRecord:
             while time.monotonic() < deadline and (self.alive or _group_members(self.pid)):
                 time.sleep(0.1)
 
+    def kill(self, timeout: float = 30.0) -> None:
+        """SIGKILL to every process of its session (a machine losing it at once, no clean-up; Airflow's task
+        processes lead process groups of their own inside it), until all of them are gone."""
+        deadline = time.monotonic() + timeout
+        while members := _session_members(self.pid):
+            for pid in members:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} (session {self.pid}) survived SIGKILL for {timeout} s: {members}")
+            time.sleep(0.1)
+
 
 def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path, pid_dir: Path) -> ProcessRecord:
     """Start ``argv`` in a new session, output to ``log_dir/<name>.log``, and record it in ``pid_dir/<name>.pid``.
@@ -341,8 +353,8 @@ def _proc_stat(pid: int) -> tuple[int, str] | None:
     return int(fields[19]), fields[0]
 
 
-def _group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes in process group ``pgid``."""
+def _group_members(pgid: int, field: int = 2) -> list[int]:
+    """Live (non-zombie) processes in process group ``pgid`` (``field`` 3: in session ``pgid``)."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -352,9 +364,14 @@ def _group_members(pgid: int) -> list[int]:
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
         fields = text[text.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
+        if fields[0] != "Z" and int(fields[field]) == pgid:
             members.append(int(entry.name))
     return members
+
+
+def _session_members(sid: int) -> list[int]:
+    """Live (non-zombie) processes in session ``sid``."""
+    return _group_members(sid, field=3)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

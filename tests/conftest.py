@@ -58,8 +58,8 @@ DAG_TEST_GAPS_ON_AIRFLOW_3_0: dict[str, tuple[str, str]] = {
     "deferred_retry_in_dag_test": (
         "Airflow 3.0's dag.test() keeps a failed deferred try's next_method and event for the retry, which "
         "then resumes with the old event instead of running execute() again",
-        "nothing yet: the deployment drill 'worker killed right after CreateExportJob returned, the retry "
-        "reuses that job' is still to land (issue 11)",
+        "make deploy-test IMAGE=3.0.6 (tests/deployment/test_drills.py: a deferrable create's failed wait, "
+        "retried, reuses its job)",
     ),
 }
 
