@@ -3,7 +3,7 @@
 # way MWAA does (pip install -c airflow_constraints.txt), check pip changed no constrained package, and
 # optionally run the unit and e2e suites in it.
 #
-#   bash .ci/mwaa_env.sh IMAGE install-check|test|deploy
+#   bash .ci/mwaa_env.sh IMAGE install-check|test|deploy|python-version
 #
 # deploy: also the packages a running MWAA environment has (the Postgres and FAB providers, psycopg2) and moto's
 # server, all constrained, for `make deployment` (deployment/).
@@ -18,6 +18,7 @@ case "$image" in
   2.10.*) pyver=3.11.7; pyexe=python3.11 ;;
   *) pyver=3.12.1; pyexe=python3.12 ;;
 esac
+if [ "$action" = python-version ]; then echo "Python ${pyver%.*}"; exit 0; fi
 python=$(PYENV_VERSION=$pyver pyenv which $pyexe 2>/dev/null || command -v $pyexe)
 venv="$here/.venv-mwaa-$image"
 airflow_version=$(grep -i '^apache-airflow==' "$essential" | cut -d= -f3)

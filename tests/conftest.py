@@ -55,12 +55,6 @@ DAG_TEST_GAPS_ON_AIRFLOW_3_0: dict[str, tuple[str, str]] = {
         "make deploy-test IMAGE=3.0.6 (tests/deployment: the example gate DAG's reschedule sensor through "
         "real reschedules, more than one TaskReschedule row)",
     ),
-    "deferred_retry_in_dag_test": (
-        "Airflow 3.0's dag.test() keeps a failed deferred try's next_method and event for the retry, which "
-        "then resumes with the old event instead of running execute() again",
-        "make deploy-test IMAGE=3.0.6 (tests/deployment/test_drills.py: a deferrable create's failed wait, "
-        "retried, reuses its job)",
-    ),
 }
 
 

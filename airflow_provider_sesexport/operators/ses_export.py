@@ -343,6 +343,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
                 job_id,
                 float(self.waiter_delay),
                 float(self.waiter_delay) * self.waiter_max_attempts,
+                context,
                 cancel_on_kill=True,
             )
         self._wait(job_id, context)
@@ -367,10 +368,16 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         Finish a deferred wait: push the summary under ``export_job`` and return the JobId.
 
         :param context: the task context.
-        :param event: the trigger's event.
+        :param event: the trigger's event; one that an earlier try deferred for (Airflow 3.0 resumes a retry
+            with it) starts the task afresh.
         """
         from airflow_provider_sesexport.exceptions import SesExportJobError
-        from airflow_provider_sesexport.triggers.ses_export import summary_from_event
+        from airflow_provider_sesexport.triggers.ses_export import resumed_by_a_later_try, summary_from_event
+
+        if resumed_by_a_later_try(context, event):
+            assert event is not None
+            self.log.info("Try %s deferred this wait; this try starts afresh.", event["deferred_try"])
+            return self.execute(context)
 
         summary = summary_from_event(event, SesExportJobError)
         context["ti"].xcom_push(key="export_job", value=summary)

@@ -83,23 +83,28 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
             result = self.poke(context)  # validates job_id before any request
             if isinstance(result, PokeReturnValue):
                 return result.xcom_value
-            self._defer(self.job_id)
+            self._defer(self.job_id, context)
 
-    def _defer(self, job_id: str) -> None:
+    def _defer(self, job_id: str, context: Context) -> None:
         """Hand the wait to :class:`~airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger`."""
         from airflow_provider_sesexport.triggers.ses_export import defer_wait
 
-        defer_wait(self, job_id, float(self.poke_interval), float(self.timeout))
+        defer_wait(self, job_id, float(self.poke_interval), float(self.timeout), context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """
         Finish a deferred wait: return the job summary, or raise what poke mode raises.
 
         :param context: the task context.
-        :param event: the trigger's event.
+        :param event: the trigger's event; one that an earlier try deferred for (Airflow 3.0 resumes a retry
+            with it) starts the task afresh.
         """
-        from airflow_provider_sesexport.triggers.ses_export import summary_from_event
+        from airflow_provider_sesexport.triggers.ses_export import resumed_by_a_later_try, summary_from_event
 
+        if resumed_by_a_later_try(context, event):
+            assert event is not None
+            self.log.info("Try %s deferred this wait; this try starts it afresh.", event["deferred_try"])
+            return self.execute(context)  # type: ignore[no-any-return]
         summary = summary_from_event(event, AirflowSensorTimeout)
         self.log.info("SES export job %s: status %s", summary.get("job_id"), summary.get("job_status"))
         return summary

@@ -45,6 +45,8 @@ class SesExportJobTrigger(BaseTrigger):
     :param botocore_config: Configuration dictionary (key-values) for botocore client.
     :param cancel_on_kill: cancel the job if it is still running when a user kills the deferred task
         (default False). Only a task that started the job sets it: a sensor never cancels a job.
+    :param deferred_try: the ``try_number`` of the task that deferred, echoed in the event (see
+        :func:`resumed_by_a_later_try`).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class SesExportJobTrigger(BaseTrigger):
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
         cancel_on_kill: bool = False,
+        deferred_try: int | None = None,
     ) -> None:
         super().__init__()
         self.job_id = validate_job_id(job_id)
@@ -69,6 +72,7 @@ class SesExportJobTrigger(BaseTrigger):
         self.verify = verify
         self.botocore_config = botocore_config
         self.cancel_on_kill = cancel_on_kill
+        self.deferred_try = deferred_try
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -82,6 +86,7 @@ class SesExportJobTrigger(BaseTrigger):
                 "verify": self.verify,
                 "botocore_config": self.botocore_config,
                 "cancel_on_kill": self.cancel_on_kill,
+                "deferred_try": self.deferred_try,
             },
         )
 
@@ -113,7 +118,7 @@ class SesExportJobTrigger(BaseTrigger):
             poller.unsubscribe(self.job_id, future)
         await poller.wait_closed()  # the last waiter out closes the shared client before its event goes out
         self.log.info("SES export job %s: wait ended with %s", self.job_id, event["status"])
-        yield TriggerEvent(event)
+        yield TriggerEvent({**event, "deferred_try": self.deferred_try} if self.deferred_try else event)
 
     async def on_kill(self) -> None:
         """
@@ -150,11 +155,20 @@ class SesExportJobTrigger(BaseTrigger):
             self.log.warning("Could not cancel SES export job %s: %s", self.job_id, aws_errors.describe(exc))
 
 
-def defer_wait(task: Any, job_id: str, poll_interval: float, timeout: float, *, cancel_on_kill: bool = False) -> None:
+def defer_wait(
+    task: Any,
+    job_id: str,
+    poll_interval: float,
+    timeout: float,
+    context: Any,
+    *,
+    cancel_on_kill: bool = False,
+) -> None:
     """
     Defer ``task`` (our sensor or create operator) to a :class:`SesExportJobTrigger` on its connection.
 
-    The task resumes in its ``execute_complete``. The trigger ends the wait itself at the deadline (a ``timeout``
+    The task resumes in its ``execute_complete``; the event says which try deferred (:func:`resumed_by_a_later_try`).
+    The trigger ends the wait itself at the deadline (a ``timeout``
     event that ``soft_fail`` can skip on); Airflow's own deferral timeout is only a backstop should the trigger
     never answer.
 
@@ -162,6 +176,7 @@ def defer_wait(task: Any, job_id: str, poll_interval: float, timeout: float, *, 
     :param job_id: the export job's id.
     :param poll_interval: seconds between polls.
     :param timeout: seconds from now until the wait ends with ``timeout``.
+    :param context: the task context.
     :param cancel_on_kill: see :class:`SesExportJobTrigger`.
     """
     deadline = dt.timedelta(seconds=timeout)
@@ -175,10 +190,29 @@ def defer_wait(task: Any, job_id: str, poll_interval: float, timeout: float, *, 
             verify=task.verify,
             botocore_config=task.botocore_config,
             cancel_on_kill=cancel_on_kill,
+            deferred_try=_try_number(context),
         ),
         method_name="execute_complete",
         timeout=deadline + dt.timedelta(minutes=5),
     )
+
+
+def _try_number(context: Any) -> int | None:
+    return getattr(context.get("ti"), "try_number", None)
+
+
+def resumed_by_a_later_try(context: Any, event: dict[str, Any] | None) -> bool:
+    """
+    Whether this resumption belongs to an earlier try: Airflow 3.0 (seen on 3.0.6, in a deployment as in
+    ``dag.test()``) keeps a failed deferred try's ``next_method`` and event for the retry, which would fail again
+    on the old event; such a retry must start afresh (``execute``), as Airflow 3.2+ and 2.x do.
+
+    :param context: the task context.
+    :param event: the trigger's event (``deferred_try``: the try that deferred, from :func:`defer_wait`).
+    """
+    current = _try_number(context)
+    deferred_try = event.get("deferred_try") if isinstance(event, dict) else None
+    return deferred_try is not None and current is not None and current != deferred_try
 
 
 def summary_from_event(event: dict[str, Any] | None, timeout_error: type[Exception]) -> dict[str, Any]:

@@ -206,7 +206,7 @@ def test_sensor_process_killed_between_reschedules(
     assert emu.stats()["jobs_created"] == 0 and len(emu.jobs()) == 1  # the same job, nothing new started
 
 
-@pytest.mark.parametrize("deferrable", [False, pytest.param(True, marks=pytest.mark.deferred_retry_in_dag_test)])
+@pytest.mark.parametrize("deferrable", [False, True])
 def test_create_retried_after_job_was_created_starts_no_second_export(
     ses_export_emulator: Any, run_dag: Any, dag_id: str, monkeypatch: pytest.MonkeyPatch, deferrable: bool
 ) -> None:
@@ -229,7 +229,8 @@ def test_create_retried_after_job_was_created_starts_no_second_export(
                 failures.append(self.job_id)
                 from airflow.triggers.base import TriggerEvent
 
-                yield TriggerEvent({"status": "error", "job_id": self.job_id, "message": "triggerer lost"})
+                lost = {"status": "error", "job_id": self.job_id, "message": "triggerer lost"}
+                yield TriggerEvent({**lost, "deferred_try": self.deferred_try})
                 return
             async for event in original_run(self):
                 yield event

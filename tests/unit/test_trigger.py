@@ -169,6 +169,7 @@ def test_serialize_round_trip_keeps_everything() -> None:
         region_name="eu-west-1",
         verify="/etc/ca.pem",
         botocore_config={"retries": {"mode": "adaptive", "max_attempts": 9}},
+        deferred_try=3,
     )
     classpath, kwargs = original.serialize()
     assert classpath == "airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger"
@@ -186,6 +187,7 @@ def test_serialize_round_trip_keeps_everything() -> None:
         "verify": "/etc/ca.pem",
         "botocore_config": {"retries": {"mode": "adaptive", "max_attempts": 9}},
         "cancel_on_kill": False,
+        "deferred_try": 3,
     }
     _, with_cancel = SesExportJobTrigger(job_id="job-9", cancel_on_kill=True).serialize()
     assert SesExportJobTrigger(**with_cancel).serialize()[1] == with_cancel and with_cancel["cancel_on_kill"] is True
@@ -762,3 +764,27 @@ def test_bad_arguments_name_the_parameter(kwargs: dict[str, Any], named: str) ->
     kwargs = {"job_id": "job-1", **kwargs}
     with pytest.raises(SesExportInputError, match=named):
         SesExportJobTrigger(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("event", "try_number", "stale"),
+    [
+        ({"status": "error", "job_id": "j", "deferred_try": 1}, 2, True),  # Airflow 3.0: a retry resumed with it
+        ({"status": "error", "job_id": "j", "deferred_try": 2}, 2, False),
+        ({"status": "error", "job_id": "j"}, 2, False),  # from a trigger serialized before deferred_try existed
+        (None, 2, False),
+    ],
+)
+def test_resumed_by_a_later_try(event: dict[str, Any] | None, try_number: int, stale: bool) -> None:
+    from types import SimpleNamespace
+
+    from airflow_provider_sesexport.triggers.ses_export import resumed_by_a_later_try
+
+    assert resumed_by_a_later_try({"ti": SimpleNamespace(try_number=try_number)}, event) is stale
+
+
+def test_event_names_the_try_that_deferred(ses: FakeSes, run: Run) -> None:
+    ses.jobs["job-1"] = "COMPLETED"
+    event = run(first_event(trigger(deferred_try=2)))
+    assert event["status"] == "success" and event["deferred_try"] == 2
+    assert "deferred_try" not in run(first_event(trigger()))
