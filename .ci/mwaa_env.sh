@@ -33,8 +33,9 @@ fi
 
 if [ "$action" = deploy ]; then
   # What else the image runs on: PostgreSQL drivers for the metadata DB and the Celery result backend, the FAB auth
-  # manager (its provider is in every image's constraints but 2.11.2's, where Airflow itself pins it), moto's S3 server.
-  extras=(apache-airflow-providers-postgres psycopg2-binary "moto[server,s3]" requests pytest)
+  # manager (its provider is in every image's constraints but 2.11.2's, where Airflow itself pins it), moto's S3 server;
+  # Playwright drives Debian's chromium (the browser check of tests/deployment; it downloads no browser of its own).
+  extras=(apache-airflow-providers-postgres psycopg2-binary "moto[server,s3]" requests pytest playwright)
   grep -qi '^apache-airflow-providers-fab==' "$constraints" && extras+=(apache-airflow-providers-fab)
   VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q "${extras[@]}" -c "$constraints" -c "$essential"
 fi
