@@ -165,11 +165,19 @@ def _run(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None
         raise RuntimeError(f"`{' '.join(argv[1:])}` failed ({done.returncode}): see {log_dir / name}.log")
 
 
-def up(image: str, extra_dag_folders: tuple[Path, ...] = ()) -> Deployment:
+def up(
+    image: str,
+    extra_dag_folders: tuple[Path, ...] = (),
+    plugins: tuple[Path, ...] = (),
+    emulator_options: tuple[str, ...] = (),
+) -> Deployment:
     """Start everything; on any failure stop what was started and raise.
 
     :param image: the MWAA image.
     :param extra_dag_folders: DAG folders to run beside ``example_dags/`` (their files are linked into one folder).
+    :param plugins: modules every Airflow process must import (e.g. a benchmark's trigger), linked into
+        ``AIRFLOW_HOME/plugins``.
+    :param emulator_options: emulator options after :data:`EMULATOR_OPTIONS` (a later option wins).
     """
     existing = Deployment.load(image)
     if existing is not None and any(r.alive for r in existing.records()):
@@ -181,9 +189,12 @@ def up(image: str, extra_dag_folders: tuple[Path, ...] = ()) -> Deployment:
     dep = Deployment.new(image, (str(EXAMPLE_DAGS), *map(str, extra_dag_folders)))
     dep.save()
     dep.link_dag_files()
+    for module in plugins:
+        (dep.home / "plugins").mkdir(parents=True, exist_ok=True)
+        (dep.home / "plugins" / module.name).symlink_to(module.resolve())
     t0 = time.monotonic()
     try:
-        _start(dep)
+        _start(dep, emulator_options)
     except BaseException:
         _say(f"start-up failed; logs in {dep.log_dir}. Stopping what was started.")
         down(image)
@@ -195,7 +206,7 @@ def up(image: str, extra_dag_folders: tuple[Path, ...] = ()) -> Deployment:
     return dep
 
 
-def _start(dep: Deployment) -> None:
+def _start(dep: Deployment, emulator_options: tuple[str, ...]) -> None:
     env = dep.environment()
     pg = dep.postgres().start()
     pg.create_database("airflow")
@@ -210,7 +221,8 @@ def _start(dep: Deployment) -> None:
 
     emulator = spawn(
         "emulator",
-        [str(dep.bin_dir / "ses-export-emulator"), "--port", str(dep.ports.emulator), *EMULATOR_OPTIONS, "--quiet"],
+        [str(dep.bin_dir / "ses-export-emulator"), "--port", str(dep.ports.emulator), *EMULATOR_OPTIONS,
+         *emulator_options, "--quiet"],
         env, dep.log_dir, dep.pid_dir,
     )  # fmt: skip
     moto = spawn(
