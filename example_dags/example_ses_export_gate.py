@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import urllib.request
+from typing import Any
 
 try:  # Airflow 3
     from airflow.sdk import DAG, Param, task
@@ -44,9 +45,15 @@ with DAG(
     export_result = SesExportJobResultOperator(task_id="export_result", job_id="{{ params.job_id }}")
 
     @task
-    def report(summary: dict, statistics: dict, s3_url: str) -> dict:
-        """Use the export: read its records while the URL is fresh (any of the four layouts SES writes)."""
+    def report(summary: dict, statistics: dict, ti: Any = None) -> dict:
+        """Use the export: read its records while the URL is fresh (any of the four layouts SES writes).
+
+        The URL is pulled here, not passed as an argument: a task's arguments are stored as its rendered fields
+        (metadata DB, UI), and the URL is a bearer credential.
+        """
         from airflow_provider_sesexport.records import iter_records
+
+        s3_url = ti.xcom_pull(task_ids="export_result", key="s3_url")
 
         records, first = 0, None
         with urllib.request.urlopen(s3_url, timeout=60) as response:  # the URL lives five minutes
@@ -65,5 +72,4 @@ with DAG(
     report(
         summary=export_result.output,
         statistics=export_result.output["statistics"],  # type: ignore[index]
-        s3_url=export_result.output["s3_url"],  # type: ignore[index]
     )
