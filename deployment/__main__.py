@@ -12,6 +12,8 @@ from deployment.cluster import REPO, down, state_dir, up
 
 #: The fault drills' DAGs (``tests/deployment/test_drills.py``), deployed beside the examples by ``test`` only.
 DRILL_DAGS = REPO / "tests" / "deployment" / "dags"
+#: The deployed-trigger benchmark's DAGs (``benchmarks/deployed_triggers.py``), whose small-N run is a test too.
+BENCH_DAGS = REPO / "benchmarks" / "deployed_dags"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         down(args.image)
         return 0
     try:
-        up(args.image, extra_dag_folders=(DRILL_DAGS,))
+        up(args.image, extra_dag_folders=(DRILL_DAGS, BENCH_DAGS))
         env = {**os.environ, "SESEXPORT_DEPLOYMENT_STATE": str(state_dir(args.image))}
         command = [sys.executable, "-m", "pytest", "tests/deployment", "-p", "no:cacheprovider", *pytest_args]
         return subprocess.run(command, cwd=REPO, env=env).returncode

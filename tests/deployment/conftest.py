@@ -251,6 +251,15 @@ class Aws:
         with urllib.request.urlopen(request_of(OPERATIONS[operation], self.endpoint, values), timeout=30) as answer:
             return json.loads(answer.read() or b"{}")
 
+    def unfinished_jobs(self, source_type: str) -> list[str]:
+        """The emulator's jobs of ``source_type`` (``METRICS_DATA``, ``MESSAGE_INSIGHTS``) still CREATED or PROCESSING:
+        real SES allows 20 of each at once."""
+        return [
+            j["JobId"]
+            for j in self.control("jobs")["jobs"]
+            if j["ExportSourceType"] == source_type and j["JobStatus"] in ("CREATED", "PROCESSING")
+        ]
+
     def export_file(self, job_id: str) -> bytes:
         """The export file as SES serves it (a fresh pre-signed URL from GetExportJob)."""
         url = self.ses.get_export_job(JobId=job_id)["ExportDestination"]["S3Url"]

@@ -156,14 +156,6 @@ def jobs_created(aws: Aws) -> int:
     return int(aws.control("stats")["jobs_created"])
 
 
-def unfinished_jobs(aws: Aws, source_type: str) -> list[str]:
-    return [
-        j["JobId"]
-        for j in aws.control("jobs")["jobs"]
-        if j["ExportSourceType"] == source_type and j["JobStatus"] in ("CREATED", "PROCESSING")
-    ]
-
-
 def job_ids(aws: Aws) -> set[str]:
     return {j["JobId"] for j in aws.control("jobs")["jobs"]}
 
@@ -357,13 +349,13 @@ def test_throttle_storm_under_50_deferred_waits(
     try:
         sources = (("METRICS_DATA", aws.create_metrics_job), ("MESSAGE_INSIGHTS", aws.create_insights_job))
         for source_type, create in sources:
-            room = 20 - len(unfinished_jobs(aws, source_type))
+            room = 20 - len(aws.unfinished_jobs(source_type))
             hold_new_jobs(aws, room, source_type)
             jobs += create_jobs(aws, create, room)
         assert len(jobs) >= 25, "too many unfinished jobs left for the drill's own"
         _ride_out_the_storm(api, metadata_db, aws, state, jobs, waited=(jobs * 2)[:50])
     finally:  # a failed drill leaves no job holding an export slot
-        for job_id in set(jobs) & set(unfinished_jobs(aws, "METRICS_DATA") + unfinished_jobs(aws, "MESSAGE_INSIGHTS")):
+        for job_id in set(jobs) & set(aws.unfinished_jobs("METRICS_DATA") + aws.unfinished_jobs("MESSAGE_INSIGHTS")):
             aws.control("complete_job", job_id=job_id)
 
 
