@@ -151,6 +151,13 @@ class Deployment:
     def records(self) -> list[ProcessRecord]:
         return [ProcessRecord.load(p) for p in sorted(self.pid_dir.glob("*.pid"))]
 
+    def record(self, name: str) -> ProcessRecord:
+        """The process started as ``name`` (``triggerer-1``, ``worker-2``, ``scheduler`` ...).
+
+        :param name: its name.
+        """
+        return ProcessRecord.load(self.pid_dir / f"{name}.pid")
+
 
 def _say(text: str) -> None:
     print(text, flush=True)
@@ -297,7 +304,7 @@ def restart(dep: Deployment, name: str) -> ProcessRecord:
     :param dep: the running deployment.
     :param name: its name (``triggerer-1``, ``worker-2``, ``scheduler`` ...).
     """
-    record = ProcessRecord.load(dep.pid_dir / f"{name}.pid")
+    record = dep.record(name)
     if record.alive:
         raise RuntimeError(f"{name} (pid {record.pid}) is still running")
     return spawn(name, record.argv, dep.environment(), dep.log_dir, dep.pid_dir)

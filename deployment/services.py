@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -343,30 +344,56 @@ def process_start_time(pid: int) -> int:
     return stat[0] if stat else 0
 
 
-def _proc_stat(pid: int) -> tuple[int, str] | None:
-    """(start time in ticks, state letter) of process ``pid``, or None if there is none."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after ``pid (comm)`` (state, ppid, pgrp, session, ...), or None if there
+    is no such process."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
-    return int(fields[19]), fields[0]
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _proc_stat(pid: int) -> tuple[int, str] | None:
+    """(start time in ticks, state letter) of process ``pid``, or None if there is none."""
+    fields = _stat_fields(pid)
+    return (int(fields[19]), fields[0]) if fields else None
+
+
+def _live_processes() -> Iterator[tuple[int, list[str]]]:
+    """(pid, stat fields) of every live (non-zombie) process."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) and fields[0] != "Z":
+            yield int(entry.name), fields
+
+
+def parent_pid(pid: int) -> int | None:
+    """The parent of process ``pid`` (None if there is no such process).
+
+    :param pid: the process.
+    """
+    fields = _stat_fields(pid)
+    return int(fields[1]) if fields else None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, their children, ...).
+
+    :param pid: the root process.
+    """
+    children: dict[int, list[int]] = {}
+    for child, fields in _live_processes():
+        children.setdefault(int(fields[1]), []).append(child)
+    found, todo = [], list(children.get(pid, ()))
+    while todo:
+        found.append(current := todo.pop())
+        todo.extend(children.get(current, ()))
+    return found
 
 
 def _group_members(pgid: int, field: int = 2) -> list[int]:
     """Live (non-zombie) processes in process group ``pgid`` (``field`` 3: in session ``pgid``)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        if fields[0] != "Z" and int(fields[field]) == pgid:
-            members.append(int(entry.name))
-    return members
+    return [pid for pid, fields in _live_processes() if int(fields[field]) == pgid]
 
 
 def _session_members(sid: int) -> list[int]:

@@ -20,7 +20,7 @@ import pytest
 
 from deployment.airflow_settings import TASK_HEARTBEAT_TIMEOUT
 from deployment.cluster import Deployment, restart
-from deployment.services import ProcessRecord
+from deployment.services import descendants, parent_pid
 from tests.deployment.conftest import AirflowApi, Aws, MetadataDb, State, midnight
 
 #: Longest a drill waits for one step (a heartbeat timeout, a triggerer takeover, a retry) before failing.
@@ -43,12 +43,8 @@ def revive(deployment: Deployment) -> Iterator[Callable[[str], None]]:
     killed: list[str] = []
     yield killed.append
     for name in killed:
-        if not process(deployment, name).alive:
+        if not deployment.record(name).alive:
             restart(deployment, name)
-
-
-def process(dep: Deployment, name: str) -> ProcessRecord:
-    return ProcessRecord.load(dep.pid_dir / f"{name}.pid")
 
 
 def wait_until(what: str, condition: Callable[[], Any], timeout: float = STEP_TIMEOUT) -> Any:
@@ -67,10 +63,10 @@ def task_instance(api: AirflowApi, dag_id: str, run_id: str, task_id: str, map_i
 
 def worker_running(dep: Deployment, ti: dict[str, Any]) -> str:
     """The Celery worker (``worker-1`` / ``worker-2``) the task instance's process descends from."""
-    workers = {process(dep, n).pid: n for n in ("worker-1", "worker-2")}
+    workers = {dep.record(n).pid: n for n in ("worker-1", "worker-2")}
     pid: int | None = int(ti["pid"])
     while pid and pid not in workers:
-        pid = _ppid(Path(f"/proc/{pid}/stat"))
+        pid = parent_pid(pid)
     assert pid, f"task process {ti['pid']} runs in no Celery worker"
     return workers[pid]
 
@@ -78,7 +74,8 @@ def worker_running(dep: Deployment, ti: dict[str, Any]) -> str:
 def open_trigger_logs(dep: Deployment, name: str, run_log_folder: Path) -> set[str]:
     """The trigger log files of one DAG run that triggerer ``name`` has open: the waits it runs right now."""
     found = set()
-    for pid in [process(dep, name).pid, *_children(process(dep, name).pid)]:
+    triggerer = dep.record(name).pid
+    for pid in [triggerer, *descendants(triggerer)]:
         for fd in Path(f"/proc/{pid}/fd").glob("*"):
             try:
                 target = os.readlink(fd)
@@ -87,18 +84,6 @@ def open_trigger_logs(dep: Deployment, name: str, run_log_folder: Path) -> set[s
             if target.startswith(str(run_log_folder)) and ".trigger." in target:
                 found.add(target)
     return found
-
-
-def _children(pid: int) -> list[int]:
-    return [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat") if _ppid(p) == pid]
-
-
-def _ppid(stat: Path) -> int | None:
-    try:
-        text = stat.read_text()
-    except OSError:
-        return None
-    return int(text[text.rindex(")") + 2 :].split()[1])
 
 
 def run_log_folder(state: State, dag_id: str, run_id: str) -> Path:
@@ -181,7 +166,7 @@ def test_killed_triggerer_hands_its_waits_to_the_other(
     # a trigger's log file is named after the triggerer (job id) running it: attempt=1.log.trigger.<job id>.log
     dead_job = {int(path.rsplit(".trigger.", 1)[1].removesuffix(".log")) for path in held[holder]}
 
-    process(deployment, holder).kill()
+    deployment.record(holder).kill()
     revive(holder)
     # the dead triggerer stops heartbeating; once it counts as unhealthy the other one claims its triggers
     wait_until(
@@ -217,7 +202,7 @@ def test_killed_worker_during_a_reschedule_poke_is_retried(
     )
     time.sleep(1)
     worker = worker_running(deployment, ti)
-    process(deployment, worker).kill()
+    deployment.record(worker).kill()
     revive(worker)
     aws.control("clear_faults")
     wait_until(
@@ -249,7 +234,7 @@ def test_killed_worker_during_a_copy_is_retried(api: AirflowApi, aws: Aws, deplo
         ),
     )
     worker = worker_running(deployment, ti)
-    process(deployment, worker).kill()
+    deployment.record(worker).kill()
     revive(worker)
     aws.control("clear_faults")
     assert_tries(api, dag_id, run_id, {"copy": 2})
@@ -274,7 +259,7 @@ def test_scheduler_restart_mid_run(
     aws.control("advance_after", reads=4)
     run_id = start(api, dag_id)
     wait_until("a first reschedule", lambda: metadata_db.reschedules(dag_id, run_id, "wait") >= 1)
-    process(deployment, "scheduler").stop()
+    deployment.record("scheduler").stop()
     revive("scheduler")  # should the restart below fail
     restart(deployment, "scheduler")
     assert_tries(api, dag_id, run_id, {})
@@ -302,7 +287,7 @@ def test_worker_killed_right_after_create_the_retry_reuses_the_job(
     )
     (job_id,) = job_ids(aws) - jobs_before
     worker = worker_running(deployment, ti)
-    process(deployment, worker).kill()
+    deployment.record(worker).kill()
     revive(worker)
     wait_until(
         f"the retry (heartbeat timeout {TASK_HEARTBEAT_TIMEOUT} s)",
