@@ -220,9 +220,7 @@ def test_copy_task_page_links_to_the_copied_object(browser: Browser, api: Airflo
     assert link.get_attribute("href") == expected, _listing(browser)
 
 
-def _check_result_page(
-    browser: Browser, name: str, path: str, expected: list[str], hotkey: str | None = None
-) -> Collector:
+def _check_result_page(browser: Browser, name: str, path: str, expected: list[str], wrap: bool = False) -> Collector:
     """Open one of the result operator's pages, wait until it shows every text of ``expected``, screenshot it and
     scan it; returns the scan.
 
@@ -230,16 +228,19 @@ def _check_result_page(
     :param name: the screenshot's name.
     :param path: the page.
     :param expected: texts the page must show (proof that the scan saw the content a leak would sit in).
-    :param hotkey: a key to press once they show, before the screenshot (``w``: the React log viewer wraps lines).
+    :param wrap: wrap the log's lines before the screenshot, so that it shows them whole (the React log viewer's
+        ``w`` key, the Flask log page's "Toggle Wrap" link).
     """
     browser.open(path)
     page = browser.page
     try:
         for text in expected:
             page.get_by_text(text).first.wait_for(state="visible", timeout=TIMEOUT_MS)
-        if hotkey:
-            page.keyboard.press(hotkey)
-            page.wait_for_timeout(500)
+        if wrap and browser.state.airflow_3:
+            page.keyboard.press("w")
+        elif wrap:
+            page.get_by_text("Toggle Wrap", exact=True).click()
+        page.wait_for_timeout(500)
     finally:
         shot = browser.shot(name)
     collector = Collector()
@@ -267,5 +268,5 @@ def test_result_log_shows_no_full_url(browser: Browser, api: AirflowApi) -> None
     job_id = str(api.xcom(dag_id, pages.run["dag_run_id"], task_id, "job_id"))
     path = pages.react() if browser.state.airflow_3 else pages.flask("log")
     expected = [f"SES export job {job_id}: statistics", "?<redacted>"]
-    collector = _check_result_page(browser, "result-log", path, expected, "w" if browser.state.airflow_3 else None)
+    collector = _check_result_page(browser, "result-log", path, expected, wrap=True)
     assert not collector.findings, f"pre-signed URL on {path}: {collector.findings}; {_listing(browser)}"
