@@ -34,6 +34,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"newest_image_only: a fault drill run on MWAA {NEWEST_IMAGE} only")
 
 
+#: The browser check's screenshots (``test_zz_ui_browser.py``), listed at the end of the test output.
+SCREENSHOTS = pytest.StashKey[list[Path]]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    shots = config.stash.get(SCREENSHOTS, [])
+    if shots:
+        terminalreporter.write_sep("-", f"browser check screenshots ({len(shots)})")
+        for path in shots:
+            terminalreporter.write_line(str(path))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     image = json.loads((Path(os.environ["SESEXPORT_DEPLOYMENT_STATE"]) / "state.json").read_text())["image"]
     if image == NEWEST_IMAGE:
