@@ -91,13 +91,20 @@ class Deployment:
             return Path(self.dag_folders[0])
         return self.root / "dags"
 
-    def link_dag_files(self) -> None:
-        if len(self.dag_folders) == 1:
-            return
-        self.dags_folder.mkdir(parents=True, exist_ok=True)
-        for folder in map(Path, self.dag_folders):
-            for dag_file in sorted(folder.glob("*.py")):
-                (self.dags_folder / dag_file.name).symlink_to(dag_file)
+    def link_files(self, plugins: tuple[Path, ...] = ()) -> None:
+        """Link the files of every DAG folder into :attr:`dags_folder` (when there are several), and ``plugins`` into
+        ``AIRFLOW_HOME/plugins``.
+
+        :param plugins: plugin modules.
+        """
+        links = [(self.home / "plugins", module) for module in plugins]
+        if len(self.dag_folders) > 1:
+            links += [
+                (self.dags_folder, f) for folder in map(Path, self.dag_folders) for f in sorted(folder.glob("*.py"))
+            ]
+        for folder, target in links:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / target.name).symlink_to(target.resolve())
 
     @property
     def ui_url(self) -> str:
@@ -195,10 +202,7 @@ def up(
     shutil.rmtree(state_dir(image), ignore_errors=True)
     dep = Deployment.new(image, (str(EXAMPLE_DAGS), *map(str, extra_dag_folders)))
     dep.save()
-    dep.link_dag_files()
-    for module in plugins:
-        (dep.home / "plugins").mkdir(parents=True, exist_ok=True)
-        (dep.home / "plugins" / module.name).symlink_to(module.resolve())
+    dep.link_files(plugins)
     t0 = time.monotonic()
     try:
         _start(dep, emulator_options)
