@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
@@ -249,9 +250,10 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
             attempts=attempts,
         )
 
-    def _defer_slot_wait(self, slots: SlotWait, unfinished: int | None) -> None:
+    def _defer_slot_wait(self, slots: SlotWait, unfinished: int | None, context: Context) -> None:
         """Deferrable mode: wait for a free slot on the triggerer, then resume in :meth:`execute_after_slot_wait`."""
         from airflow_provider_sesexport.triggers.export_slot import SesExportSlotTrigger
+        from airflow_provider_sesexport.triggers.ses_export import try_number_of
 
         assert slots.started_at is not None
         self.defer(
@@ -266,6 +268,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
                 region_name=self.region_name,
                 verify=self.verify,
                 botocore_config=self.botocore_config,
+                deferred_try=try_number_of(context),
             ),
             method_name="execute_after_slot_wait",
             timeout=dt.timedelta(seconds=slots.seconds_left()) + dt.timedelta(minutes=5),
@@ -281,8 +284,11 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         :param event: the :class:`~airflow_provider_sesexport.triggers.export_slot.SesExportSlotTrigger` event.
         """
         from airflow_provider_sesexport.exceptions import SesExportJobError
+        from airflow_provider_sesexport.triggers.ses_export import resumed_by_a_later_try
         from airflow_provider_sesexport.utils.validation import build_create_export_job_request
 
+        if resumed_by_a_later_try(context, event):  # Airflow 3.0: an earlier try's event; start afresh
+            return self.execute(context)
         if not isinstance(event, dict) or event.get("status") not in ("free", "timeout"):
             message = event.get("message") if isinstance(event, dict) else None
             raise SesExportJobError(f"Waiting for a free SES export slot failed: {message or event!r}")
@@ -300,7 +306,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         assert self._request is not None, "execute builds the request first"
         if self._slots is None:
             self._slots = self._slot_wait()
-        hand_off = self._defer_slot_wait if self.deferrable else None
+        hand_off = partial(self._defer_slot_wait, context=context) if self.deferrable else None
         job_id = create_in_free_slot(self.hook, self._request, self._slots, self.log, hand_off)
         self.log.info("Started SES export job %s", job_id)
         self.job_id = self._started = job_id

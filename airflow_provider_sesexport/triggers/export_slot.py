@@ -59,6 +59,8 @@ class SesExportSlotTrigger(BaseTrigger):
     :param region_name: AWS region_name. If not specified then the default boto3 behaviour is used.
     :param verify: Whether or not to verify SSL certificates.
     :param botocore_config: Configuration dictionary (key-values) for botocore client.
+    :param deferred_try: the ``try_number`` of the task that deferred, echoed in the event (see
+        :func:`~airflow_provider_sesexport.triggers.ses_export.resumed_by_a_later_try`).
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class SesExportSlotTrigger(BaseTrigger):
         region_name: str | None = None,
         verify: bool | str | None = None,
         botocore_config: dict[str, Any] | None = None,
+        deferred_try: int | None = None,
     ) -> None:
         super().__init__()
         self.source_type = source_type
@@ -86,6 +89,7 @@ class SesExportSlotTrigger(BaseTrigger):
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
+        self.deferred_try = deferred_try
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -101,6 +105,7 @@ class SesExportSlotTrigger(BaseTrigger):
                 "region_name": self.region_name,
                 "verify": self.verify,
                 "botocore_config": self.botocore_config,
+                "deferred_try": self.deferred_try,
             },
         )
 
@@ -166,4 +171,5 @@ class SesExportSlotTrigger(BaseTrigger):
             "started_at": to_iso(slots.started_at),
             "attempts": slots.attempts,
             **extra,
+            **({"deferred_try": self.deferred_try} if self.deferred_try else {}),
         }

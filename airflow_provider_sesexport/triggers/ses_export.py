@@ -190,14 +190,18 @@ def defer_wait(
             verify=task.verify,
             botocore_config=task.botocore_config,
             cancel_on_kill=cancel_on_kill,
-            deferred_try=_try_number(context),
+            deferred_try=try_number_of(context),
         ),
         method_name="execute_complete",
         timeout=deadline + dt.timedelta(minutes=5),
     )
 
 
-def _try_number(context: Any) -> int | None:
+def try_number_of(context: Any) -> int | None:
+    """The running try's ``try_number`` (what a trigger's ``deferred_try`` echoes back).
+
+    :param context: the task context.
+    """
     return getattr(context.get("ti"), "try_number", None)
 
 
@@ -210,7 +214,7 @@ def resumed_by_a_later_try(context: Any, event: dict[str, Any] | None) -> bool:
     :param context: the task context.
     :param event: the trigger's event (``deferred_try``: the try that deferred, from :func:`defer_wait`).
     """
-    current = _try_number(context)
+    current = try_number_of(context)
     deferred_try = event.get("deferred_try") if isinstance(event, dict) else None
     return deferred_try is not None and current is not None and current != deferred_try
 

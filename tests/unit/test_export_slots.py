@@ -284,6 +284,7 @@ def test_deferrable_operator_waits_for_the_slot_on_the_triggerer(hook: SesExport
     assert kwargs["source_type"] == "METRICS_DATA" and kwargs["attempts"] == 1 and kwargs["unfinished"] == 20
     assert kwargs["started_at"] == "2026-11-01T06:00:00+00:00"
     assert kwargs["slot_wait_timeout"] == 600 and kwargs["max_pause"] == 12
+    assert kwargs["deferred_try"] == 1  # the try that deferred, echoed in the event
     assert deferred.value.timeout == dt.timedelta(seconds=600 + 300)
     assert SesExportSlotTrigger(**kwargs).serialize() == (classpath, kwargs)
 
@@ -323,6 +324,19 @@ def test_resume_with_a_client_error_event_fails(hook: SesExportJobHook, stubber:
     op = make_op(hook, deferrable=True)
     with pytest.raises(SesExportJobError, match="no credentials"):
         op.execute_after_slot_wait({"ti": FakeTI()}, {"status": "error", "message": "no credentials"})  # type: ignore[arg-type]
+
+
+def test_an_earlier_tries_event_starts_the_retry_afresh(hook: SesExportJobHook) -> None:
+    """Airflow 3.0 resumes the retry of a failed deferred try with that try's event: the retry runs ``execute``
+    (which reuses a job an earlier try started) instead of failing on the old event again."""
+    op = make_op(hook, deferrable=True)
+    stale = {"status": "error", "message": "triggerer lost", "deferred_try": 1}
+    context = {"ti": FakeTI(try_number=2)}
+    with mock.patch.object(op, "execute", return_value="job-7") as execute:
+        assert op.execute_after_slot_wait(context, stale) == "job-7"  # type: ignore[arg-type]
+    execute.assert_called_once_with(context)
+    with pytest.raises(SesExportJobError, match="triggerer lost"):  # the same try's event still fails it
+        op.execute_after_slot_wait({"ti": FakeTI(try_number=1)}, stale)  # type: ignore[arg-type]
 
 
 @pytest.mark.skipif(not AIRFLOW_RESUMES_JOBS, reason="task_state_store exists from Airflow 3.3 on")
@@ -445,6 +459,11 @@ def test_trigger_emits_free_once_the_count_drops() -> None:
     assert lines[0].startswith("No free SES export slot: 20 unfinished METRICS_DATA export jobs (attempt 2)")
     assert lines[1].startswith("No free SES export slot: 21 unfinished METRICS_DATA export jobs (attempt 3)")
     assert lines[2].startswith("SES export slot check: 20 unfinished METRICS_DATA export jobs (attempt 4)")
+
+
+def test_trigger_event_names_the_try_that_deferred() -> None:
+    event, _ = run_slot_trigger(FakeList([20, 19]), slot_trigger(deferred_try=3), FakeLoopTime())
+    assert event["status"] == "free" and event["deferred_try"] == 3
 
 
 def test_trigger_emits_free_when_it_cannot_count() -> None:
