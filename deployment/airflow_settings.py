@@ -85,6 +85,11 @@ def airflow_environment(image: str, home: Path, dags_folder: Path, ports: Ports,
         "AIRFLOW__CELERY__BROKER_URL": f"redis://{LOOPBACK}:{ports.redis}/0",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://airflow@{db}",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+        # Redis only: `airflow celery worker --celery-hostname` (Celery provider 3.18, MWAA 3.2.1) asks the broker
+        # for running workers before Celery forks its pool, and every pool child then blocks for good reading the
+        # inherited, still-polling Redis socket (celery/celery#8874): no task ever runs. A read timeout lets each
+        # child give up on that socket after a few seconds. (Provider 3.23 checks with a throwaway app instead.)
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__SOCKET_TIMEOUT": "5",
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "1800",
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
         "AIRFLOW__METRICS__STATSD_ON": "False",
