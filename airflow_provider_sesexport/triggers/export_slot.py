@@ -9,6 +9,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_sesexport.triggers import poller as _poller
+from airflow_provider_sesexport.triggers.ses_export import naming_the_deferred_try
 from airflow_provider_sesexport.utils import aws_errors
 from airflow_provider_sesexport.utils.export_slots import SlotWait
 from airflow_provider_sesexport.utils.job_states import INTERMEDIATE_STATES
@@ -165,11 +166,11 @@ class SesExportSlotTrigger(BaseTrigger):
         return self._event("timeout", slots)
 
     def _event(self, status: str, slots: SlotWait, **extra: Any) -> dict[str, Any]:
-        return {
+        event = {
             "status": status,
             "source_type": self.source_type,
             "started_at": to_iso(slots.started_at),
             "attempts": slots.attempts,
             **extra,
-            **({"deferred_try": self.deferred_try} if self.deferred_try else {}),
         }
+        return naming_the_deferred_try(event, self.deferred_try)

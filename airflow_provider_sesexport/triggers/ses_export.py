@@ -118,7 +118,7 @@ class SesExportJobTrigger(BaseTrigger):
             poller.unsubscribe(self.job_id, future)
         await poller.wait_closed()  # the last waiter out closes the shared client before its event goes out
         self.log.info("SES export job %s: wait ended with %s", self.job_id, event["status"])
-        yield TriggerEvent({**event, "deferred_try": self.deferred_try} if self.deferred_try else event)
+        yield TriggerEvent(naming_the_deferred_try(event, self.deferred_try))
 
     async def on_kill(self) -> None:
         """
@@ -203,6 +203,16 @@ def try_number_of(context: Any) -> int | None:
     :param context: the task context.
     """
     return getattr(context.get("ti"), "try_number", None)
+
+
+def naming_the_deferred_try(event: dict[str, Any], deferred_try: int | None) -> dict[str, Any]:
+    """A trigger's ``event`` with the ``deferred_try`` it was given (unchanged when there is none), for
+    :func:`resumed_by_a_later_try` to read back.
+
+    :param event: the event payload.
+    :param deferred_try: the ``try_number`` of the task that deferred.
+    """
+    return {**event, "deferred_try": deferred_try} if deferred_try else event
 
 
 def resumed_by_a_later_try(context: Any, event: dict[str, Any] | None) -> bool:
