@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from airflow_provider_sesexport.exceptions import SesExportDownloadError
-from airflow_provider_sesexport.hooks._download_methods import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_ATTEMPTS
+from airflow_provider_sesexport.hooks.ses_export import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_ATTEMPTS
 from airflow_provider_sesexport.utils.aws_errors import describe, error_code
 from airflow_provider_sesexport.utils.redaction import redact_text, redact_url
 
 if TYPE_CHECKING:
-    from airflow_provider_sesexport.hooks._download_methods import SesExportDownloadMixin
+    from airflow_provider_sesexport.hooks.ses_export import SesExportDownloadMixin
 
 
 _S3_ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")

@@ -1,18 +1,16 @@
 """
-What each SES export ``JobStatus`` means, as data: the status sets and the outcome each status leads to.
+What each SES export ``JobStatus`` leads to, as data: the outcome of each status.
 
+The status sets themselves are the hook's (``SesExportJobHook.INTERMEDIATE_STATES`` and friends, defined in
+:mod:`airflow_provider_sesexport.hooks.ses_export`, which a DAG file loads anyway) and are re-exported here.
 :mod:`airflow_provider_sesexport.utils.export_job` applies them to GetExportJob responses; the
 ``export_job_complete`` waiter (``waiters/sesv2.json``) lists the same states (a unit test keeps the two equal).
 """
 
 from __future__ import annotations
 
-#: ``JobStatus`` values of a job that is still running.
-INTERMEDIATE_STATES: frozenset[str] = frozenset({"CREATED", "PROCESSING"})
-#: ``JobStatus`` values of a job that finished with its file.
-SUCCESS_STATES: frozenset[str] = frozenset({"COMPLETED"})
-#: ``JobStatus`` values of a job that ended without a file.
-FAILURE_STATES: frozenset[str] = frozenset({"FAILED", "CANCELLED"})
+from airflow_provider_sesexport.hooks.ses_export import FAILURE_STATES, INTERMEDIATE_STATES, SUCCESS_STATES
+
 TERMINAL_STATES: frozenset[str] = SUCCESS_STATES | FAILURE_STATES
 
 #: Outcomes: the job is still running (or has a status this provider does not know), or how it ended.

@@ -17,7 +17,7 @@ from airflow_provider_sesexport.hooks._download import (
     _Transient,
     parse_s3_url,
 )
-from airflow_provider_sesexport.hooks._download_methods import SesExportDownloadMixin
+from airflow_provider_sesexport.hooks.ses_export import SesExportDownloadMixin
 
 
 def test_parse_s3_url() -> None:
