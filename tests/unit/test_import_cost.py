@@ -59,11 +59,13 @@ HEAVY = (
     "airflow_provider_sesexport.links",
     "airflow_provider_sesexport.emulator",
     "airflow_provider_sesexport.triggers",
-    # the rules, loaded by the methods that apply them (the transfer's __init__ among them), not at import
+    # the rules, loaded by the methods that apply them (the transfer's __init__ among them), not at import;
+    # the JobStatus sets a DAG file needs are the hook's, so no module of utils/ is loaded either
     "airflow_provider_sesexport.exceptions",
     "airflow_provider_sesexport.transfers._destination",
-    "airflow_provider_sesexport.utils.redaction",
-    "airflow_provider_sesexport.utils.validation",
+    "airflow_provider_sesexport.utils",
+    # the download machinery, loaded when a download starts
+    "airflow_provider_sesexport.hooks._download",
     "airflow.providers.common.sql",
     "sqlalchemy",
     "psycopg2",
