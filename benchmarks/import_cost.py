@@ -99,11 +99,12 @@ def main() -> None:
             "AIRFLOW_HOME": str(Path(tmp, "airflow")),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         }
+        runs_per_side = max(1, args.runs)
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # without byte-code our modules would be compiled every run
         for modules in SIDES.values():  # warm-up: writes the byte-code
             measure(modules, env)
         runs: dict[str, list[tuple[float, int]]] = {side: [] for side in SIDES}
-        for _ in range(max(1, args.runs)):
+        for _ in range(runs_per_side):
             for side, modules in SIDES.items():
                 runs[side].append(measure(modules, env))
 
@@ -111,7 +112,7 @@ def main() -> None:
     anchor = median["anchor"]
     print(
         f"import_cost: Python {sys.version.split()[0]}, Airflow {version('apache-airflow')}, "
-        f"Amazon provider {version('apache-airflow-providers-amazon')}; {args.runs} runs per side, median"
+        f"Amazon provider {version('apache-airflow-providers-amazon')}; {runs_per_side} runs per side, median"
     )
     print(f"baseline: {' + '.join(BASELINE)}")
     for side, modules in SIDES.items():
