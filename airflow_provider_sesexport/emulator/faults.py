@@ -4,7 +4,7 @@ Fault injection for the four API operations and for downloads, deterministic for
 API faults (checked in this order on every API request): latency, connection reset (probability),
 fail-everything storm, throttle-everything storm, throttling of the next N calls, rate limit (token
 bucket over all API operations), 5xx (probability). Download faults: drop the connection after K
-bytes, expire URLs at once. Storm durations are wall-clock seconds, never scaled by ``time_scale``;
+bytes, expire URLs at once, answer with another body (a proxy's page, say) and content type. Storm durations are wall-clock seconds, never scaled by ``time_scale``;
 "the next N calls" windows are counted in calls, whatever the clock.
 """
 
@@ -32,6 +32,10 @@ class FaultConfig:
     :param expire_urls_immediately: new download URLs are expired from the start.
     :param deny_operations: API operations answered with 403 ``AccessDeniedException``, as for an IAM
         policy that does not grant them (e.g. ``["ListExportJobs"]``).
+    :param download_body: answer every download with 200 and this text instead of the file, as a proxy's
+        error page or a captive portal does (``None``: the file).
+    :param download_content_type: the Content-Type of downloads (``None``: the file's, or ``text/html`` with
+        ``download_body``).
     """
 
     api_rate_limit: float | None = None
@@ -43,6 +47,8 @@ class FaultConfig:
     download_latency: float = 0.0
     expire_urls_immediately: bool = False
     deny_operations: tuple[str, ...] = ()
+    download_body: str | None = None
+    download_content_type: str | None = None
 
     def update(self, **options: Any) -> None:
         """

@@ -394,6 +394,12 @@ async def download(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     stats = core.stats.downloads
     stats["requests"] += 1
+    faults = core.faults.config
+    if faults.download_body is not None:  # something in S3's place answers, whatever was asked
+        stats["ok"] += 1
+        return web.Response(
+            body=faults.download_body.encode(), headers={"Content-Type": faults.download_content_type or "text/html"}
+        )
     problem = core.signer.check(request.path, request.query)
     if problem is not None:
         stats["denied"] += 1
@@ -416,7 +422,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     headers = {
         "ETag": export.etag(f"{core.options.seed}:{job_id}:{name}"),
         "Accept-Ranges": "bytes",
-        "Content-Type": export.content_type,
+        "Content-Type": core.faults.config.download_content_type or export.content_type,
         "x-amz-request-id": uuid.uuid4().hex[:16].upper(),
     }
     wanted = parse_range(request.headers.get("Range"), size)
