@@ -4,8 +4,9 @@ Fault injection for the four API operations and for downloads, deterministic for
 API faults (checked in this order on every API request): latency, connection reset (probability),
 fail-everything storm, throttle-everything storm, throttling of the next N calls, rate limit (token
 bucket over all API operations), 5xx (probability). Download faults: drop the connection after K
-bytes, expire URLs at once, answer with another body (a proxy's page, say) and content type. Storm durations are wall-clock seconds, never scaled by ``time_scale``;
-"the next N calls" windows are counted in calls, whatever the clock.
+bytes, expire URLs at once, answer with another body (a proxy's page, say) and content type. Storm
+durations are wall-clock seconds, never scaled by ``time_scale``; "the next N calls" windows are
+counted in calls, whatever the clock.
 """
 
 from __future__ import annotations
