@@ -127,6 +127,43 @@ class SesExportDownloadError(SesExportJobError):
     """The export file could not be downloaded (after fresh URLs and resumes were tried)."""
 
 
+class SesExportContentError(SesExportDownloadError):
+    """
+    The download is not an export file of the job's ``DataFormat`` (a proxy's error page, a captive portal ...).
+
+    Raised from the response's content type and first bytes, before anything is stored or loaded. An ordinary
+    failure: retries apply, since what answered in S3's place may be gone on the next try.
+    """
+
+
+class SesExportDestinationExistsError(SesExportJobError, AirflowFailException):
+    """
+    The destination object exists and ``replace`` is False: it was there before the copy, or another writer
+    created it while the copy ran (S3 refused the conditional write). Retrying does not help.
+
+    :param uri: the destination, ``s3://bucket/key``.
+    :param during_copy: True when S3 refused the conditional write (another writer won the race).
+    """
+
+    def __init__(self, uri: str, during_copy: bool = False) -> None:
+        self.uri = uri
+        self.during_copy = during_copy
+        if during_copy:
+            what = (
+                f"{uri} was created by another writer while this copy ran (S3 refused the conditional write: "
+                "412 PreconditionFailed); the upload was aborted and the other writer's object is left as it is"
+            )
+        else:
+            what = f"{uri} already exists"
+        super().__init__(
+            f"{what}: set replace=True to overwrite it, or write to another key "
+            "(e.g. one with '{{ ds }}' or '{{ run_id }}' in it)."
+        )
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.uri, self.during_copy))
+
+
 class SesExportTransferError(SesExportJobError, AirflowFailException):
     """The copied file does not match what SES said about it. Retrying the same export does not help."""
 

@@ -39,9 +39,9 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
-from airflow_provider_sesexport.exceptions import SesExportRecordsError
+from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportRecordsError
 
 MESSAGE_INSIGHTS = "MESSAGE_INSIGHTS"
 METRICS_DATA = "METRICS_DATA"
@@ -286,6 +286,176 @@ def count_records(source: Source) -> int:
     for chunk in _chunks(source):
         counter.update(chunk)
     return counter.records
+
+
+# -- checking that a download is an export -----------------------------------------------------------------
+#: Content bytes :class:`ExportCheck` may read before it must have seen a CSV header line or a first JSON object.
+CHECK_HEAD_BYTES = 64 * 1024
+#: Content types no export is served with: a web page, an XML document (a proxy's or a portal's answer). Other
+#: types are left to the first bytes: how S3 labels an export's object is up to whoever wrote it.
+_PAGE_TYPE = re.compile(r"text/html|application/xhtml\+xml|(?:text|application)/xml|\S+/\S+\+xml")
+
+
+class Download(Protocol):
+    """What :class:`ExportCheck` reads of a download (an ``ExportStream``)."""
+
+    job_id: str
+    job: dict[str, Any]
+    content_type: str | None
+    size: int | None
+
+
+class ExportCheck:
+    """
+    Checks that a file being downloaded is an SES export of its job's ``DataFormat``, before anything is stored.
+
+    The rule: the response's content type, when there is one, is not a web page's or an XML document's; the content
+    (after gzip, a byte order mark and leading whitespace) starts as the format's layouts do: for CSV, a Message
+    Insights or metrics header line; for JSON, an array whose first element is ``]`` or a Message Insights or metrics
+    object (or such an object first in a file of one object per line). Markup (``<``) is never an export. An empty
+    file passes: an export with no records. Whether the layout is the job's ``ExportSourceType`` is left to the reader
+    (:func:`iter_records`). Only the first :data:`CHECK_HEAD_BYTES` of content are held.
+
+    Feed it every chunk before passing the chunk on (:meth:`update`, or :meth:`checked`), then call :meth:`finish`.
+
+    :param download: the download; its ``job_id``, ``job`` (GetExportJob's response, for ``DataFormat``),
+        ``content_type`` and ``size`` are read when needed, so they may be filled in as the download starts.
+    :raises SesExportContentError: naming the job and what it got (content type, size, what the content starts
+        as; never the content itself).
+    """
+
+    def __init__(self, download: Download) -> None:
+        self._download = download
+        self._front = _Front()
+        self._head = b""
+        self._received = 0
+        #: Whether the file has been found to be an export (no more checking to do).
+        self.passed = False
+
+    @property
+    def _data_format(self) -> str | None:
+        data_format = (self._download.job.get("ExportDestination") or {}).get("DataFormat")
+        return data_format.upper() if isinstance(data_format, str) and data_format.upper() in DATA_FORMATS else None
+
+    def update(self, chunk: bytes) -> None:
+        """
+        Check the next chunk of the file as received.
+
+        :param chunk: raw bytes, as stored (compressed or not).
+        """
+        first = self._received == 0
+        self._received += len(chunk)
+        if self.passed:
+            return
+        if first:
+            self._check_content_type()
+        try:
+            for data in self._front.feed(chunk):
+                self._head += data
+                if self._decide(final=False):
+                    return
+        except SesExportRecordsError:
+            raise self._error("gzip data that does not decompress") from None
+
+    def finish(self) -> None:
+        """Check at the end of the file (a file shorter than a header line, an empty file)."""
+        if self.passed:
+            return
+        self._check_content_type()
+        try:
+            for data in self._front.finish():
+                self._head += data
+        except SesExportRecordsError:
+            raise self._error("truncated gzip data") from None
+        if not self._head:
+            self.passed = True  # empty (or whitespace only): an export with no records
+            return
+        self._decide(final=True)
+
+    def checked(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """
+        ``chunks``, each passed on once checked, then :meth:`finish`.
+
+        :param chunks: the file's chunks.
+        """
+        for chunk in chunks:
+            self.update(chunk)
+            yield chunk
+        self.finish()
+
+    def _check_content_type(self) -> None:
+        media_type = (self._download.content_type or "").split(";", 1)[0].strip().lower()
+        if _PAGE_TYPE.fullmatch(media_type):
+            raise self._error("not a content type an export is served with")
+
+    def _decide(self, final: bool) -> bool:
+        """Whether the head shows an export (True), not yet known (False); raises when it shows something else."""
+        head, data_format = self._head, self._data_format
+        kind = "JSON" if head[:1] in (b"[", b"{") else "CSV"
+        if (data_format is not None and kind != data_format) or head[:1] == b"<":
+            raise self._error(_looks_like(head))
+        decided = self._csv_header(final) if kind == "CSV" else self._json_start(final)
+        if not decided and len(head) >= CHECK_HEAD_BYTES:
+            what = "a header line" if kind == "CSV" else "a complete first object"
+            raise self._error(f"{_looks_like(head)}, without {what} in its first {CHECK_HEAD_BYTES} bytes")
+        self.passed = decided
+        return decided
+
+    def _csv_header(self, final: bool) -> bool:
+        end = self._head.find(b"\n")
+        if end < 0 and not final:
+            return False
+        try:
+            line = self._head[: end if end >= 0 else None].decode("utf-8")
+            _csv_layout(next(csv.reader([line.rstrip("\r")]), []), None)
+        except (UnicodeDecodeError, csv.Error, SesExportRecordsError):
+            raise self._error(f"{_looks_like(self._head)}, not a Message Insights or metrics CSV header") from None
+        return True
+
+    def _json_start(self, final: bool) -> bool:
+        text = self._head.decode("utf-8", "replace")
+        pos = 0
+        if text.startswith("["):
+            pos = _JSON_SPACE.match(text, 1).end()  # type: ignore[union-attr]
+            if pos == len(text):
+                if final:
+                    raise self._error("a JSON array that is not closed")
+                return False
+            if text[pos] == "]":
+                return True  # an empty array: no records
+        if text[pos] != "{":
+            raise self._error("JSON whose first element is not an object")
+        try:
+            first, _ = json.JSONDecoder().raw_decode(text, pos)
+            _json_layout(first, None)
+        except json.JSONDecodeError:
+            if not final:
+                return False
+            raise self._error("JSON whose first object is not complete") from None
+        except SesExportRecordsError:
+            raise self._error("JSON whose first object is neither a Message Insights nor a metrics record") from None
+        return True
+
+    def _error(self, found: str) -> SesExportContentError:
+        download = self._download
+        size = download.size if download.size is not None else self._received
+        return SesExportContentError(
+            f"SES export job {download.job_id!r}: the download is not a {self._data_format or 'CSV or JSON'} export "
+            f"file: got {download.content_type or 'no content type'}, {size} bytes, {found} (a proxy's or captive "
+            "portal's answer in S3's place?)."
+        )
+
+
+def _looks_like(head: bytes) -> str:
+    """What content starting with ``head`` looks like, without quoting it (it may hold anything)."""
+    start = head.lstrip(_WHITESPACE)[:1]
+    if not start:
+        return "no content"
+    if start == b"<":
+        return "HTML or XML markup"
+    if start in (b"[", b"{"):
+        return "JSON"
+    return "text"
 
 
 def split_metric_column(name: str) -> tuple[str, str] | None:

@@ -144,13 +144,15 @@ class SesExportDownloadMixin:
 
         :param job_id: the export job's id.
         :param chunk_size: bytes per downloaded chunk.
+        :raises SesExportContentError: the download is not an export file of the job's ``DataFormat`` (checked
+            on its content type and first bytes by :class:`~airflow_provider_sesexport.records.ExportCheck`).
         :raises SesExportRecordsError: the file is not in the layout the job names.
         """
-        from airflow_provider_sesexport.records import iter_records
+        from airflow_provider_sesexport.records import ExportCheck, iter_records
 
         with self.open_export_stream(job_id, chunk_size=chunk_size) as stream:
             yield from iter_records(
-                stream,
+                ExportCheck(stream).checked(stream),
                 source_type=stream.job.get("ExportSourceType"),
                 data_format=(stream.job.get("ExportDestination") or {}).get("DataFormat"),
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from functools import cached_property, partial
 from itertools import chain
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_provider_sesexport._compat import AirflowFailException, AssetOrDataset
+from airflow_provider_sesexport._compat import AssetOrDataset
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 
 # The destination and argument rules are imported inside the methods that apply them: a DAG file that imports
@@ -45,10 +46,19 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
     have expired: it lives five minutes), then streams the file into a multipart upload with the
     Amazon provider's ``S3Hook`` (boto3 managed transfer): the file is never held in memory or
     written to local disk. An expired URL or a dropped connection is retried with a fresh URL,
-    resuming where it stopped. The byte count is checked, and the record count (rows of the CSV,
+    resuming where it stopped. Before any of it is stored, the response is checked to be an export of the job's
+    ``DataFormat`` (:class:`~airflow_provider_sesexport.records.ExportCheck`: its content type and first bytes), so
+    a proxy's error page or a captive portal answering in S3's place fails the task and writes nothing. The byte
+    count is checked, and the record count (rows of the CSV,
     objects of the JSON array, read by :mod:`airflow_provider_sesexport.records`) must equal
     ``Statistics.ExportedRecordsCount`` when AWS gives it (real SES returns only ``ProcessedRecordsCount``);
-    on a mismatch the upload is aborted (no object is written) and the task fails.
+    on a mismatch the upload is aborted (no object is written) and the task fails. A file with no records is
+    stored, with a warning.
+
+    With ``replace=False`` the write is conditional (``If-None-Match: *``): of two copies to the same key at once
+    (two DAG runs, a backfill beside a scheduled run), one stores its object and the other fails with
+    :class:`~airflow_provider_sesexport.exceptions.SesExportDestinationExistsError`, its upload aborted. With
+    ``replace=True`` the last writer wins.
 
     XCom: ``s3_uri``, ``size_bytes`` (the stored object's size), ``records`` (null when not
     counted), ``etag``; the return value is the ``s3://`` URI.
@@ -67,7 +77,8 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         ``s3_bucket`` / ``s3_key``.
     :param dest_aws_conn_id: connection for the destination bucket; None (default) uses
         ``aws_conn_id`` with the same ``region_name``, ``verify`` and ``botocore_config``.
-    :param replace: overwrite an existing object; if False (default) an existing object fails the task.
+    :param replace: overwrite an existing object; if False (default) an existing object fails the task, and so
+        does one another writer creates while the copy runs.
     :param gzip: store the object gzip-compressed (name the key ``.gz``); a file that is
         gzip-compressed already is stored as it is. Records are counted on the uncompressed content.
     :param chunk_size: download chunk size in bytes.
@@ -166,7 +177,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         return S3Hook(aws_conn_id=self.dest_aws_conn_id)
 
     def execute(self, context: Context) -> str:
-        from airflow_provider_sesexport.exceptions import SesExportTransferError
+        from airflow_provider_sesexport.exceptions import SesExportDestinationExistsError, SesExportTransferError
         from airflow_provider_sesexport.transfers._destination import console_key, resolve_destination, s3_uri
         from airflow_provider_sesexport.utils.validation import validate_job_id
 
@@ -175,10 +186,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         uri = s3_uri(bucket, key)
         s3 = self.dest_hook
         if not self.replace and s3.head_object(key, bucket) is not None:
-            raise AirflowFailException(
-                f"{uri} already exists: set replace=True to overwrite it, or write to another key "
-                "(e.g. one with '{{ ds }}' or '{{ run_id }}' in it)."
-            )
+            raise SesExportDestinationExistsError(uri)
         # A fresh GetExportJob right before downloading: the URL is valid for five minutes from now.
         stream = self.hook.open_export_stream(job_id, chunk_size=self.chunk_size)
         try:
@@ -191,6 +199,8 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
                 f"{uri} holds {head['ContentLength']} bytes after the upload, but {size_bytes} were sent."
             )
         etag = str(head.get("ETag", "")).strip('"') or None
+        if records == 0:
+            self.log.warning("SES export job %s has no records: stored %s all the same.", job_id, uri)
         self._lineage = {"job_id": job_id, "bucket": bucket, "key": key, "region": self.hook.conn_region_name}
         ti = context["ti"]
         ti.xcom_push(key="s3_uri", value=uri)
@@ -231,13 +241,15 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         from boto3.s3.transfer import TransferConfig
 
         from airflow_provider_sesexport.exceptions import SesExportTransferError
-        from airflow_provider_sesexport.records import RecordCounter
+        from airflow_provider_sesexport.records import ExportCheck, RecordCounter
+        from airflow_provider_sesexport.transfers._conditional_write import create_only
         from airflow_provider_sesexport.transfers._pipe import gzip_transform
         from airflow_provider_sesexport.utils.job_summary import statistics_of
 
         data_format = (stream.job.get("ExportDestination") or {}).get("DataFormat")
         expected = statistics_of(stream.job)["ExportedRecordsCount"]
         counter = RecordCounter() if str(data_format).upper() in CONTENT_TYPES else None
+        check = ExportCheck(stream)
         first = next(stream, b"")  # the first response tells the size, which sets the part size
         part = self._part_size(stream.size)
         compress, flush = gzip_transform() if self.gzip else (None, None)
@@ -246,6 +258,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
             compress, flush = None, None
 
         def transform(chunk: bytes) -> bytes:
+            check.update(chunk)  # raises (and so aborts the upload) as soon as the content is not an export
             if counter is not None:
                 counter.update(chunk)
             return compress(chunk) if compress else chunk
@@ -256,6 +269,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
                     f"Received {stream.bytes_read} bytes of SES export job {stream.job_id!r}, "
                     f"but the server announced {stream.size}."
                 )
+            check.finish()
             if counter is not None and expected is not None and counter.records != expected:
                 raise SesExportTransferError(
                     f"SES export job {stream.job_id!r}: the file has {counter.records} records but "
@@ -271,13 +285,16 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
             max_concurrency=self.max_concurrency,
             max_io_queue=self.max_concurrency,
             use_threads=True,
+            # The classic client: it runs botocore's events, which make the write conditional (replace=False).
+            preferred_transfer_client="classic",
         )
         # Parts read but not yet uploaded (s3transfer's default is 10): this bounds memory.
         config.max_in_memory_upload_chunks = self.max_concurrency
         extra_args = {**s3.extra_args, **({"ContentType": content_type} if content_type else {})}
         # boto3's managed transfer on the S3Hook's client: multipart, parts uploaded in parallel.
         upload = partial(s3.get_conn().upload_fileobj, Bucket=bucket, Key=key, ExtraArgs=extra_args, Config=config)
-        size = self._stream_into(upload, chain([first], stream), transform, finish)
+        with nullcontext() if self.replace else create_only(s3.get_conn(), bucket, key):
+            size = self._stream_into(upload, chain([first], stream), transform, finish)
         return size, counter.records if counter is not None else None
 
     def _stream_into(

@@ -1,0 +1,204 @@
+"""
+SesExportToS3Operator over real HTTP guarding its destination: one winner per key with ``replace=False``, and only
+an export stored. The SES export emulator is the source, moto's S3 server the destination, both on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from airflow_provider_sesexport.emulator import SesExportEmulator
+from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportDestinationExistsError
+from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
+from tests.integration.conftest import MotoS3
+from tests.integration.test_transfer_s3 import execute, make_job, operator, source_bytes
+
+pytestmark = pytest.mark.integration
+MIB = 1024 * 1024
+#: Planted in the page served in S3's place: it must not end up in S3, nor in an error.
+#: The S3 operations that create an object.
+CREATING = ("PutObject", "CompleteMultipartUpload")
+PLANTED = "X-Amz-Signature=planted0123456789abcdef"
+PAGE = (
+    f"<!DOCTYPE html>\n<html><body><h1>Proxy error</h1><a href='https://x.invalid/?{PLANTED}'>retry</a></body></html>"
+)
+
+
+@pytest.fixture
+def emulator(
+    ses_export_emulator_factory: Callable[..., SesExportEmulator], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., SesExportEmulator]:
+    """Start an emulator reachable as ``ses_emu`` (jobs completed by hand, real-time URLs)."""
+
+    def start(**options: Any) -> SesExportEmulator:
+        emu = ses_export_emulator_factory(create_rate_limit=None, time_scale=1.0, **options)
+        monkeypatch.setenv("AIRFLOW_CONN_SES_EMU", emu.airflow_conn_json())
+        monkeypatch.setattr(SesExportJobHook, "download_retry_delay", 0.0)
+        return emu
+
+    return start
+
+
+def open_uploads(moto_s3: MotoS3) -> list[Any]:
+    return moto_s3.client().list_multipart_uploads(Bucket=moto_s3.bucket).get("Uploads") or []
+
+
+# -- one winner per key -------------------------------------------------------------------------------
+@pytest.mark.parametrize("multipart", [False, True], ids=["put_object", "multipart"])
+def test_moto_refuses_a_second_conditional_write(moto_s3: MotoS3, multipart: bool) -> None:
+    """What the copy relies on: S3 (here moto) answers 412 to a second create-only write of a key."""
+    s3, bucket = moto_s3.client(), moto_s3.bucket
+
+    def create(body: bytes) -> None:
+        if not multipart:
+            s3.put_object(Bucket=bucket, Key="k", Body=body, IfNoneMatch="*")
+            return
+        upload = s3.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+        etag = s3.upload_part(Bucket=bucket, Key="k", UploadId=upload, PartNumber=1, Body=body)["ETag"]
+        s3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="k",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"ETag": etag, "PartNumber": 1}]},
+            IfNoneMatch="*",
+        )
+
+    create(b"first")
+    with pytest.raises(ClientError) as err:
+        create(b"second")
+    assert err.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    assert moto_s3.get("k") == b"first"
+
+
+def race(ops: list[SesExportToS3Operator], monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """
+    Run the copies in threads, each released into its upload only once all have passed the existence check.
+
+    :return: each copy's result: the ``(uri, xcom)`` it returned, or the exception it raised.
+    """
+    from botocore.client import BaseClient
+
+    barrier = threading.Barrier(len(ops), timeout=60)
+    stream_into = SesExportToS3Operator._stream_into
+    make_api_call = BaseClient._make_api_call
+    creating = threading.Lock()
+
+    def one_create_at_a_time(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        # moto checks a condition and then writes, unlocked; S3 does both as one step. Two creates in the same
+        # millisecond can both pass moto's check, so they reach it one at a time here, in whatever order they come.
+        if operation not in CREATING:
+            return make_api_call(self, operation, params)
+        with creating:
+            return make_api_call(self, operation, params)
+
+    def after_the_check(self: SesExportToS3Operator, *args: Any, **kwargs: Any) -> int:
+        barrier.wait()  # every copy found the key free: from here only S3's condition can stop one
+        return stream_into(self, *args, **kwargs)
+
+    monkeypatch.setattr(SesExportToS3Operator, "_stream_into", after_the_check)
+    monkeypatch.setattr(BaseClient, "_make_api_call", one_create_at_a_time)
+    results: list[Any] = [None] * len(ops)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = execute(ops[i])
+        except BaseException as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(ops))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+@pytest.mark.parametrize(("rows", "multiplier"), [(300, 1), (3_000, 10)], ids=["put_object", "multipart"])
+def test_two_copies_to_one_key_at_once_one_wins(
+    emulator: Callable[..., SesExportEmulator],
+    moto_s3: MotoS3,
+    monkeypatch: pytest.MonkeyPatch,
+    rows: int,
+    multiplier: int,
+) -> None:
+    emu = emulator(row_multiplier=multiplier)
+    jobs = [make_job(emu, "CSV", rows=rows), make_job(emu, "CSV", rows=rows)]
+    files = [source_bytes(emu, job) for job in jobs]
+    assert files[0] != files[1]
+    if multiplier > 1:
+        assert all(len(f) > 5 * MIB for f in files)  # a multipart upload each
+    key = "ses/daily/2026-11-01.csv"
+    results = race([operator(job, moto_s3, key=key, part_size=5 * MIB) for job in jobs], monkeypatch)
+
+    won = [i for i, r in enumerate(results) if isinstance(r, tuple)]
+    lost = [r for r in results if isinstance(r, BaseException)]
+    assert len(won) == 1 and len(lost) == 1, results
+    assert isinstance(lost[0], SesExportDestinationExistsError), repr(lost[0])
+    assert lost[0].during_copy
+    assert f"s3://{moto_s3.bucket}/{key} was created by another writer while this copy ran" in str(lost[0])
+    assert moto_s3.get(key) == files[won[0]]  # the winner's bytes, whole
+    assert results[won[0]][1]["size_bytes"] == len(files[won[0]])
+    assert open_uploads(moto_s3) == []  # the loser's multipart upload was aborted
+
+
+# -- only the export is stored ------------------------------------------------------------------------
+@pytest.mark.parametrize("data_format", ["CSV", "JSON"])
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "binary/octet-stream"])
+def test_a_page_served_with_200_is_not_stored(
+    emulator: Callable[..., SesExportEmulator],
+    moto_s3: MotoS3,
+    data_format: str,
+    content_type: str,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emu = emulator()
+    job_id = make_job(emu, data_format, rows=100)
+    emu.set_faults(download_body=PAGE, download_content_type=content_type)
+    caplog.set_level("INFO")
+    with pytest.raises(SesExportContentError) as err:
+        execute(operator(job_id, moto_s3, key="ses/x", part_size=5 * MIB))
+    message = str(err.value)
+    assert f"SES export job {job_id!r}: the download is not a {data_format} export file" in message
+    assert f"got {content_type}, {len(PAGE.encode())} bytes" in message
+    assert not moto_s3.exists("ses/x")
+    assert open_uploads(moto_s3) == []
+    out, errout = capfd.readouterr()
+    assert "planted" not in message + out + errout + caplog.text
+
+
+def test_the_page_stops_the_sql_loaders_reader_too(emulator: Callable[..., SesExportEmulator]) -> None:
+    emu = emulator()
+    job_id = make_job(emu, "CSV", rows=100)
+    emu.set_faults(download_body=PAGE, download_content_type="text/html")
+    records = SesExportJobHook(aws_conn_id="ses_emu").iter_export_records(job_id, chunk_size=16)
+    with pytest.raises(
+        SesExportContentError, match=f"{job_id!r}: the download is not a CSV export file: got text/html"
+    ):
+        next(records)
+
+
+def test_an_export_without_records_is_stored_with_a_warning(
+    emulator: Callable[..., SesExportEmulator],
+    moto_s3: MotoS3,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emu = emulator()  # like real SES: no ExportedRecordsCount to compare with
+    job_id = make_job(emu, "CSV", rows=50)
+    header = source_bytes(emu, job_id).split(b"\n", 1)[0] + b"\n"
+    emu.set_faults(download_body=header.decode(), download_content_type="text/csv")
+    caplog.set_level("WARNING")
+    uri, xcom = execute(operator(job_id, moto_s3, key="empty.csv"))
+    assert moto_s3.get("empty.csv") == header
+    assert xcom["records"] == 0 and xcom["size_bytes"] == len(header)
+    out, err = capfd.readouterr()
+    assert f"SES export job {job_id} has no records: stored {uri} all the same." in out + err + caplog.text
