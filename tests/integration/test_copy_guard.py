@@ -19,6 +19,7 @@ from airflow_provider_sesexport.emulator import SesExportEmulator
 from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportDestinationExistsError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
+from tests.airflow_names import allow_execute_in_this_thread
 from tests.integration.conftest import MotoS3
 from tests.integration.test_transfer_s3 import execute, make_job, operator, source_bytes
 
@@ -178,6 +179,7 @@ def race(ops: list[SesExportToS3Operator], monkeypatch: pytest.MonkeyPatch) -> l
     results: list[Any] = [None] * len(ops)
 
     def run(i: int) -> None:
+        allow_execute_in_this_thread()
         try:
             results[i] = execute(ops[i])
         except BaseException as exc:
