@@ -6,12 +6,17 @@ connections in JSON form). One fernet key, one JWT secret and one secret key are
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 LOOPBACK = "127.0.0.1"
 REGION = "us-east-1"
+#: The dummy keys of ``aws_default`` (the emulator and moto check no signature).
+ACCESS_KEY_ID = "testing"
+SECRET_ACCESS_KEY = "testing"
 BUCKET = "ses-exports"
 EXPORTS_DATABASE = "ses_exports"  # the database example_ses_vdm_daily loads into (connection ses_exports_db)
 #: Seconds between the example sensors' polls (the examples read it at parse time).
@@ -52,8 +57,8 @@ def aws_connection(ports: Ports) -> str:
     return json.dumps(
         {
             "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
+            "login": ACCESS_KEY_ID,
+            "password": SECRET_ACCESS_KEY,
             "extra": {
                 "region_name": REGION,
                 "endpoint_url": f"http://{LOOPBACK}:{ports.emulator}",
@@ -61,6 +66,39 @@ def aws_connection(ports: Ports) -> str:
             },
         }
     )
+
+
+def emulator_settings(ports: Ports, today: dt.date) -> list[str]:
+    """What a user needs to create an export job against the deployment's SES (the emulator), e.g. for the gate
+    example, printed by ``make deployment``: endpoint, region, credentials and a ready ``aws`` command.
+
+    :param ports: where the servers listen.
+    :param today: the UTC date the command's example export ends on (it exports the day before).
+    """
+    endpoint = f"http://{LOOPBACK}:{ports.emulator}"
+    source = {
+        "MetricsDataSource": {
+            "Dimensions": {"EMAIL_IDENTITY": ["example.com"]},
+            "Namespace": "VDM",
+            "Metrics": [{"Name": "SEND", "Aggregation": "VOLUME"}, {"Name": "DELIVERY", "Aggregation": "RATE"}],
+            "StartDate": f"{today - dt.timedelta(days=1)}T00:00:00Z",
+            "EndDate": f"{today}T00:00:00Z",
+        }
+    }
+    command = (
+        f"AWS_ACCESS_KEY_ID={ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY} aws sesv2 create-export-job "
+        f"--endpoint-url {endpoint} --region {REGION} --export-data-source {shlex.quote(json.dumps(source))} "
+        "--export-destination DataFormat=CSV"
+    )
+    return [
+        "SES (the export-job emulator, what aws_default points at):",
+        f"  endpoint:    {endpoint}",
+        f"  region:      {REGION}",
+        f"  credentials: access key {ACCESS_KEY_ID}, secret key {SECRET_ACCESS_KEY}",
+        "  create a job (its JobId is the gate example's job_id):",
+        f"    {command}",
+        f"S3 (moto): endpoint http://{LOOPBACK}:{ports.moto}, bucket {BUCKET}, same region and credentials",
+    ]
 
 
 def airflow_environment(image: str, home: Path, dags_folder: Path, ports: Ports, secrets: Secrets) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import json
 import os
 import secrets
@@ -30,6 +31,7 @@ from deployment.airflow_settings import (
     airflow_3,
     airflow_environment,
     airflow_processes,
+    emulator_settings,
 )
 from deployment.services import (
     PostgresServer,
@@ -213,6 +215,8 @@ def up(
     _say(f"\nMWAA-shaped Airflow {image} is up ({time.monotonic() - t0:.0f} s).")
     _say(f"  UI:      {dep.ui_url}   login: admin / admin")
     _say(f"  logs:    {dep.log_dir}  (task logs under {dep.home / 'logs'})")
+    for line in emulator_settings(dep.ports, dt.datetime.now(dt.timezone.utc).date()):
+        _say(f"  {line}")
     _say(f"  stop:    make deployment-down IMAGE={image}")
     return dep
 

@@ -1,9 +1,23 @@
 """
-Gate a pipeline on an SES v2 export job that something else started.
+### Gate a pipeline on an SES v2 export job that something else started
 
-Trigger it with the job id: ``airflow dags trigger example_ses_export_gate --conf '{"job_id": "..."}'``.
-The sensor waits in reschedule mode (no worker slot held between polls), the result operator pushes
-``statistics`` and ``s3_url`` to XCom, and the report task reads the file's records while the URL is fresh.
+The sensor waits in reschedule mode (no worker slot held between polls), the result operator pushes `statistics`
+and `s3_url` to XCom, and the report task reads the file's records while the URL is fresh.
+
+**Where the job id comes from.** The system that started the export: CreateExportJob returns it (`JobId`), and
+`aws sesv2 list-export-jobs` lists recent ones. Against a local emulator (`make deployment` prints its endpoint,
+region and credentials): `aws sesv2 create-export-job --endpoint-url <endpoint> --region us-east-1
+--export-data-source '{"MetricsDataSource": {"Dimensions": {"EMAIL_IDENTITY": ["example.com"]}, "Namespace": "VDM",
+"Metrics": [{"Name": "SEND", "Aggregation": "VOLUME"}], "StartDate": "<yesterday>T00:00:00Z",
+"EndDate": "<today>T00:00:00Z"}}' --export-destination DataFormat=CSV`.
+
+**How to run it.** Trigger with the job id as the `job_id` param: the UI's trigger form asks for it, or
+`airflow dags trigger example_ses_export_gate --conf '{"job_id": "..."}'`, or the REST API with
+`"conf": {"job_id": "..."}`. A run without one is refused when triggered. The run's dates play no part: any kind of
+run waits for the job it is given.
+
+**What it needs.** An AWS connection `aws_default` allowed `ses:GetExportJob` (the download URL is pre-signed);
+`SES_EXPORT_EXAMPLE_POKE_INTERVAL`: seconds between polls (default 60).
 """
 
 from __future__ import annotations
@@ -32,7 +46,9 @@ with DAG(
     schedule=None,
     start_date=dt.datetime(2026, 1, 1),
     catchup=False,
-    params={"job_id": Param("", type="string", description="The SES export job to wait for")},
+    # No default: a trigger without a job id is refused (the UI's form asks for it; the REST API answers 400).
+    params={"job_id": Param(type="string", minLength=1, description="The JobId of the SES export job to wait for")},
+    doc_md=__doc__,
     tags=["example", "ses"],
 ) as dag:
     wait_for_export = SesExportJobSensor(

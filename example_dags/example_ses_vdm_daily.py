@@ -1,16 +1,27 @@
 """
-Daily Virtual Deliverability Manager (VDM) metrics exports for the DAG run's data interval.
+### Daily Virtual Deliverability Manager (VDM) metrics exports, copied to S3 and loaded into a table
 
-One metrics export per dimension (EMAIL_IDENTITY, CONFIGURATION_SET, ISP) x aggregation (VOLUME,
-RATE), started with dynamic task mapping. Each export waits on the triggerer (``deferrable=True``:
-all waits in a triggerer share one SES client and one poll cycle), then its results (statistics,
-a fresh download URL) are pushed to XCom, every file is copied into your bucket with
-``SesExportToS3Operator`` (streamed, fresh URL, record count checked), a report task summarises them, and
-after the copy ``SesExportToSqlOperator`` loads the day's six exports into one tidy metrics table (a
-re-run of a day replaces that day's rows).
+One metrics export per dimension (EMAIL_IDENTITY, CONFIGURATION_SET, ISP) x aggregation (VOLUME, RATE), started
+with dynamic task mapping. Each export waits on the triggerer (`deferrable=True`: all waits in a triggerer share
+one SES client and one poll cycle), then its results (statistics, a fresh download URL) are pushed to XCom, every
+file is copied into your bucket with `SesExportToS3Operator` (streamed, fresh URL, record count checked) under
+`ses/vdm-daily/<day>/export-<n>.csv`, a report task summarises them, and `SesExportToSqlOperator` loads the six
+exports into one tidy metrics table (a re-run of a day replaces that day's rows).
 
-The schedule is a cron *data-interval* timetable, so every run covers exactly the previous UTC day
-(``data_interval_start`` .. ``data_interval_end``) on Airflow 2 and 3 alike. VDM keeps 60 days of data.
+**Which day.** The run's *export window* (`export_window` below, one rule for the exports and the keys):
+- a run with a data interval, i.e. scheduled runs, backfills and manual runs with a logical date (the UI's
+  trigger dialog sets "now" and the timetable infers the previous day): that interval, the previous UTC day;
+- a run without one (Airflow 3, REST API `"logical_date": null`): the UTC day before the run's `run_after`.
+
+Every key's `<day>` is the window's first day, the exports' `StartDate`; the table's `export_start` /
+`export_end` columns are each job's own `StartDate` / `EndDate` as SES reports them. VDM keeps 60 days of data.
+
+**What it needs.** An AWS connection `aws_default` allowed `ses:CreateExportJob`, `ses:GetExportJob`,
+`ses:ListExportJobs` and `ses:CancelExportJob`, with VDM enabled on the account; a bucket
+(`SES_EXPORT_EXAMPLE_BUCKET`) and a connection allowed to write to it (`SES_EXPORT_EXAMPLE_DEST_CONN_ID`, default
+`aws_default`); a SQL connection (`SES_EXPORT_EXAMPLE_SQL_CONN_ID`, default `ses_exports_db`; PostgreSQL or
+SQLite, the table `SES_EXPORT_EXAMPLE_METRICS_TABLE` is created on first use); a running triggerer;
+`SES_EXPORT_EXAMPLE_POKE_INTERVAL`: seconds between polls (default 60). The `dimensions` param picks the values.
 """
 
 from __future__ import annotations
@@ -47,6 +58,20 @@ METRICS_BY_AGGREGATION: dict[str, list[str]] = {
     "RATE": ["DELIVERY", "PERMANENT_BOUNCE", "TRANSIENT_BOUNCE", "COMPLAINT", "OPEN", "CLICK"],
 }
 
+
+def export_window(dag_run: Any) -> tuple[dt.datetime, dt.datetime]:
+    """
+    The UTC days a run exports, ``(start, end)``: midnight to midnight, end-exclusive, as SES wants them.
+
+    The run's data interval when it has one; else (Airflow 3 runs triggered without a logical date) the day before
+    ``run_after``, the time the run was triggered for. Airflow 2 runs always have a data interval.
+    """
+    if dag_run.data_interval_start is not None:
+        return dag_run.data_interval_start, dag_run.data_interval_end
+    end = dag_run.run_after.astimezone(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return end - dt.timedelta(days=1), end
+
+
 with DAG(
     dag_id="example_ses_vdm_daily",
     # Each run covers the previous UTC day. Not "@daily": Airflow 3 maps it to a timetable whose runs
@@ -55,6 +80,8 @@ with DAG(
     start_date=dt.datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
+    user_defined_macros={"export_window": export_window},
+    doc_md=__doc__,
     params={
         "dimensions": Param(
             {"EMAIL_IDENTITY": ["example.com"], "CONFIGURATION_SET": ["transactional"], "ISP": ["Gmail"]},
@@ -66,13 +93,10 @@ with DAG(
 ) as dag:
 
     @task
-    def metrics_sources(
-        params: dict[str, Any] | None = None,
-        data_interval_start: Any = None,
-        data_interval_end: Any = None,
-    ) -> list[dict[str, Any]]:
-        """One ``ExportDataSource`` per dimension x aggregation, for this run's data interval."""
+    def metrics_sources(params: dict[str, Any] | None = None, dag_run: Any = None) -> list[dict[str, Any]]:
+        """One ``ExportDataSource`` per dimension x aggregation, for this run's export window."""
         assert params is not None
+        start, end = export_window(dag_run)
         return [
             {
                 "MetricsDataSource": {
@@ -80,8 +104,8 @@ with DAG(
                     "Namespace": "VDM",
                     "Metrics": [{"Name": name, "Aggregation": aggregation} for name in metrics],
                     # ISO-8601 strings: the operator accepts them as well as datetimes
-                    "StartDate": data_interval_start.isoformat(),
-                    "EndDate": data_interval_end.isoformat(),
+                    "StartDate": start.isoformat(),
+                    "EndDate": end.isoformat(),
                 }
             }
             for dimension, values in sorted(params["dimensions"].items())
@@ -106,12 +130,12 @@ with DAG(
     ids = job_ids(export_metrics.output)
     export_results = SesExportJobResultOperator.partial(task_id="export_results").expand(job_id=ids)
 
-    # One object per export under the run's day; the key is templated, so no Asset outlet is declared here
-    # (see example_ses_export_to_s3.py for a literal destination that downstream DAGs can be scheduled on).
+    # One object per export under the exports' first day (their StartDate); the key is templated, so no Asset outlet
+    # is declared here (see example_ses_export_to_s3.py for a literal destination downstream DAGs can schedule on).
     copy_to_s3 = SesExportToS3Operator.partial(
         task_id="copy_to_s3",
         s3_bucket=BUCKET,
-        s3_key="ses/vdm-daily/{{ data_interval_start | ds }}/export-{{ ti.map_index }}.csv",
+        s3_key="ses/vdm-daily/{{ export_window(dag_run)[0] | ds }}/export-{{ ti.map_index }}.csv",
         dest_aws_conn_id=DEST_CONN_ID,
         replace=True,
     ).expand(job_id=ids)

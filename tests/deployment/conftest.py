@@ -103,8 +103,14 @@ class AirflowApi:
     def unpause(self, dag_id: str) -> None:
         assert self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})["is_paused"] is False
 
-    def trigger(self, dag_id: str, logical_date: dt.datetime, conf: dict[str, Any] | None = None) -> str:
-        body = {"logical_date": logical_date.isoformat(), "conf": conf or {}}
+    def trigger(self, dag_id: str, logical_date: dt.datetime | None, conf: dict[str, Any] | None = None) -> str:
+        """Create a manual run; ``logical_date=None``: without a logical date (Airflow 3: ``"logical_date": null``, a
+        run with no data interval; Airflow 2's API has no such run: the field left out, the server takes "now")."""
+        body: dict[str, Any] = {"conf": conf or {}}
+        if logical_date is not None:
+            body["logical_date"] = logical_date.isoformat()
+        elif self.state.airflow_3:
+            body["logical_date"] = None
         return str(self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:

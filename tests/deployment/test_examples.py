@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
+
+import pytest
 
 from tests.deployment.conftest import AirflowApi, Aws, MetadataDb, State, csv_records, midnight
 
@@ -14,6 +17,10 @@ LOADER = "example_ses_export_loader"
 VDM = "example_ses_vdm_daily"
 #: GetExportJob answers that still read PROCESSING: the reschedule sensor pokes this many times before the job ends.
 HELD_READS = 3
+UTC = dt.timezone.utc
+#: The manual runs every example must handle, besides scheduled runs: a REST trigger without a logical date, and a
+#: trigger as the UI's dialog makes it with its defaults.
+MANUAL_RUNS = ["rest without logical date", "as the ui does"]
 
 
 def _assert_succeeded(api: AirflowApi, dag_id: str, run_id: str) -> dict[str, str]:
@@ -24,6 +31,43 @@ def _assert_succeeded(api: AirflowApi, dag_id: str, run_id: str) -> dict[str, st
     for ti in api.task_instances(dag_id, run_id):
         assert ti["try_number"] == 1, ti  # nothing needed a retry
     return states
+
+
+def _trigger(api: AirflowApi, dag_id: str, kind: str, conf: dict[str, Any] | None = None) -> str:
+    """A manual run of ``kind`` (:data:`MANUAL_RUNS`) through the REST API."""
+    if kind == "as the ui does":
+        # the dialog's defaults: logical date "now" (pre-filled), the data interval inferred by the timetable (the
+        # 3.x UI posts to this endpoint; 2.10's trigger form makes the same run: infer_manual_data_interval(now))
+        return api.trigger(dag_id, logical_date=dt.datetime.now(UTC), conf=conf)
+    return api.trigger(dag_id, logical_date=None, conf=conf)
+
+
+def _date(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _previous_day(when: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    end = when.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return end - dt.timedelta(days=1), end
+
+
+def _expected_window(api: AirflowApi, dag_id: str, run_id: str, kind: str) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC day a manual run of ``kind`` must export, from the run's dates as the API reports them: the day before
+    its logical date, or (Airflow 3 without a logical date, no data interval) the day before its ``run_after``."""
+    run = api.run(dag_id, run_id)
+    logical_date = _date(run.get("logical_date"))
+    if kind == "rest without logical date" and api.state.airflow_3:
+        assert logical_date is None and run["data_interval_start"] is None, run
+        run_after = _date(run["run_after"])
+        assert run_after is not None
+        return _previous_day(run_after)
+    assert logical_date is not None, run  # Airflow 2's API: a run triggered without one gets "now"
+    return _previous_day(logical_date)
+
+
+def _exported_window(aws: Aws, job_id: str) -> tuple[dt.datetime, dt.datetime]:
+    source = aws.ses.get_export_job(JobId=job_id)["ExportDataSource"]["MetricsDataSource"]
+    return source["StartDate"].astimezone(UTC), source["EndDate"].astimezone(UTC)
 
 
 def test_gate_waits_across_real_reschedules(api: AirflowApi, metadata_db: MetadataDb, aws: Aws) -> None:
@@ -45,6 +89,16 @@ def test_gate_waits_across_real_reschedules(api: AirflowApi, metadata_db: Metada
     assert api.xcom(GATE, run_id, "export_result")["job_id"] == job_id
 
 
+def _scheduled_run(api: AirflowApi, dag_id: str, timeout: float = 300) -> str:
+    """The run the scheduler creates for ``dag_id`` (once it is unpaused)."""
+    deadline = time.monotonic() + timeout
+    while not (runs := [r for r in api.runs(dag_id) if r["run_type"] == "scheduled"]):
+        assert time.monotonic() < deadline, f"the scheduler created no run of {dag_id}: {api.runs(dag_id)}"
+        time.sleep(2)
+    (run,) = runs
+    return str(run["dag_run_id"])
+
+
 def test_copy_lands_in_s3_and_the_asset_event_runs_the_loader(
     api: AirflowApi, metadata_db: MetadataDb, aws: Aws
 ) -> None:
@@ -52,14 +106,17 @@ def test_copy_lands_in_s3_and_the_asset_event_runs_the_loader(
     api.unpause(LOADER)
     loader_runs_before = {r["dag_run_id"] for r in api.runs(LOADER)}
     aws.control("advance_after", reads=HELD_READS)  # the next job created: the DAG's
-    # the latest daily run, triggered before the DAG is unpaused so the scheduler does not create it too
-    day = midnight(days_ago=1)
-    run_id = api.trigger(TO_S3, logical_date=day)
+    # a scheduled run: unpaused (catchup off), the scheduler creates the run of the latest whole day, yesterday
+    assert api.runs(TO_S3) == []
     api.unpause(TO_S3)
+    run_id = _scheduled_run(api, TO_S3)
     _assert_succeeded(api, TO_S3, run_id)
 
     job_id = api.xcom(TO_S3, run_id, "create_export")
     assert metadata_db.reschedules(TO_S3, run_id, "wait_for_export") == HELD_READS
+    # it exported yesterday, and filed it under yesterday
+    day = midnight(days_ago=1)
+    assert _exported_window(aws, job_id) == (day, day + dt.timedelta(days=1))
     # the copy is the emulator's file, byte for byte, and its XComs say so
     key = f"ses/vdm/{day:%Y-%m-%d}/email_identity.csv"
     copied = aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read()
@@ -126,8 +183,11 @@ def test_vdm_daily_waits_in_the_triggerers(
 
     report = api.xcom(VDM, run_id, "report")
     assert report["exports"] == 6 and set(report["records"]) == set(new_jobs)
+    # triggered for yesterday's midnight: the timetable's interval for that logical date is the day before
+    window = (day - dt.timedelta(days=1), day)
+    assert {_exported_window(aws, job_id) for job_id in new_jobs} == {window}
     for i in range(6):
-        key = f"ses/vdm-daily/{day - dt.timedelta(days=1):%Y-%m-%d}/export-{i}.csv"
+        key = f"ses/vdm-daily/{window[0]:%Y-%m-%d}/export-{i}.csv"
         assert api.xcom(VDM, run_id, "copy_to_s3", map_index=i) == f"s3://{aws.bucket}/{key}"
         body = aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read()
         job_id = api.xcom(VDM, run_id, "export_metrics", map_index=i)
@@ -139,3 +199,64 @@ def test_vdm_daily_waits_in_the_triggerers(
         loaded = exports_db.rows("SELECT count(*) FROM ses_vdm_metrics WHERE job_id = %s", job_id)
         assert loaded == [(api.xcom(VDM, run_id, "load_to_sql", "rows", map_index=i),)]
         assert loaded[0][0] > 0
+
+
+@pytest.mark.parametrize("kind", MANUAL_RUNS)
+def test_gate_manual_runs(kind: str, api: AirflowApi, aws: Aws) -> None:
+    """The gate, triggered with a job id without a logical date and as the UI does, waits for that job."""
+    job_id = aws.create_metrics_job(end=midnight(days_ago=1))
+    api.unpause(GATE)
+    run_id = _trigger(api, GATE, kind, conf={"job_id": job_id})
+    _assert_succeeded(api, GATE, run_id)
+    assert api.xcom(GATE, run_id, "export_result")["job_id"] == job_id
+    assert api.xcom(GATE, run_id, "report")["records"] == csv_records(aws.export_file(job_id))
+
+
+def test_gate_refuses_a_trigger_without_a_job_id(api: AirflowApi) -> None:
+    """The dialog's defaults without a job id: the API answers 400 naming the param, and no run is created."""
+    runs_before = len(api.runs(GATE))
+    body: dict[str, Any] = {"conf": {}, **({"logical_date": None} if api.state.airflow_3 else {})}
+    answer = api.session.post(f"{api.base}/dags/{GATE}/dagRuns", json=body, timeout=60)
+    assert answer.status_code == 400, answer.text
+    assert "job_id" in answer.text
+    assert len(api.runs(GATE)) == runs_before
+
+
+@pytest.mark.parametrize("kind", MANUAL_RUNS)
+def test_to_s3_manual_runs_file_the_export_under_its_day(kind: str, api: AirflowApi, aws: Aws) -> None:
+    """``example_ses_export_to_s3`` triggered without a logical date and as the UI does: one whole UTC day exported
+    (the day before the trigger), and the copy's key carries that day, the export's StartDate."""
+    api.unpause(TO_S3)
+    run_id = _trigger(api, TO_S3, kind)
+    _assert_succeeded(api, TO_S3, run_id)
+
+    job_id = api.xcom(TO_S3, run_id, "create_export")
+    start, end = _exported_window(aws, job_id)
+    assert (start, end) == _expected_window(api, TO_S3, run_id, kind)
+    key = f"ses/vdm/{start:%Y-%m-%d}/email_identity.csv"
+    assert api.xcom(TO_S3, run_id, "copy_export") == f"s3://{aws.bucket}/{key}"
+    assert aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read() == aws.export_file(job_id)
+
+
+@pytest.mark.parametrize("kind", MANUAL_RUNS)
+def test_vdm_daily_manual_runs_file_and_load_the_exports_under_their_day(
+    kind: str, api: AirflowApi, aws: Aws, exports_db: MetadataDb
+) -> None:
+    """``example_ses_vdm_daily`` triggered without a logical date and as the UI does: the six exports cover one
+    whole UTC day (the day before the trigger), each copy's key carries that day and the table's rows that range."""
+    api.unpause(VDM)
+    run_id = _trigger(api, VDM, kind)
+    _assert_succeeded(api, VDM, run_id)
+
+    expected = _expected_window(api, VDM, run_id, kind)
+    for i in range(6):
+        job_id = api.xcom(VDM, run_id, "export_metrics", map_index=i)
+        start, end = _exported_window(aws, job_id)
+        assert (start, end) == expected
+        key = f"ses/vdm-daily/{start:%Y-%m-%d}/export-{i}.csv"
+        assert api.xcom(VDM, run_id, "copy_to_s3", map_index=i) == f"s3://{aws.bucket}/{key}"
+        assert aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read() == aws.export_file(job_id)
+        rows = exports_db.rows(
+            "SELECT DISTINCT export_start, export_end FROM ses_vdm_metrics WHERE job_id = %s", job_id
+        )
+        assert [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in rows] == [(start, end)]

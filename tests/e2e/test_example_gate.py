@@ -61,3 +61,12 @@ def test_gate_dag_waits_then_pushes_results(
     assert f"SES export job {job_id}: status COMPLETED" in out
     assert try_number(dr, "wait_for_export") == 1
     assert "X-Amz-Signature=" not in out
+
+
+@pytest.mark.e2e
+def test_gate_dag_refuses_a_run_without_a_job_id(gate_dag: Any, run_dag: Any) -> None:
+    """The trigger dialog's defaults without a job id: refused when the run is created, naming the param (no run
+    that fails later on an empty job id)."""
+    with pytest.raises(Exception, match="job_id") as raised:
+        run_dag(gate_dag)
+    assert type(raised.value).__name__ == "ParamValidationError"

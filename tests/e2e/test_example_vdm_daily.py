@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import Counter
 from typing import Any
 
 import pytest
 
-from tests.airflow_names import AIRFLOW_V_3
 from tests.conftest import task_states
 from tests.e2e.conftest import xcom
+from tests.e2e.run_kinds import RUN_KINDS, expected_window, run_kwargs
 from tests.e2e.test_sql_transfer import expected_metrics, table_rows
 from tests.integration.conftest import MotoS3
 from tests.sql_fixtures import SqlDb
 
 pytestmark = pytest.mark.e2e
 
-RUN_DATE = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc)
-
 
 # the emulator's default: real SES's Statistics (ProcessedRecordsCount only)
 @pytest.mark.ses_export_emulator(time_scale=0.02)
+@pytest.mark.parametrize("kind", RUN_KINDS)
 def test_vdm_daily_exports_every_dimension_and_aggregation(
+    kind: str,
     load_example_dag: Any,
     run_dag: Any,
     ses_export_emulator: Any,
@@ -30,14 +29,13 @@ def test_vdm_daily_exports_every_dimension_and_aggregation(
     sqlite_db: SqlDb,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "0.2")
+    monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "1")
     monkeypatch.setenv("SES_EXPORT_EXAMPLE_SQL_CONN_ID", sqlite_db.conn_id)
     monkeypatch.setenv("SES_EXPORT_EXAMPLE_BUCKET", moto_s3.bucket)
     monkeypatch.setenv("SES_EXPORT_EXAMPLE_DEST_CONN_ID", moto_s3.conn_id)
     dag = load_example_dag("example_ses_vdm_daily")
-    at = {"logical_date" if AIRFLOW_V_3 else "execution_date": RUN_DATE}
 
-    dr = run_dag(dag, **at)
+    dr = run_dag(dag, **run_kwargs(kind))
 
     states = task_states(dr)
     assert str(getattr(dr.state, "value", dr.state)) == "success", states
@@ -48,11 +46,12 @@ def test_vdm_daily_exports_every_dimension_and_aggregation(
     assert len(jobs) == 6
     client = ses_export_emulator.client()
     seen = set()
+    start, end = expected_window(kind, dr)
+    day = f"{start:%Y-%m-%d}"
     for job in jobs:
         source = client.get_export_job(JobId=job["JobId"])["ExportDataSource"]["MetricsDataSource"]
-        # the run for 2026-11-02 covers the previous UTC day
-        assert source["StartDate"] == dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
-        assert source["EndDate"] == RUN_DATE
+        # one whole UTC day: the previous day of the logical date, or of run_after without one
+        assert (source["StartDate"], source["EndDate"]) == (start, end)
         (dimension,) = source["Dimensions"]
         (aggregation,) = {m["Aggregation"] for m in source["Metrics"]}
         seen.add((dimension, aggregation))
@@ -69,7 +68,7 @@ def test_vdm_daily_exports_every_dimension_and_aggregation(
     copied = {}
     for i in range(6):
         uri = xcom(dr, "copy_to_s3", "s3_uri", map_index=i)
-        assert uri == f"s3://{moto_s3.bucket}/ses/vdm-daily/2026-11-01/export-{i}.csv"
+        assert uri == f"s3://{moto_s3.bucket}/ses/vdm-daily/{day}/export-{i}.csv"  # the exports' StartDate day
         key = uri.split("/", 3)[3]
         body = copied[key] = moto_s3.get(key)
         assert xcom(dr, "copy_to_s3", map_index=i) == uri  # return_value is the s3:// URI
@@ -87,8 +86,8 @@ def test_vdm_daily_exports_every_dimension_and_aggregation(
     for i in range(6):
         job_id = xcom(dr, "load_to_sql", "job_id", map_index=i)
         assert xcom(dr, "load_to_sql", "table", map_index=i) == "ses_vdm_metrics"
-        body = copied[f"ses/vdm-daily/2026-11-01/export-{i}.csv"]
-        rows = expected_metrics(body, job_id, RUN_DATE - dt.timedelta(days=1), RUN_DATE)
+        body = copied[f"ses/vdm-daily/{day}/export-{i}.csv"]
+        rows = expected_metrics(body, job_id, start, end)  # export_start / export_end: the same day
         assert xcom(dr, "load_to_sql", "rows", map_index=i) == sum(rows.values()) > 0
         expected += rows
     assert table_rows(sqlite_db, "ses_vdm_metrics", METRICS_TABLE) == expected

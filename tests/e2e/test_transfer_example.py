@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ import requests
 from tests.airflow_names import AIRFLOW_V_3
 from tests.conftest import register_dag, task_states
 from tests.e2e.conftest import xcom
+from tests.e2e.run_kinds import RUN_KINDS, expected_window, run_kwargs
 from tests.integration.conftest import MotoS3
 
 pytestmark = pytest.mark.e2e
@@ -91,9 +91,9 @@ def test_daily_copy_lands_in_s3_and_triggers_the_loader(
     assert states == {"create_export": "success", "wait_for_export": "success", "copy_export": "success"}, states
     job_id = xcom(dr, "create_export")
     uri = xcom(dr, "copy_export")
-    match = re.fullmatch(rf"s3://{moto_s3.bucket}/(ses/vdm/\d{{4}}-\d{{2}}-\d{{2}}/email_identity\.csv)", uri)
-    assert match, uri
-    key = match.group(1)
+    # the run of 2026-11-02 exports 2026-11-01 and files it under that day
+    key = "ses/vdm/2026-11-01/email_identity.csv"
+    assert uri == f"s3://{moto_s3.bucket}/{key}"
 
     # The object is the export file, byte for byte, and the XComs describe it.
     job = ses_export_emulator.client().get_export_job(JobId=job_id)
@@ -118,3 +118,32 @@ def test_daily_copy_lands_in_s3_and_triggers_the_loader(
 
     loader_run = run_dag(loader, **at(RUN_DATE + dt.timedelta(hours=1)))
     assert task_states(loader_run) == {"load_new_exports": "success"}
+
+
+@pytest.mark.ses_export_emulator(time_scale=0.02)
+@pytest.mark.parametrize("kind", RUN_KINDS)
+def test_every_kind_of_run_files_the_export_under_its_first_day(
+    kind: str,
+    load_example_dag: Any,
+    run_dag: Any,
+    ses_export_emulator: Any,
+    moto_s3: MotoS3,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run with a logical date, one triggered with the UI's defaults and (Airflow 3) one without a logical date:
+    each exports one whole UTC day and copies it under that day's date (not the run's ``ds``)."""
+    monkeypatch.setenv("SES_EXPORT_EXAMPLE_BUCKET", moto_s3.bucket)
+    monkeypatch.setenv("SES_EXPORT_EXAMPLE_DEST_CONN_ID", moto_s3.conn_id)
+    monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "1")
+    producer = load_example_dag("example_ses_export_to_s3")
+
+    dr = run_dag(producer, **run_kwargs(kind))
+
+    states = task_states(dr)
+    assert states == {"create_export": "success", "wait_for_export": "success", "copy_export": "success"}, states
+    start, end = expected_window(kind, dr)
+    source = ses_export_emulator.client().get_export_job(JobId=xcom(dr, "create_export"))["ExportDataSource"]
+    assert (source["MetricsDataSource"]["StartDate"], source["MetricsDataSource"]["EndDate"]) == (start, end)
+    key = f"ses/vdm/{start:%Y-%m-%d}/email_identity.csv"
+    assert xcom(dr, "copy_export") == f"s3://{moto_s3.bucket}/{key}"
+    assert moto_s3.get(key)  # the copy is there, under the export's first day
