@@ -228,6 +228,19 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
     def waiter_path(self) -> Path:  # type: ignore[override]
         return Path(__file__).parents[1] / "waiters" / "sesv2.json"
 
+    def translate_error(self, exc: ClientError, job_id: str | None = None) -> Exception:
+        """
+        This provider's exception for a modeled SES error
+        (:func:`~airflow_provider_sesexport.utils.aws_errors.translate`), naming this hook's connection id and
+        the region its client sends to.
+
+        :param exc: the error.
+        :param job_id: the job the request was about, if any.
+        """
+        from airflow_provider_sesexport.utils import aws_errors
+
+        return aws_errors.translate(exc, job_id, region=self.conn.meta.region_name, aws_conn_id=self.aws_conn_id)
+
     def get_export_job(self, job_id: str) -> dict[str, Any]:
         """
         Describe an export job.
@@ -245,7 +258,7 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         try:
             response = self.conn.get_export_job(JobId=job_id)
         except ClientError as exc:
-            raise aws_errors.translate(exc, job_id) from exc
+            raise self.translate_error(exc, job_id) from exc
         response.pop("ResponseMetadata", None)
         return response
 
@@ -291,7 +304,7 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         try:
             response = client.create_export_job(**request)
         except ClientError as exc:
-            raise aws_errors.translate(exc, region=client.meta.region_name) from exc
+            raise self.translate_error(exc) from exc
         return response["JobId"]
 
     def cancel_export_job(self, job_id: str) -> None:
@@ -310,7 +323,7 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         try:
             self.conn.cancel_export_job(JobId=job_id)
         except ClientError as exc:
-            raise aws_errors.translate(exc, job_id) from exc
+            raise self.translate_error(exc, job_id) from exc
 
     def list_export_jobs(
         self,
@@ -480,7 +493,7 @@ class _ObservedWaiter:
             if "Error" not in response:
                 raise
             error = ClientError(response, "GetExportJob")  # type: ignore[arg-type]
-            self.hook._tolerate_transient(self.job_id, aws_errors.translate(error, self.job_id))
+            self.hook._tolerate_transient(self.job_id, self.hook.translate_error(error, self.job_id))
             raise WaiterError(self.waiter.name, "Max attempts exceeded (transient error)", {}) from exc
         except (BotocoreConnectionError, HTTPClientError) as exc:
             self.hook._tolerate_transient(self.job_id, exc)

@@ -147,15 +147,16 @@ def job_event(job_id: str, job: dict[str, Any]) -> dict[str, Any] | None:
     return outcome.to_event() if outcome.finished else None
 
 
-def error_event(job_id: str, message: str, error_code: str | None = None) -> dict[str, Any]:
+def error_event(job_id: str, message: str, error_code: str | None = None, **where: str | None) -> dict[str, Any]:
     """
     An ``error`` trigger event (the wait could not be carried out).
 
     :param job_id: the job waited for.
     :param message: what went wrong, safe to log.
     :param error_code: the AWS error code, if any.
+    :param where: ``aws_conn_id`` and ``region`` the request went to, for a not-found error to name.
     """
-    return {"status": "error", "job_id": job_id, "message": message, "error_code": error_code}
+    return {"status": "error", "job_id": job_id, "message": message, "error_code": error_code, **where}
 
 
 class ExportJobPoller:
@@ -359,7 +360,9 @@ class ExportJobPoller:
         except Exception as exc:
             if aws_errors.is_transient(exc):
                 return exc
-            self._resolve(job_id, error_event(job_id, aws_errors.describe(exc), aws_errors.error_code(exc)))
+            region = getattr(getattr(self.client, "meta", None), "region_name", None)
+            message, code = aws_errors.describe(exc), aws_errors.error_code(exc)
+            self._resolve(job_id, error_event(job_id, message, code, aws_conn_id=self.spec.aws_conn_id, region=region))
             return None
         event = job_event(job_id, job)
         if event is not None:

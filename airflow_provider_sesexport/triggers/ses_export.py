@@ -252,5 +252,5 @@ def summary_from_event(event: dict[str, Any] | None, timeout_error: type[Excepti
     if status == "timeout":
         raise timeout_error(event.get("message") or f"SES export job {job_id!r} did not finish in time")
     if aws_errors.means_job_not_found(event.get("error_code"), event.get("message")):
-        raise SesExportJobNotFoundError(job_id, event.get("message"))
+        raise SesExportJobNotFoundError(job_id, event.get("message"), event.get("aws_conn_id"), event.get("region"))
     raise SesExportJobError(f"Waiting for SES export job {job_id!r} failed: {event.get('message')}")

@@ -235,11 +235,17 @@ def test_running_job_waits_until_it_finishes(ses: FakeSes, run: Run) -> None:
     assert ses.ops().count("GetExportJob") == 1
 
 
-def test_missing_job_emits_error_event_with_aws_message(run: Run) -> None:
-    event = run(first_event(trigger("ghost")))
+def test_missing_job_emits_error_event_with_aws_message(ses: FakeSes, run: Run) -> None:
+    ses.meta = mock.Mock(region_name="eu-central-2")  # type: ignore[attr-defined]  # the region the client sends to
+    event = run(first_event(trigger("ghost", aws_conn_id="ses_probe_5b0e")))
     assert event["status"] == "error"
     assert event["error_code"] == "NotFoundException"
     assert "Job ghost not found" in event["message"]
+    assert (event["aws_conn_id"], event["region"]) == ("ses_probe_5b0e", "eu-central-2")
+    with pytest.raises(SesExportJobNotFoundError) as err:  # what the sensor and operator raise from the event
+        summary_from_event(event, AirflowSensorTimeout)
+    assert "'ghost' was not found in region 'eu-central-2'" in str(err.value)
+    assert "aws_conn_id='ses_probe_5b0e'" in str(err.value)
 
 
 def test_deadline_emits_timeout_and_unsubscribes(ses: FakeSes, factory: Factory, run: Run) -> None:
