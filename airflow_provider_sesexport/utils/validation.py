@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from airflow_provider_sesexport.utils.model_validation import Violation
 
 __all__ = ["SesExportInputError"]  # re-exported: it lived here first
+
+log = logging.getLogger(__name__)
 
 _UPSTREAM_HINT = (
     "If it is rendered from an upstream XCom, e.g. \"{{ ti.xcom_pull(task_ids='create_export') }}\", that XCom "
@@ -218,6 +221,28 @@ def _check_model_knows(name: str, source: dict[str, Any]) -> None:
         )
 
 
+def _warn_if_in_the_future(source: dict[str, Any], name: str) -> None:
+    """
+    Warn when ``StartDate`` is later than now: SES takes the request, and the export holds no data.
+
+    Usually a date taken from the wrong end of the data interval (``{{ data_interval_end }}`` as StartDate) or a
+    run whose logical date is ahead of the clock.
+
+    :param source: the data source, its dates already aware UTC datetimes.
+    :param name: the data source's member name.
+    """
+    start, now = source["StartDate"], dt.datetime.now(dt.timezone.utc)
+    if start > now:
+        log.warning(
+            "export_data_source.%s.StartDate=%s is in the future (now %s): SES has no data for that range yet, so "
+            "the export will be empty. Use '{{ data_interval_start }}' / '{{ data_interval_end }}' for the run's "
+            "data interval.",
+            name,
+            start.isoformat(),
+            now.isoformat(timespec="seconds"),
+        )
+
+
 class CreateExportJobRequest(dict):  # type: ignore[type-arg]
     """A CreateExportJob request built by :func:`build_create_export_job_request`: normalised and validated."""
 
@@ -275,6 +300,7 @@ def build_create_export_job_request(export_data_source: Any, data_format: Any) -
             raise _input_error(partial_day, _CREATE_PARAMS, _PARTIAL_DAY_HINT)
     else:
         _check_max_results(source)
+    _warn_if_in_the_future(source, name)
     _check_model_knows(name, source)
     request = CreateExportJobRequest(ExportDataSource={name: source}, ExportDestination={"DataFormat": data_format})
     validate_against_model("CreateExportJob", request, _CREATE_PARAMS)

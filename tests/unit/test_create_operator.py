@@ -177,6 +177,43 @@ def test_string_dates_are_sent_as_datetimes(hook: SesExportJobHook, stubber: Stu
     assert make_op(hook, export_data_source=source, wait_for_completion=False).execute({"ti": FakeTI()}) == "job-1"
 
 
+def _midnight_utc(days_from_today: int) -> dt.datetime:
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today + dt.timedelta(days=days_from_today)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        metrics_source(StartDate=_midnight_utc(1), EndDate=_midnight_utc(2)),
+        {"MessageInsightsDataSource": {"StartDate": _midnight_utc(3), "EndDate": _midnight_utc(4)}},
+    ],
+    ids=["metrics", "message_insights"],
+)
+def test_a_start_date_in_the_future_is_sent_with_a_warning(
+    hook: SesExportJobHook, stubber: Stubber, caplog: pytest.LogCaptureFixture, source: dict[str, Any]
+) -> None:
+    (name,) = source
+    start = source[name]["StartDate"]
+    stubber.add_response(
+        "create_export_job",
+        {"JobId": "job-1"},
+        {"ExportDataSource": source, "ExportDestination": {"DataFormat": "CSV"}},
+    )
+    with caplog.at_level("WARNING", logger="airflow_provider_sesexport.utils.validation"):
+        assert make_op(hook, export_data_source=source, wait_for_completion=False).execute({"ti": FakeTI()}) == "job-1"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "StartDate" in r.getMessage()]
+    assert len(warnings) == 1
+    assert f"export_data_source.{name}.StartDate={start.isoformat()} is in the future" in warnings[0]
+
+
+def test_a_start_date_in_the_past_gives_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        build_create_export_job_request(metrics_source(StartDate=_midnight_utc(-1), EndDate=_midnight_utc(0)), "CSV")
+        build_create_export_job_request(metrics_source(), "CSV")
+    assert "in the future" not in caplog.text
+
+
 def test_wait_pushes_summary_and_returns_job_id(hook: SesExportJobHook, stubber: Stubber) -> None:
     stubber.add_response("create_export_job", {"JobId": "job-1"}, EXPECTED_CREATE)
     stubber.add_response("get_export_job", job_response("PROCESSING"), {"JobId": "job-1"})
