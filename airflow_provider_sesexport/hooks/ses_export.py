@@ -251,7 +251,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param job_id: the export job's id.
         :return: the GetExportJob response without ``ResponseMetadata``.
         """
-        from airflow_provider_sesexport.utils import aws_errors
         from airflow_provider_sesexport.utils.validation import validate_job_id
 
         validate_job_id(job_id)
@@ -316,7 +315,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
 
         :param job_id: the export job's id.
         """
-        from airflow_provider_sesexport.utils import aws_errors
         from airflow_provider_sesexport.utils.validation import validate_job_id
 
         validate_job_id(job_id)
@@ -408,7 +406,7 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         network errors that outlast botocore's retries only make that poll "not done".
 
         :param job_id: the export job's id.
-        :param waiter_delay: seconds between polls.
+        :param waiter_delay: seconds between polls, at least 1.
         :param waiter_max_attempts: polls before giving up with
             :class:`~airflow_provider_sesexport.exceptions.SesExportJobError`.
         :return: the job summary (plain JSON, no URL).
@@ -417,10 +415,14 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
 
         from airflow_provider_sesexport._compat import AirflowException
         from airflow_provider_sesexport.exceptions import SesExportJobError
-        from airflow_provider_sesexport.utils.validation import validate_attempts, validate_job_id, validate_seconds
+        from airflow_provider_sesexport.utils.validation import (
+            validate_attempts,
+            validate_job_id,
+            validate_poll_interval,
+        )
 
         validate_job_id(job_id)
-        waiter_delay = validate_seconds(waiter_delay, "waiter_delay")
+        waiter_delay = validate_poll_interval(waiter_delay, "waiter_delay")
         waiter_max_attempts = validate_attempts(waiter_max_attempts, "waiter_max_attempts")
         polls = _ObservedWaiter(self, job_id)
         with polls:
@@ -484,7 +486,6 @@ class _ObservedWaiter:
 
     def wait(self, **kwargs: Any) -> None:
         """One poll (``waiter_with_logging`` passes ``MaxAttempts=1``)."""
-        from airflow_provider_sesexport.utils import aws_errors
 
         try:
             self.waiter.wait(**kwargs)

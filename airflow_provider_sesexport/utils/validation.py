@@ -319,6 +319,33 @@ def validate_seconds(value: Any, param: str) -> float:
     return float(value)
 
 
+#: The shortest pause between two polls of one wait (``poke_interval``, ``waiter_delay``, ``poll_interval``).
+#: Export jobs run for minutes; a shorter interval only spends SES's request rate, which every wait on the
+#: account shares (the triggerer's shared poller keeps each wait's own interval, yet its cycles follow the
+#: shortest one).
+MIN_POLL_INTERVAL = 1.0
+
+
+def validate_poll_interval(value: Any, param: str) -> float:
+    """
+    Return ``value`` as float seconds if it is a finite number >= :data:`MIN_POLL_INTERVAL`, else raise
+    :class:`SesExportInputError`.
+
+    :param value: the value.
+    :param param: the parameter name to show in the error.
+    """
+    seconds = validate_seconds(value, param)
+    if seconds < MIN_POLL_INTERVAL:
+        raise invalid(
+            param,
+            value,
+            f"at least {MIN_POLL_INTERVAL:g} second(s) between polls",
+            "An export job takes minutes, and every poll spends the SES request rate the account's other waits "
+            f"share: use e.g. {param}=30.",
+        )
+    return seconds
+
+
 def validate_attempts(value: Any, param: str) -> int:
     """
     Return ``value`` if it is an integer >= 1, else raise :class:`SesExportInputError`.

@@ -47,7 +47,7 @@ def create_dag(dag_id: str, **kwargs: Any) -> Any:
             task_id="create",
             export_data_source=kwargs.pop("export_data_source", SOURCE),
             data_format=kwargs.pop("data_format", "JSON"),
-            waiter_delay=kwargs.pop("waiter_delay", 0.2),
+            waiter_delay=kwargs.pop("waiter_delay", 1),
             waiter_max_attempts=kwargs.pop("waiter_max_attempts", 100),
             retry_delay=dt.timedelta(seconds=0),
             **kwargs,
@@ -322,7 +322,7 @@ def deferred_create_trigger() -> SesExportJobTrigger:
         from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
     op = SesCreateExportJobOperator(
-        task_id="create", export_data_source=SOURCE, deferrable=True, waiter_delay=0.2, waiter_max_attempts=100
+        task_id="create", export_data_source=SOURCE, deferrable=True, waiter_delay=1, waiter_max_attempts=100
     )
     op.export_data_source = {
         "MetricsDataSource": {**SOURCE["MetricsDataSource"], "StartDate": "2026-10-01", "EndDate": "2026-10-02"}
@@ -379,7 +379,7 @@ def test_triggerer_shutdown_or_a_killed_sensor_leaves_the_job_running(
             },
             ExportDestination={"DataFormat": "CSV"},
         )["JobId"]
-        trigger, kill = SesExportJobTrigger(job_id=job_id, poll_interval=0.2), "user"  # as the sensor builds it
+        trigger, kill = SesExportJobTrigger(job_id=job_id, poll_interval=1), "user"  # as the sensor builds it
 
     asyncio.run(run_under_triggerer(emu, trigger, kill=kill))
 

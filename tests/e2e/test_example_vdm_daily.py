@@ -30,7 +30,7 @@ def test_vdm_daily_exports_every_dimension_and_aggregation(
     sqlite_db: SqlDb,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "0.2")
+    monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "1")
     monkeypatch.setenv("SES_EXPORT_EXAMPLE_SQL_CONN_ID", sqlite_db.conn_id)
     monkeypatch.setenv("SES_EXPORT_EXAMPLE_BUCKET", moto_s3.bucket)
     monkeypatch.setenv("SES_EXPORT_EXAMPLE_DEST_CONN_ID", moto_s3.conn_id)

@@ -18,7 +18,7 @@ def sensor_dag(dag_id: str, job_id: str, **sensor_kwargs: Any) -> Any:
         SesExportJobSensor(
             task_id="wait",
             job_id=job_id,
-            poke_interval=sensor_kwargs.pop("poke_interval", 0.2),
+            poke_interval=sensor_kwargs.pop("poke_interval", 1),
             timeout=sensor_kwargs.pop("timeout", 60),
             retries=sensor_kwargs.pop("retries", 2),
             retry_delay=dt.timedelta(seconds=0),
