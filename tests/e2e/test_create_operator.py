@@ -61,6 +61,22 @@ def only_job(emu: Any) -> dict[str, Any]:
     return jobs[0]
 
 
+def test_a_start_date_in_the_future_is_sent_and_logs_a_warning(
+    run_dag: Any, ses_export_emulator: Any, task_logs: Any
+) -> None:
+    """A run whose data interval has not begun (logical date ahead of the clock) creates its job, with a warning."""
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    ahead = {"logical_date" if AIRFLOW_V_3 else "execution_date": today + dt.timedelta(days=3)}
+    dr = run_dag(create_dag("e2e_create_future", deferrable=False, wait_for_completion=False), **ahead)
+
+    assert task_states(dr) == {"create": "success"}
+    job = ses_export_emulator.client().get_export_job(JobId=xcom(dr, "create"))
+    start = job["ExportDataSource"]["MetricsDataSource"]["StartDate"]
+    assert start == today + dt.timedelta(days=2)
+    out = task_logs()
+    assert f"export_data_source.MetricsDataSource.StartDate={start.isoformat()} is in the future" in out
+
+
 def test_sync_wait_creates_one_job_for_the_data_interval(run_dag: Any, ses_export_emulator: Any) -> None:
     dr = run_dag(create_dag("e2e_create_sync", deferrable=False), **AT)
 
