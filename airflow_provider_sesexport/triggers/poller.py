@@ -4,9 +4,10 @@ The shared poller behind :class:`~airflow_provider_sesexport.triggers.ses_export
 One :class:`ExportJobPoller` exists per event loop and per client key (connection id, region,
 ``verify``, ``botocore_config``; the endpoint comes from the connection). It owns the only aiobotocore
 client for that key, created off the event loop when the first waiter arrives and closed when the last
-one leaves. Each waited-for job is due at its own pace: its poll interval (the shortest of its waiters')
-after it was last checked, so a wait with a short interval does not make the others poll faster. Whenever
-a job is due, one poll cycle checks every job due then:
+one leaves. Each waited-for job is due at its own pace, at the multiples of its poll interval (the shortest
+of its waiters') on the monotonic clock: a wait with a short interval does not make the others poll faster,
+and waits with the same interval share their cycles whenever they started. Whenever a job is due, one poll
+cycle checks every job due then:
 
 * ``ListExportJobs`` filtered by ``JobStatus`` CREATED, then PROCESSING (every page): jobs in those
   lists are still running, whatever their number;
@@ -52,6 +53,21 @@ MAX_BACKOFF_SECONDS = 300.0
 GET_CONCURRENCY = 8
 #: Seconds of float rounding tolerated when comparing clock readings with due times.
 _CLOCK_SLACK = 1e-6
+
+
+def _next_multiple(after: float, interval: float) -> float:
+    """
+    The first multiple of ``interval`` later than ``after`` (``after`` itself for a zero interval).
+
+    Due times on the interval's grid, not ``interval`` after each check, keep the waits of one interval in one
+    cycle however their subscriptions were spread.
+
+    :param after: a clock reading.
+    :param interval: seconds between checks.
+    """
+    if interval <= 0:
+        return after
+    return (math.floor((after + _CLOCK_SLACK) / interval) + 1) * interval
 
 
 @dataclass(frozen=True)
@@ -196,9 +212,9 @@ class ExportJobPoller:
         """
         Wait for ``job_id``: the returned future resolves to its trigger event.
 
-        The job is first checked ``poll_interval`` seconds from now (sooner if another waiter of the same job
-        asked for a shorter interval), by the first cycle after that: a poller pausing for longer waits starts
-        the next cycle when that pause ends.
+        The job is first checked at the next multiple of ``poll_interval`` on the clock, at most ``poll_interval``
+        seconds from now (sooner if another waiter of the same job asked for a shorter interval), by the first
+        cycle after that: a poller pausing for longer waits starts the next cycle when that pause ends.
 
         :param job_id: the export job.
         :param poll_interval: seconds between checks of this job this waiter wants (a job with several
@@ -206,7 +222,7 @@ class ExportJobPoller:
         """
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.waiters.setdefault(job_id, {})[future] = poll_interval
-        first_check = self.seams.clock() + poll_interval
+        first_check = _next_multiple(self.seams.clock(), poll_interval)
         self.due[job_id] = min(self.due.get(job_id, first_check), first_check)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"ses-export-poller-{id(self)}")
@@ -280,10 +296,10 @@ class ExportJobPoller:
         return [job_id for job_id in self.waiters if self.due.get(job_id, -math.inf) <= now + _CLOCK_SLACK]
 
     def _checked(self, job_ids: list[str], at: float) -> None:
-        """Schedule the next check of ``job_ids``, checked by the cycle that started ``at``, one interval later."""
+        """Schedule the next check of ``job_ids``, checked by the cycle that started ``at``, on their grid."""
         for job_id in job_ids:
             if job_id in self.waiters:
-                self.due[job_id] = at + self.interval_of(job_id)
+                self.due[job_id] = _next_multiple(at, self.interval_of(job_id))
 
     # -- resolution -----------------------------------------------------------------------------
     def _resolve(self, job_id: str, event: dict[str, Any]) -> None:

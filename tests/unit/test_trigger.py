@@ -716,6 +716,33 @@ def test_the_poller_rests_at_the_pace_of_the_waits_there_are_now(fake_time: Fake
     assert ses.gets("slow") == []
 
 
+def test_waits_of_one_interval_share_cycles_whenever_they_started(fake_time: FakeTime) -> None:
+    """
+    Triggers arrive at any time: a job is due on its interval's grid (multiples of it on the clock), not an
+    interval after its own start, or N waits would each cost a cycle of 2 + pages calls per interval.
+    """
+
+    async def scenario() -> None:
+        seams = poller_mod.PollerSeams(open_client=Factory(FakeSes()), clock=fake_time.clock, sleep=fake_time.sleep)
+        poller = poller_mod.ExportJobPoller(poller_mod.ClientSpec.of("c", None, None, None), seams=seams)
+        starts = {"a": 0.0, "b": 1.3, "c": 2.9, "d": 4.999, "e": 5.0}
+        futures = {}
+        for job_id, at in starts.items():
+            fake_time.now = at
+            futures[job_id] = poller.subscribe(job_id, 5)
+        # the first check comes within one interval, and a cycle at 5 s or 10 s takes every job due by then
+        assert poller.due == {"a": 5.0, "b": 5.0, "c": 5.0, "d": 5.0, "e": 10.0}
+        assert poller.due_jobs(5.0) == ["a", "b", "c", "d"]
+        poller._checked(["a", "b", "c", "d"], 5.04)  # the cycle that started a little late
+        assert poller.due_jobs(10.0) == ["a", "b", "c", "d", "e"]
+        futures["f"] = poller.subscribe("f", 30)  # at 5.0: due at 30, with the 5 s waits' cycle there
+        assert poller.due["f"] == 30.0
+        for job_id, future in futures.items():
+            poller.unsubscribe(job_id, future)
+
+    asyncio.run(scenario())
+
+
 def test_a_cycle_cut_short_leaves_its_jobs_due(fake_time: FakeTime) -> None:
     """A throttled GetExportJob pushes the next cycle back; the job it was for is asked about again then."""
 
