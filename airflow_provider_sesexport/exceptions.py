@@ -56,21 +56,36 @@ class SesExportJobCancelledError(_SesExportJobEndedBadly, AirflowFailException):
 
 
 class SesExportJobNotFoundError(SesExportJobError):
-    """SES does not know the export job (NotFoundException)."""
+    """
+    SES does not know the export job (400 "Invalid JobId", or the model's NotFoundException).
 
-    def __init__(self, job_id: str, detail: str | None = None) -> None:
+    The message names where SES was asked: the connection id and the region the request went to.
+
+    :param job_id: the job asked about.
+    :param detail: AWS's message, redacted.
+    :param aws_conn_id: the Airflow connection the request used (None: boto3's default credentials).
+    :param region: the region the request went to, if known.
+    """
+
+    def __init__(
+        self, job_id: str, detail: str | None = None, aws_conn_id: str | None = None, region: str | None = None
+    ) -> None:
         self.job_id = job_id
         self.detail = detail
+        self.aws_conn_id = aws_conn_id
+        self.region = region
+        where = f"region {region!r}" if region else "the region the client used"
+        through = f"connection aws_conn_id={aws_conn_id!r}" if aws_conn_id else "boto3's default credentials"
         message = (
-            f"SES export job {job_id!r} was not found in this account and region "
-            "(check job_id, aws_conn_id and region_name)"
+            f"SES export job {job_id!r} was not found in {where} of the account behind {through} "
+            "(check job_id, aws_conn_id and region_name: a job exists in one account and region only)"
         )
         if detail:
             message += f": {detail}"
         super().__init__(message)
 
     def __reduce__(self) -> tuple:
-        return (type(self), (self.job_id, self.detail))
+        return (type(self), (self.job_id, self.detail, self.aws_conn_id, self.region))
 
 
 class SesExportVdmNotEnabledError(SesExportJobError, AirflowFailException):

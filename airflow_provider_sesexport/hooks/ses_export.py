@@ -230,6 +230,19 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
     def waiter_path(self) -> Path:  # type: ignore[override]
         return Path(__file__).parents[1] / "waiters" / "sesv2.json"
 
+    def translate_error(self, exc: ClientError, job_id: str | None = None) -> Exception:
+        """
+        This provider's exception for a modeled SES error
+        (:func:`~airflow_provider_sesexport.utils.aws_errors.translate`), naming this hook's connection id and
+        the region its client sends to.
+
+        :param exc: the error.
+        :param job_id: the job the request was about, if any.
+        """
+        from airflow_provider_sesexport.utils import aws_errors
+
+        return aws_errors.translate(exc, job_id, region=self.conn.meta.region_name, aws_conn_id=self.aws_conn_id)
+
     def get_export_job(self, job_id: str) -> dict[str, Any]:
         """
         Describe an export job.
@@ -240,14 +253,13 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param job_id: the export job's id.
         :return: the GetExportJob response without ``ResponseMetadata``.
         """
-        from airflow_provider_sesexport.utils import aws_errors
         from airflow_provider_sesexport.utils.validation import validate_job_id
 
         validate_job_id(job_id)
         try:
             response = self.conn.get_export_job(JobId=job_id)
         except ClientError as exc:
-            raise aws_errors.translate(exc, job_id) from exc
+            raise self.translate_error(exc, job_id) from exc
         response.pop("ResponseMetadata", None)
         return response
 
@@ -293,7 +305,7 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         try:
             response = client.create_export_job(**request)
         except ClientError as exc:
-            raise aws_errors.translate(exc, region=client.meta.region_name) from exc
+            raise self.translate_error(exc) from exc
         return response["JobId"]
 
     def cancel_export_job(self, job_id: str) -> None:
@@ -305,14 +317,13 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
 
         :param job_id: the export job's id.
         """
-        from airflow_provider_sesexport.utils import aws_errors
         from airflow_provider_sesexport.utils.validation import validate_job_id
 
         validate_job_id(job_id)
         try:
             self.conn.cancel_export_job(JobId=job_id)
         except ClientError as exc:
-            raise aws_errors.translate(exc, job_id) from exc
+            raise self.translate_error(exc, job_id) from exc
 
     def list_export_jobs(
         self,
@@ -397,7 +408,7 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         network errors that outlast botocore's retries only make that poll "not done".
 
         :param job_id: the export job's id.
-        :param waiter_delay: seconds between polls.
+        :param waiter_delay: seconds between polls, at least 1.
         :param waiter_max_attempts: polls before giving up with
             :class:`~airflow_provider_sesexport.exceptions.SesExportJobError`.
         :return: the job summary (plain JSON, no URL).
@@ -406,10 +417,14 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
 
         from airflow_provider_sesexport._compat import AirflowException
         from airflow_provider_sesexport.exceptions import SesExportJobError
-        from airflow_provider_sesexport.utils.validation import validate_attempts, validate_job_id, validate_seconds
+        from airflow_provider_sesexport.utils.validation import (
+            validate_attempts,
+            validate_job_id,
+            validate_poll_interval,
+        )
 
         validate_job_id(job_id)
-        waiter_delay = validate_seconds(waiter_delay, "waiter_delay")
+        waiter_delay = validate_poll_interval(waiter_delay, "waiter_delay")
         waiter_max_attempts = validate_attempts(waiter_max_attempts, "waiter_max_attempts")
         polls = _ObservedWaiter(self, job_id)
         with polls:
@@ -473,7 +488,6 @@ class _ObservedWaiter:
 
     def wait(self, **kwargs: Any) -> None:
         """One poll (``waiter_with_logging`` passes ``MaxAttempts=1``)."""
-        from airflow_provider_sesexport.utils import aws_errors
 
         try:
             self.waiter.wait(**kwargs)
@@ -482,7 +496,7 @@ class _ObservedWaiter:
             if "Error" not in response:
                 raise
             error = ClientError(response, "GetExportJob")  # type: ignore[arg-type]
-            self.hook._tolerate_transient(self.job_id, aws_errors.translate(error, self.job_id))
+            self.hook._tolerate_transient(self.job_id, self.hook.translate_error(error, self.job_id))
             raise WaiterError(self.waiter.name, "Max attempts exceeded (transient error)", {}) from exc
         except (BotocoreConnectionError, HTTPClientError) as exc:
             self.hook._tolerate_transient(self.job_id, exc)

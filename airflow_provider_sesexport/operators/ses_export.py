@@ -133,7 +133,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         datetimes, dates and ISO-8601 strings such as ``"{{ data_interval_start }}"``.
     :param data_format: ``CSV`` (default) or ``JSON`` (templated).
     :param wait_for_completion: wait until the job finishes (default True).
-    :param waiter_delay: seconds between polls while waiting (default 30).
+    :param waiter_delay: seconds between polls while waiting (default 30, at least 1).
     :param waiter_max_attempts: polls before giving up (default 120, one hour at the default delay).
     :param deferrable: wait on the triggerer instead of in a worker slot. Defaults to
         ``[operators] default_deferrable``.
@@ -192,9 +192,13 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         self._slots: SlotWait | None = None  # the wait for a free export slot, once SES refused a create
 
     def _check_waiter_arguments(self) -> None:
-        from airflow_provider_sesexport.utils.validation import validate_attempts, validate_seconds
+        from airflow_provider_sesexport.utils.validation import (
+            validate_attempts,
+            validate_poll_interval,
+            validate_seconds,
+        )
 
-        validate_seconds(self.waiter_delay, "waiter_delay")
+        validate_poll_interval(self.waiter_delay, "waiter_delay")
         validate_attempts(self.waiter_max_attempts, "waiter_max_attempts")
         validate_seconds(self.slot_wait_timeout, "slot_wait_timeout")
 

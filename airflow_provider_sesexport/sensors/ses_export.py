@@ -35,7 +35,7 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
         For more information on how to use this sensor, take a look at the README's reference table.
 
     :param job_id: the export job's id (templated), e.g. the ``return_value`` of the task that created it.
-    :param poke_interval: seconds between polls (default 60).
+    :param poke_interval: seconds between polls (default 60, at least 1).
     :param mode: ``reschedule`` (default: holds no worker slot between polls) or ``poke``.
     :param deferrable: poke once, then wait on the triggerer
         (:class:`~airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger`) until the job
@@ -66,7 +66,11 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_sesexport.utils.validation import validate_poll_interval
+
         super().__init__(poke_interval=poke_interval, mode=mode, **kwargs)
+        # after Airflow's own checks, which turn a timedelta into seconds
+        validate_poll_interval(self.poke_interval, "poke_interval")
         self.job_id = job_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
 

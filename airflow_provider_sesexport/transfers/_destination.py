@@ -15,6 +15,19 @@ _BUCKET_RULES = (
     "an S3 bucket name: 3-63 characters, lowercase letters, digits, '.' and '-', starting and ending with a "
     "letter or digit, not an IP address (just the name, e.g. 'my-exports', without s3:// or a key)"
 )
+#: Prefixes and suffixes S3 reserves (AWS's general purpose bucket naming rules): no bucket has them.
+#: ``--x-s3`` is left alone: it ends the name of a directory bucket, which takes objects like any other.
+_RESERVED_PREFIXES = {
+    "xn--": "the prefix of internationalised (punycode) domain names",
+    "sthree-": "reserved by S3 (sthree-, sthree-configurator)",
+    "amzn-s3-demo-": "reserved for AWS's documentation examples",
+}
+_RESERVED_SUFFIXES = {
+    "-s3alias": "reserved for access point aliases",
+    "--ol-s3": "reserved for Object Lambda access point aliases",
+    ".mrap": "reserved for Multi-Region Access Points",
+    "--table-s3": "reserved for S3 table buckets",
+}
 
 
 def is_templated(value: Any) -> bool:
@@ -31,6 +44,17 @@ def validate_bucket(value: Any, param: str = "s3_bucket") -> str:
     """
     if not isinstance(value, str) or not _BUCKET.match(value) or ".." in value or ".-" in value or "-." in value:
         raise invalid(param, value, _BUCKET_RULES)
+    for prefix, why in _RESERVED_PREFIXES.items():
+        if value.startswith(prefix):
+            raise invalid(param, value, _BUCKET_RULES, f"No bucket name starts with {prefix!r}: it is {why}.")
+    for suffix, why in _RESERVED_SUFFIXES.items():
+        if value.endswith(suffix):
+            raise invalid(
+                param,
+                value,
+                _BUCKET_RULES,
+                f"No bucket name ends with {suffix!r}: it is {why}. Give the bucket's name.",
+            )
     try:
         ipaddress.IPv4Address(value)
     except ValueError:

@@ -14,7 +14,7 @@ from airflow_provider_sesexport.utils import aws_errors
 from airflow_provider_sesexport.utils.export_slots import SlotWait
 from airflow_provider_sesexport.utils.job_states import INTERMEDIATE_STATES
 from airflow_provider_sesexport.utils.job_summary import to_iso, utcnow
-from airflow_provider_sesexport.utils.validation import validate_deadline, validate_seconds
+from airflow_provider_sesexport.utils.validation import validate_deadline, validate_poll_interval, validate_seconds
 
 #: Event statuses: a slot may be free (the task tries CreateExportJob again), the limit passed, or no client.
 SLOT_EVENT_STATUSES = ("free", "timeout", "error")
@@ -85,7 +85,7 @@ class SesExportSlotTrigger(BaseTrigger):
         self.attempts = attempts
         self.unfinished = unfinished
         self.slot_wait_timeout = validate_seconds(slot_wait_timeout, "slot_wait_timeout")
-        self.max_pause = validate_seconds(max_pause, "max_pause")
+        self.max_pause = validate_poll_interval(max_pause, "max_pause")
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.verify = verify

@@ -4,18 +4,22 @@ The shared poller behind :class:`~airflow_provider_sesexport.triggers.ses_export
 One :class:`ExportJobPoller` exists per event loop and per client key (connection id, region,
 ``verify``, ``botocore_config``; the endpoint comes from the connection). It owns the only aiobotocore
 client for that key, created off the event loop when the first waiter arrives and closed when the last
-one leaves, and runs one poll cycle per interval for every waiting job:
+one leaves. Each waited-for job is due at its own pace, at the multiples of its poll interval (the shortest
+of its waiters') on the monotonic clock: a wait with a short interval does not make the others poll faster,
+and waits with the same interval share their cycles whenever they started. Whenever a job is due, one poll
+cycle checks every job due then:
 
 * ``ListExportJobs`` filtered by ``JobStatus`` CREATED, then PROCESSING (every page): jobs in those
   lists are still running, whatever their number;
-* ``GetExportJob`` only for waited-for jobs missing from both lists (they finished, or vanished),
-  a few at a time; when listing is not permitted (AccessDenied), for every waited-for job, one at a
-  time, rate-limited and jittered;
-* throttling, 5xx and network errors skip the rest of a cycle and stretch the next interval
-  (exponential backoff with jitter): they never end a wait.
+* ``GetExportJob`` only for due jobs missing from both lists (they finished, or vanished), a few at a
+  time; when listing is not permitted (AccessDenied), for every due job, one at a time, rate-limited
+  and jittered;
+* throttling, 5xx and network errors skip the rest of a cycle, leave its jobs due and push the next
+  cycle back (exponential backoff with jitter): they never end a wait.
 
-The interval is the smallest any current waiter asked for, taken anew after every cycle. A waiter costs
-one future and its entry in its job's dict; nothing else is allocated per waiting job.
+A cycle thus costs at most 2 + extra pages + jobs that finished calls, however many waits there are. A
+waiter costs one future and its entry in its job's dict, a job one due time; nothing else is allocated
+per waiting job.
 
 What the poller reaches outside itself (the client, the clock, sleeping, randomness) comes in
 :class:`PollerSeams`; tests give a loop fakes with :func:`use_seams`.
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 import time
 import weakref
@@ -46,6 +51,23 @@ ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "Unaut
 MAX_BACKOFF_SECONDS = 300.0
 #: Concurrent GetExportJob calls for jobs that left the lists.
 GET_CONCURRENCY = 8
+#: Seconds of float rounding tolerated when comparing clock readings with due times.
+_CLOCK_SLACK = 1e-6
+
+
+def _next_multiple(after: float, interval: float) -> float:
+    """
+    The first multiple of ``interval`` later than ``after`` (``after`` itself for a zero interval).
+
+    Due times on the interval's grid, not ``interval`` after each check, keep the waits of one interval in one
+    cycle however their subscriptions were spread.
+
+    :param after: a clock reading.
+    :param interval: seconds between checks.
+    """
+    if interval <= 0:
+        return after
+    return (math.floor((after + _CLOCK_SLACK) / interval) + 1) * interval
 
 
 @dataclass(frozen=True)
@@ -147,15 +169,16 @@ def job_event(job_id: str, job: dict[str, Any]) -> dict[str, Any] | None:
     return outcome.to_event() if outcome.finished else None
 
 
-def error_event(job_id: str, message: str, error_code: str | None = None) -> dict[str, Any]:
+def error_event(job_id: str, message: str, error_code: str | None = None, **where: str | None) -> dict[str, Any]:
     """
     An ``error`` trigger event (the wait could not be carried out).
 
     :param job_id: the job waited for.
     :param message: what went wrong, safe to log.
     :param error_code: the AWS error code, if any.
+    :param where: ``aws_conn_id`` and ``region`` the request went to, for a not-found error to name.
     """
-    return {"status": "error", "job_id": job_id, "message": message, "error_code": error_code}
+    return {"status": "error", "job_id": job_id, "message": message, "error_code": error_code, **where}
 
 
 class ExportJobPoller:
@@ -173,6 +196,8 @@ class ExportJobPoller:
         self.seams = seams or PollerSeams()
         #: job id → each waiter's future and the poll interval it asked for
         self.waiters: dict[str, dict[asyncio.Future[dict[str, Any]], float]] = {}
+        #: job id → when (``seams.clock``) it is next checked
+        self.due: dict[str, float] = {}
         self.client: Any = None
         self.listing_allowed = True
         self.backoff_level = 0
@@ -187,13 +212,18 @@ class ExportJobPoller:
         """
         Wait for ``job_id``: the returned future resolves to its trigger event.
 
-        A shorter interval than the poller's takes effect after the cycle in progress (or the pause before it).
+        The job is first checked at the next multiple of ``poll_interval`` on the clock, at most ``poll_interval``
+        seconds from now (sooner if another waiter of the same job asked for a shorter interval), by the first
+        cycle after that: a poller pausing for longer waits starts the next cycle when that pause ends.
 
         :param job_id: the export job.
-        :param poll_interval: seconds between cycles this waiter wants (the poller uses the smallest).
+        :param poll_interval: seconds between checks of this job this waiter wants (a job with several
+            waiters is checked at the shortest of their intervals).
         """
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.waiters.setdefault(job_id, {})[future] = poll_interval
+        first_check = _next_multiple(self.seams.clock(), poll_interval)
+        self.due[job_id] = min(self.due.get(job_id, first_check), first_check)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"ses-export-poller-{id(self)}")
         return future
@@ -211,6 +241,7 @@ class ExportJobPoller:
         del futures[future]
         if not futures:
             del self.waiters[job_id]
+            self.due.pop(job_id, None)
         if not future.done():
             future.cancel()
         if not self.waiters:
@@ -241,8 +272,34 @@ class ExportJobPoller:
 
     @property
     def interval(self) -> float:
-        """Seconds between cycles: the smallest interval any current waiter asked for."""
+        """The smallest interval any current waiter asked for (what backoff stretches)."""
         return min((asked for futures in self.waiters.values() for asked in futures.values()), default=0.0)
+
+    def interval_of(self, job_id: str) -> float:
+        """
+        Seconds between checks of ``job_id``: the smallest interval its waiters asked for.
+
+        :param job_id: the export job.
+        """
+        return min(self.waiters.get(job_id, {}).values(), default=0.0)
+
+    def next_due(self) -> float:
+        """When (``seams.clock``) the next job is due; now if no job is waiting."""
+        return min((self.due.get(job_id, -math.inf) for job_id in self.waiters), default=self.seams.clock())
+
+    def due_jobs(self, now: float) -> list[str]:
+        """
+        The waited-for jobs due at ``now`` (a job with no due time, e.g. set up by hand, is due).
+
+        :param now: the cycle's time (``seams.clock``).
+        """
+        return [job_id for job_id in self.waiters if self.due.get(job_id, -math.inf) <= now + _CLOCK_SLACK]
+
+    def _checked(self, job_ids: list[str], at: float) -> None:
+        """Schedule the next check of ``job_ids``, checked by the cycle that started ``at``, on their grid."""
+        for job_id in job_ids:
+            if job_id in self.waiters:
+                self.due[job_id] = _next_multiple(at, self.interval_of(job_id))
 
     # -- resolution -----------------------------------------------------------------------------
     def _resolve(self, job_id: str, event: dict[str, Any]) -> None:
@@ -267,12 +324,17 @@ class ExportJobPoller:
             _forget(self)
             return
         try:
-            next_cycle = clock() + self.interval
+            not_before = clock()  # no cycle before this (the backoff after a failed one)
             while not self.closed:
-                await sleep(max(next_cycle - clock(), 0.0))  # yields even with a zero interval
+                await sleep(max(max(self.next_due(), not_before) - clock(), 0.0))  # yields even when due now
                 started = clock()
-                await self.run_cycle()
-                next_cycle = started + self._next_delay()  # the interval of the waiters there are now
+                due = self.due_jobs(started) if started + _CLOCK_SLACK >= not_before else []
+                if not due:  # the job that was due left during the pause: pause until the next one is
+                    continue
+                if await self.run_cycle(due):
+                    self._checked(due, started)
+                else:  # cut short: its jobs stay due, for the next, slower cycle
+                    not_before = started + self._next_delay()
         except asyncio.CancelledError:
             if not self.closed:
                 raise
@@ -299,10 +361,18 @@ class ExportJobPoller:
         )
 
     # -- one cycle ------------------------------------------------------------------------------
-    async def run_cycle(self) -> None:
-        """Poll once for every waiting job."""
+    async def run_cycle(self, job_ids: list[str] | None = None) -> bool:
+        """
+        Check ``job_ids`` once (default: every waiting job); return whether the cycle ran to its end.
+
+        A cycle cut short by throttling, a 5xx or a network error returns False: its jobs stay due.
+
+        :param job_ids: the waited-for jobs to check (the ones due).
+        """
+        if job_ids is None:
+            job_ids = list(self.waiters)
         if not self.waiters:
-            return
+            return True
         self.cycles += 1
         in_flight: set[str] | None = None
         if self.listing_allowed:
@@ -320,21 +390,22 @@ class ExportJobPoller:
                     self.listing_allowed = False
                 elif aws_errors.is_transient(exc):
                     self._slow_down(exc)
-                    return
+                    return False
                 else:
                     message = f"ListExportJobs failed: {aws_errors.describe(exc)}"
                     log.error("SES export poller: %s", message)
                     self._resolve_all(lambda job_id: error_event(job_id, message, code))
-                    return
+                    return True
         if in_flight is None:
-            throttled = await self._get_jobs(list(self.waiters), paced=True)
+            throttled = await self._get_jobs(job_ids, paced=True)
         else:
-            throttled = await self._get_jobs([job_id for job_id in self.waiters if job_id not in in_flight])
+            throttled = await self._get_jobs([job_id for job_id in job_ids if job_id not in in_flight])
         if throttled is not None:
             self._slow_down(throttled)
-        else:
-            self.backoff_level = 0
+            return False
+        self.backoff_level = 0
         self.cycles_completed += 1
+        return True
 
     async def _list_in_flight(self) -> set[str]:
         """JobIds of every job CREATED or PROCESSING (CREATED first: a job moving on shows up in PROCESSING)."""
@@ -359,7 +430,9 @@ class ExportJobPoller:
         except Exception as exc:
             if aws_errors.is_transient(exc):
                 return exc
-            self._resolve(job_id, error_event(job_id, aws_errors.describe(exc), aws_errors.error_code(exc)))
+            region = getattr(getattr(self.client, "meta", None), "region_name", None)
+            message, code = aws_errors.describe(exc), aws_errors.error_code(exc)
+            self._resolve(job_id, error_event(job_id, message, code, aws_conn_id=self.spec.aws_conn_id, region=region))
             return None
         event = job_event(job_id, job)
         if event is not None:

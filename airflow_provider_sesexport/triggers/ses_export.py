@@ -15,7 +15,7 @@ from airflow_provider_sesexport.utils import aws_errors
 from airflow_provider_sesexport.utils.export_job import ExportJobOutcome, raise_for_outcome
 from airflow_provider_sesexport.utils.job_states import FINISHED_OUTCOMES, INTERMEDIATE_STATES
 from airflow_provider_sesexport.utils.job_summary import to_iso, utcnow
-from airflow_provider_sesexport.utils.validation import validate_deadline, validate_job_id, validate_seconds
+from airflow_provider_sesexport.utils.validation import validate_deadline, validate_job_id, validate_poll_interval
 
 #: Event statuses this trigger emits: a finished job's outcome, or why the wait ended without one.
 EVENT_STATUSES = (*FINISHED_OUTCOMES, "timeout", "error")
@@ -37,7 +37,7 @@ class SesExportJobTrigger(BaseTrigger):
     With ``cancel_on_kill``, :meth:`on_kill` cancels the job when its task is killed while deferred.
 
     :param job_id: the export job's id.
-    :param poll_interval: seconds between polls.
+    :param poll_interval: seconds between polls of this job (at least 1); other waits keep their own.
     :param timeout_at: ISO-8601 deadline (absolute, so it survives a triggerer restart); None waits forever.
     :param aws_conn_id: The Airflow connection used for AWS credentials.
     :param region_name: AWS region_name. If not specified then the default boto3 behaviour is used.
@@ -64,7 +64,7 @@ class SesExportJobTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.job_id = validate_job_id(job_id)
-        self.poll_interval = validate_seconds(poll_interval, "poll_interval")
+        self.poll_interval = validate_poll_interval(poll_interval, "poll_interval")
         deadline = validate_deadline(timeout_at, "timeout_at")
         self.timeout_at = to_iso(deadline) if isinstance(timeout_at, dt.datetime) else timeout_at
         self.aws_conn_id = aws_conn_id
@@ -252,5 +252,5 @@ def summary_from_event(event: dict[str, Any] | None, timeout_error: type[Excepti
     if status == "timeout":
         raise timeout_error(event.get("message") or f"SES export job {job_id!r} did not finish in time")
     if aws_errors.means_job_not_found(event.get("error_code"), event.get("message")):
-        raise SesExportJobNotFoundError(job_id, event.get("message"))
+        raise SesExportJobNotFoundError(job_id, event.get("message"), event.get("aws_conn_id"), event.get("region"))
     raise SesExportJobError(f"Waiting for SES export job {job_id!r} failed: {event.get('message')}")

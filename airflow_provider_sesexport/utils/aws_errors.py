@@ -169,7 +169,9 @@ def means_vdm_not_enabled(code: str | None, message: str | None) -> bool:
     return code == "BadRequestException" and "must enable virtual deliverability manager" in (message or "").lower()
 
 
-def translate(exc: ClientError, job_id: str | None = None, region: str | None = None) -> Exception:
+def translate(
+    exc: ClientError, job_id: str | None = None, region: str | None = None, aws_conn_id: str | None = None
+) -> Exception:
     """
     Map a modeled SES error to this provider's exceptions.
 
@@ -180,12 +182,13 @@ def translate(exc: ClientError, job_id: str | None = None, region: str | None = 
 
     :param exc: the error.
     :param job_id: the job the request was about, if any.
-    :param region: the region the request went to, if known (named in the VDM error's fix).
+    :param region: the region the request went to, if known (named in the not-found and VDM errors).
+    :param aws_conn_id: the Airflow connection the request used (named in the not-found error).
     """
     code = error_code(exc)
     message = exc.response.get("Error", {}).get("Message")
     if job_id is not None and means_job_not_found(code, message):
-        return SesExportJobNotFoundError(job_id, redact_text(message) if message else None)
+        return SesExportJobNotFoundError(job_id, redact_text(message) if message else None, aws_conn_id, region)
     finished = finished_status_of_cancel_refusal(code, message)
     if job_id is not None and finished is not None:
         return SesExportJobAlreadyFinishedError(job_id, finished)

@@ -22,22 +22,21 @@ from airflow_provider_sesexport.utils.job_summary import to_iso, utcnow
 
 #: Pause after the first refused attempt, in seconds; every later pause doubles, up to the cap.
 FIRST_PAUSE = 2.0
-#: The cap never drops below this many seconds, so a tiny ``waiter_delay`` does not hammer SES.
-MIN_CAP = 1.0
 
 
 def backoff(attempt: int, cap: float, rng: random.Random) -> float:
     """
     The pause after the ``attempt``-th refused attempt: ``FIRST_PAUSE`` doubling per attempt, capped, jittered.
 
-    The ceiling is ``min(max(cap, MIN_CAP), FIRST_PAUSE * 2 ** (attempt - 1))``; the pause is drawn uniformly
+    The ceiling is ``min(cap, FIRST_PAUSE * 2 ** (attempt - 1))``; the pause is drawn uniformly
     from its upper half, so waiting tasks spread out without ever pausing less than half the ceiling.
 
     :param attempt: how many attempts were refused so far (>= 1).
-    :param cap: the largest ceiling, in seconds (the operator's ``waiter_delay``).
+    :param cap: the largest ceiling, in seconds (the operator's ``waiter_delay``, at least 1 s as
+        :func:`~airflow_provider_sesexport.utils.validation.validate_poll_interval` checks).
     :param rng: the jitter's source.
     """
-    ceiling = min(max(cap, MIN_CAP), FIRST_PAUSE * 2.0 ** min(max(attempt, 1) - 1, 30))
+    ceiling = min(cap, FIRST_PAUSE * 2.0 ** min(max(attempt, 1) - 1, 30))
     return rng.uniform(ceiling / 2, ceiling)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import re
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     from airflow_provider_sesexport.utils.model_validation import Violation
 
 __all__ = ["SesExportInputError"]  # re-exported: it lived here first
+
+log = logging.getLogger(__name__)
 
 _UPSTREAM_HINT = (
     "If it is rendered from an upstream XCom, e.g. \"{{ ti.xcom_pull(task_ids='create_export') }}\", that XCom "
@@ -218,6 +221,28 @@ def _check_model_knows(name: str, source: dict[str, Any]) -> None:
         )
 
 
+def _warn_if_in_the_future(source: dict[str, Any], name: str) -> None:
+    """
+    Warn when ``StartDate`` is later than now: SES takes the request, and the export holds no data.
+
+    Usually a date taken from the wrong end of the data interval (``{{ data_interval_end }}`` as StartDate) or a
+    run whose logical date is ahead of the clock.
+
+    :param source: the data source, its dates already aware UTC datetimes.
+    :param name: the data source's member name.
+    """
+    start, now = source["StartDate"], dt.datetime.now(dt.timezone.utc)
+    if start > now:
+        log.warning(
+            "export_data_source.%s.StartDate=%s is in the future (now %s): SES has no data for that range yet, so "
+            "the export will be empty. Use '{{ data_interval_start }}' / '{{ data_interval_end }}' for the run's "
+            "data interval.",
+            name,
+            start.isoformat(),
+            now.isoformat(timespec="seconds"),
+        )
+
+
 class CreateExportJobRequest(dict):  # type: ignore[type-arg]
     """A CreateExportJob request built by :func:`build_create_export_job_request`: normalised and validated."""
 
@@ -275,6 +300,7 @@ def build_create_export_job_request(export_data_source: Any, data_format: Any) -
             raise _input_error(partial_day, _CREATE_PARAMS, _PARTIAL_DAY_HINT)
     else:
         _check_max_results(source)
+    _warn_if_in_the_future(source, name)
     _check_model_knows(name, source)
     request = CreateExportJobRequest(ExportDataSource={name: source}, ExportDestination={"DataFormat": data_format})
     validate_against_model("CreateExportJob", request, _CREATE_PARAMS)
@@ -291,6 +317,33 @@ def validate_seconds(value: Any, param: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise invalid(param, value, "a finite number of seconds >= 0")
     return float(value)
+
+
+#: The shortest pause between two polls of one wait (``poke_interval``, ``waiter_delay``, ``poll_interval``).
+#: Export jobs run for minutes; a shorter interval only spends SES's request rate, which every wait on the
+#: account shares (the triggerer's shared poller keeps each wait's own interval, yet its cycles follow the
+#: shortest one).
+MIN_POLL_INTERVAL = 1.0
+
+
+def validate_poll_interval(value: Any, param: str) -> float:
+    """
+    Return ``value`` as float seconds if it is a finite number >= :data:`MIN_POLL_INTERVAL`, else raise
+    :class:`SesExportInputError`.
+
+    :param value: the value.
+    :param param: the parameter name to show in the error.
+    """
+    seconds = validate_seconds(value, param)
+    if seconds < MIN_POLL_INTERVAL:
+        raise invalid(
+            param,
+            value,
+            f"at least {MIN_POLL_INTERVAL:g} second(s) between polls",
+            "An export job takes minutes, and every poll spends the SES request rate the account's other waits "
+            f"share: use e.g. {param}=30.",
+        )
+    return seconds
 
 
 def validate_attempts(value: Any, param: str) -> int:

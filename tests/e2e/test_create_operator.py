@@ -47,7 +47,7 @@ def create_dag(dag_id: str, **kwargs: Any) -> Any:
             task_id="create",
             export_data_source=kwargs.pop("export_data_source", SOURCE),
             data_format=kwargs.pop("data_format", "JSON"),
-            waiter_delay=kwargs.pop("waiter_delay", 0.2),
+            waiter_delay=kwargs.pop("waiter_delay", 1),
             waiter_max_attempts=kwargs.pop("waiter_max_attempts", 100),
             retry_delay=dt.timedelta(seconds=0),
             **kwargs,
@@ -59,6 +59,22 @@ def only_job(emu: Any) -> dict[str, Any]:
     jobs = emu.jobs()
     assert len(jobs) == 1, jobs
     return jobs[0]
+
+
+def test_a_start_date_in_the_future_is_sent_and_logs_a_warning(
+    run_dag: Any, ses_export_emulator: Any, task_logs: Any
+) -> None:
+    """A run whose data interval has not begun (logical date ahead of the clock) creates its job, with a warning."""
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    ahead = {"logical_date" if AIRFLOW_V_3 else "execution_date": today + dt.timedelta(days=3)}
+    dr = run_dag(create_dag("e2e_create_future", deferrable=False, wait_for_completion=False), **ahead)
+
+    assert task_states(dr) == {"create": "success"}
+    job = ses_export_emulator.client().get_export_job(JobId=xcom(dr, "create"))
+    start = job["ExportDataSource"]["MetricsDataSource"]["StartDate"]
+    assert start == today + dt.timedelta(days=2)
+    out = task_logs()
+    assert f"export_data_source.MetricsDataSource.StartDate={start.isoformat()} is in the future" in out
 
 
 def test_sync_wait_creates_one_job_for_the_data_interval(run_dag: Any, ses_export_emulator: Any) -> None:
@@ -322,7 +338,7 @@ def deferred_create_trigger() -> SesExportJobTrigger:
         from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
 
     op = SesCreateExportJobOperator(
-        task_id="create", export_data_source=SOURCE, deferrable=True, waiter_delay=0.2, waiter_max_attempts=100
+        task_id="create", export_data_source=SOURCE, deferrable=True, waiter_delay=1, waiter_max_attempts=100
     )
     op.export_data_source = {
         "MetricsDataSource": {**SOURCE["MetricsDataSource"], "StartDate": "2026-10-01", "EndDate": "2026-10-02"}
@@ -379,7 +395,7 @@ def test_triggerer_shutdown_or_a_killed_sensor_leaves_the_job_running(
             },
             ExportDestination={"DataFormat": "CSV"},
         )["JobId"]
-        trigger, kill = SesExportJobTrigger(job_id=job_id, poll_interval=0.2), "user"  # as the sensor builds it
+        trigger, kill = SesExportJobTrigger(job_id=job_id, poll_interval=1), "user"  # as the sensor builds it
 
     asyncio.run(run_under_triggerer(emu, trigger, kill=kill))
 

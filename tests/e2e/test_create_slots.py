@@ -133,7 +133,7 @@ def test_trigger_on_kill_of_a_job_that_finished_meanwhile_over_http(ses_export_e
     from unittest import mock
 
     emu = ses_export_emulator
-    trigger = SesExportJobTrigger(job_id=started_job(emu), poll_interval=0.2, cancel_on_kill=True)
+    trigger = SesExportJobTrigger(job_id=started_job(emu), poll_interval=1, cancel_on_kill=True)
 
     with mock.patch.object(trigger.log, "info") as info, mock.patch.object(trigger.log, "warning") as warning:
         asyncio.run(trigger.on_kill())

@@ -21,7 +21,7 @@ def sensor_dag(dag_id: str, job_id: str, **kwargs: Any) -> Any:
             task_id="wait",
             job_id=job_id,
             deferrable=True,
-            poke_interval=kwargs.pop("poke_interval", 0.2),
+            poke_interval=kwargs.pop("poke_interval", 1),
             timeout=kwargs.pop("timeout", 60),
             retries=kwargs.pop("retries", 2),
             retry_delay=dt.timedelta(seconds=0),

@@ -14,7 +14,7 @@ from tests.e2e.conftest import create_job, try_number, xcom
 
 @pytest.fixture
 def gate_dag(load_example_dag: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "0.3")
+    monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "1")
     return load_example_dag("example_ses_export_gate")
 
 

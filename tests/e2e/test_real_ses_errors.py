@@ -46,7 +46,7 @@ def create_dag(dag_id: str, source: dict[str, Any], **kwargs: Any) -> Any:
         SesCreateExportJobOperator(
             task_id="create",
             export_data_source=source,
-            waiter_delay=0.2,
+            waiter_delay=1,
             waiter_max_attempts=50,
             retries=2,
             retry_delay=dt.timedelta(seconds=0),

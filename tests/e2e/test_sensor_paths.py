@@ -18,7 +18,7 @@ def sensor_dag(dag_id: str, job_id: str, **sensor_kwargs: Any) -> Any:
         SesExportJobSensor(
             task_id="wait",
             job_id=job_id,
-            poke_interval=sensor_kwargs.pop("poke_interval", 0.2),
+            poke_interval=sensor_kwargs.pop("poke_interval", 1),
             timeout=sensor_kwargs.pop("timeout", 60),
             retries=sensor_kwargs.pop("retries", 2),
             retry_delay=dt.timedelta(seconds=0),
@@ -64,6 +64,31 @@ def test_unknown_job_is_not_found(run_dag: Any, ses_export_emulator: Any, task_l
     out = task_logs()
     assert "SesExportJobNotFoundError" in out
     assert "no-such-job" in out
+
+
+@pytest.mark.e2e
+@pytest.mark.ses_export_emulator(time_scale=0.2, region="eu-south-2")
+@pytest.mark.parametrize("deferrable", [False, True], ids=["reschedule", "deferrable"])
+def test_not_found_names_the_connection_and_region_it_looked_in(
+    run_dag: Any, ses_export_emulator: Any, task_logs: Any, monkeypatch: pytest.MonkeyPatch, deferrable: bool
+) -> None:
+    """The README's error table: the error names the connection id and the region (from the connection) values."""
+    monkeypatch.setenv("AIRFLOW_CONN_SES_EXPORTS_PROBE_7F3A", ses_export_emulator.airflow_conn_json())
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)  # the region comes from the connection only
+    dag = sensor_dag(
+        f"e2e_sensor_not_found_where_{deferrable}",
+        "no-such-job-4c1d",
+        retries=0,
+        aws_conn_id="ses_exports_probe_7f3a",
+        deferrable=deferrable,
+    )
+    dr = run_dag(dag)
+
+    assert task_states(dr) == {"wait": "failed"}
+    out = task_logs()
+    assert "SesExportJobNotFoundError" in out
+    assert "SES export job 'no-such-job-4c1d' was not found in region 'eu-south-2'" in out
+    assert "connection aws_conn_id='ses_exports_probe_7f3a'" in out
 
 
 @pytest.mark.e2e

@@ -80,7 +80,7 @@ def test_daily_copy_lands_in_s3_and_triggers_the_loader(
 ) -> None:
     monkeypatch.setenv("SES_EXPORT_EXAMPLE_BUCKET", moto_s3.bucket)
     monkeypatch.setenv("SES_EXPORT_EXAMPLE_DEST_CONN_ID", moto_s3.conn_id)
-    monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "0.2")
+    monkeypatch.setenv("SES_EXPORT_EXAMPLE_POKE_INTERVAL", "1")
     producer = load_example_dag("example_ses_export_to_s3")
     loader = load_example_dag("example_ses_export_loader")
     register_consumer(loader)

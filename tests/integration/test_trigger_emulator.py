@@ -23,7 +23,7 @@ SOURCE: dict[str, Any] = {
         "EndDate": dt.datetime(2026, 10, 2, tzinfo=dt.timezone.utc),
     }
 }
-POLL = 0.2
+POLL = 1.0
 
 
 def create_jobs(emu: Any, n: int) -> list[str]:

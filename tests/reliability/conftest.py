@@ -14,7 +14,8 @@ sensor timeout) are the ones of the nominal scenario:
   by wrapping ``botocore.retries.standard.ExponentialBackoff.delay_amount`` (aiobotocore uses the same
   class), so a poke's 5 attempts span the same *fraction* of a storm as in production;
 * ``poke_interval``, ``timeout`` and botocore ``connect_timeout`` / ``read_timeout`` are given as
-  ``nominal * SCALE``;
+  ``nominal * SCALE``, and the floor of every poll interval (1 s,
+  :data:`~airflow_provider_sesexport.utils.validation.MIN_POLL_INTERVAL`) is scaled the same way;
 * the emulator's own job lifecycle runs at its ``time_scale`` (job durations and URL lifetimes).
 """
 
@@ -65,6 +66,14 @@ def scaled_botocore_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
         return delay * SCALE if self.backoff_level else delay
 
     monkeypatch.setattr(ExportJobPoller, "_next_delay", scaled_next_delay)
+
+
+@pytest.fixture(autouse=True)
+def scaled_poll_interval_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The floor of poke_interval / waiter_delay / poll_interval: one nominal second, like every other duration."""
+    from airflow_provider_sesexport.utils import validation
+
+    monkeypatch.setattr(validation, "MIN_POLL_INTERVAL", nominal(validation.MIN_POLL_INTERVAL))
 
 
 class FaultWindow:

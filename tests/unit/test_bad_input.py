@@ -23,6 +23,7 @@ from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator, SesExportJobResultOperator
 from airflow_provider_sesexport.sensors.ses_export import SesExportJobSensor
 from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
+from airflow_provider_sesexport.triggers.export_slot import SesExportSlotTrigger
 from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
 from airflow_provider_sesexport.utils.validation import SesExportInputError
 
@@ -142,8 +143,10 @@ def run_create(**kwargs: Any) -> Any:
     return op.execute(context())
 
 
-def run_sensor(job_id: Any, deferrable: bool = False) -> Any:
-    sensor = SesExportJobSensor(task_id="wait", job_id=job_id, deferrable=deferrable, timeout=60)
+def run_sensor(job_id: Any, deferrable: bool = False, mode: str = "reschedule", **kwargs: Any) -> Any:
+    if mode == "deferrable":
+        mode, deferrable = "reschedule", True
+    sensor = SesExportJobSensor(task_id="wait", job_id=job_id, deferrable=deferrable, mode=mode, timeout=60, **kwargs)
     return sensor.execute(context()) if deferrable else sensor.poke(context())
 
 
@@ -161,6 +164,26 @@ def run_copy(job_id: Any = "job-1", **kwargs: Any) -> Any:
 def run_trigger(**kwargs: Any) -> Any:
     kwargs.setdefault("job_id", "job-1")
     trigger = SesExportJobTrigger(**kwargs)
+
+    async def first() -> Any:
+        async for event in trigger.run():
+            return event.payload
+        return None
+
+    return asyncio.run(asyncio.wait_for(first(), 1))
+
+
+def run_slot_trigger(**kwargs: Any) -> Any:
+    kwargs = {
+        "source_type": "METRICS_DATA",
+        "started_at": START,
+        "attempts": 1,
+        "unfinished": 20,
+        "slot_wait_timeout": 600,
+        "max_pause": 30,
+        **kwargs,
+    }
+    trigger = SesExportSlotTrigger(**kwargs)
 
     async def first() -> Any:
         async for event in trigger.run():
@@ -206,8 +229,15 @@ for _i, (_bad, _param) in enumerate(BAD_SOURCES):
 for _i, _bad in enumerate(BAD_DATA_FORMATS):
     row("data_format", bind(lambda v: run_create(data_format=v), _bad), f"create.data_format[{_i}]")
 
-for _i, _bad in enumerate([-1, "30", None, True, float("nan")]):
+#: Poll intervals below the floor of one second (one flooded SES for every wait sharing the triggerer's poller).
+BELOW_FLOOR = [0, 0.0, 0.5, 0.999]
+for _i, _bad in enumerate([-1, "30", None, True, float("nan"), *BELOW_FLOOR]):
     row("waiter_delay", bind(lambda v: run_create(waiter_delay=v), _bad), f"create.waiter_delay[{_i}]")
+    row(
+        "waiter_delay",
+        bind(lambda v: run_create(waiter_delay=v, deferrable=True), _bad),
+        f"create(deferrable).waiter_delay[{_i}]",
+    )
 for _i, _bad in enumerate([0, -3, 1.5, "120", None, True]):
     row(
         "waiter_max_attempts",
@@ -231,6 +261,15 @@ _BAD_DEST: list[tuple[dict[str, Any], str]] = [
     ({"s3_bucket": "s3://my-exports", "s3_key": "a.csv"}, "s3_bucket"),
     ({"s3_bucket": "x" * 64, "s3_key": "a.csv"}, "s3_bucket"),
     ({"s3_bucket": 42, "s3_key": "a.csv"}, "s3_bucket"),
+    ({"s3_bucket": "xn--exports", "s3_key": "a.csv"}, "s3_bucket"),  # names S3 reserves
+    ({"s3_bucket": "sthree-exports", "s3_key": "a.csv"}, "s3_bucket"),
+    ({"s3_bucket": "amzn-s3-demo-exports", "s3_key": "a.csv"}, "s3_bucket"),
+    ({"s3_bucket": "exports-s3alias", "s3_key": "a.csv"}, "s3_bucket"),
+    ({"s3_bucket": "exports--ol-s3", "s3_key": "a.csv"}, "s3_bucket"),
+    ({"s3_bucket": "exports.mrap", "s3_key": "a.csv"}, "s3_bucket"),
+    ({"s3_bucket": "exports--table-s3", "s3_key": "a.csv"}, "s3_bucket"),
+    ({"dest": "s3://xn--exports/a.csv"}, "dest"),
+    ({"dest": "s3://exports-s3alias/a.csv"}, "dest"),
     ({"s3_bucket": "my-exports", "s3_key": ""}, "s3_key"),
     ({"s3_bucket": "my-exports", "s3_key": "   "}, "s3_key"),
     ({"s3_bucket": "my-exports", "s3_key": "None"}, "s3_key"),
@@ -262,12 +301,20 @@ for _name, _values in {
 # the sensor's own knobs (Airflow's BaseSensorOperator checks them when the DAG is parsed)
 row("mode", lambda: SesExportJobSensor(task_id="w", job_id="j", mode="sometimes"), "sensor.mode[0]")
 row("mode", lambda: SesExportJobSensor(task_id="w", job_id="j", mode=None), "sensor.mode[1]")  # type: ignore[arg-type]
-row("poke_interval", lambda: SesExportJobSensor(task_id="w", job_id="j", poke_interval=-1), "sensor.poke_interval[0]")
+for _i, _bad in enumerate([-1, *BELOW_FLOOR, dt.timedelta(milliseconds=200)]):
+    for _mode in ("poke", "reschedule", "deferrable"):
+        row(
+            "poke_interval",
+            bind(lambda vm: run_sensor("job-1", poke_interval=vm[0], mode=vm[1]), (_bad, _mode)),
+            f"sensor({_mode}).poke_interval[{_i}]",
+        )
 row("timeout", lambda: SesExportJobSensor(task_id="w", job_id="j", timeout=-5), "sensor.timeout[0]")
 
 # the trigger's own knobs
-for _i, _bad in enumerate([-1, "soon", float("nan")]):
+for _i, _bad in enumerate([-1, "soon", float("nan"), *BELOW_FLOOR]):
     row("poll_interval", bind(lambda v: run_trigger(poll_interval=v), _bad), f"trigger.poll_interval[{_i}]")
+for _i, _bad in enumerate([-1, "soon", *BELOW_FLOOR]):
+    row("max_pause", bind(lambda v: run_slot_trigger(max_pause=v), _bad), f"slot_trigger.max_pause[{_i}]")
 for _i, _bad in enumerate(["tomorrow", 12]):
     row("timeout_at", bind(lambda v: run_trigger(timeout_at=v), _bad), f"trigger.timeout_at[{_i}]")
 
@@ -303,7 +350,7 @@ for _i, _bad in enumerate(["XML", "csv", None]):
         bind(lambda v: hook().create_export_job(metrics(), v), _bad),
         f"hook.create_export_job.data_format[{_i}]",
     )
-for _i, _bad in enumerate([-1, "30", None]):
+for _i, _bad in enumerate([-1, "30", None, *BELOW_FLOOR]):
     row(
         "waiter_delay",
         bind(lambda v: hook().wait_for_export_job("job-1", waiter_delay=v), _bad),

@@ -80,7 +80,7 @@ def no_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_op(hook: SesExportJobHook, **kwargs: Any) -> SesCreateExportJobOperator:
     kwargs.setdefault("export_data_source", metrics_source())
-    kwargs.setdefault("waiter_delay", 0)
+    kwargs.setdefault("waiter_delay", 1)
     kwargs.setdefault("deferrable", False)
     op = SesCreateExportJobOperator(task_id="create", **kwargs)
     op.__dict__["hook"] = hook
@@ -175,6 +175,43 @@ def test_string_dates_are_sent_as_datetimes(hook: SesExportJobHook, stubber: Stu
     stubber.add_response("create_export_job", {"JobId": "job-1"}, EXPECTED_CREATE)
     source = metrics_source(StartDate="2026-10-31T00:00:00+00:00", EndDate="2026-11-01T00:00:00Z")
     assert make_op(hook, export_data_source=source, wait_for_completion=False).execute({"ti": FakeTI()}) == "job-1"
+
+
+def _midnight_utc(days_from_today: int) -> dt.datetime:
+    today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today + dt.timedelta(days=days_from_today)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        metrics_source(StartDate=_midnight_utc(1), EndDate=_midnight_utc(2)),
+        {"MessageInsightsDataSource": {"StartDate": _midnight_utc(3), "EndDate": _midnight_utc(4)}},
+    ],
+    ids=["metrics", "message_insights"],
+)
+def test_a_start_date_in_the_future_is_sent_with_a_warning(
+    hook: SesExportJobHook, stubber: Stubber, caplog: pytest.LogCaptureFixture, source: dict[str, Any]
+) -> None:
+    (name,) = source
+    start = source[name]["StartDate"]
+    stubber.add_response(
+        "create_export_job",
+        {"JobId": "job-1"},
+        {"ExportDataSource": source, "ExportDestination": {"DataFormat": "CSV"}},
+    )
+    with caplog.at_level("WARNING", logger="airflow_provider_sesexport.utils.validation"):
+        assert make_op(hook, export_data_source=source, wait_for_completion=False).execute({"ti": FakeTI()}) == "job-1"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "StartDate" in r.getMessage()]
+    assert len(warnings) == 1
+    assert f"export_data_source.{name}.StartDate={start.isoformat()} is in the future" in warnings[0]
+
+
+def test_a_start_date_in_the_past_gives_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING"):
+        build_create_export_job_request(metrics_source(StartDate=_midnight_utc(-1), EndDate=_midnight_utc(0)), "CSV")
+        build_create_export_job_request(metrics_source(), "CSV")
+    assert "in the future" not in caplog.text
 
 
 def test_wait_pushes_summary_and_returns_job_id(hook: SesExportJobHook, stubber: Stubber) -> None:
@@ -340,7 +377,7 @@ def test_retry_of_a_completed_job_pushes_its_summary_without_a_new_export(
         expected = "old"
     with mock.patch.object(hook, "wait_for_export_job", return_value=summary) as wait:
         assert make_op(hook).execute({"ti": ti, "task_state_store": store}) == expected
-    wait.assert_called_once_with(expected, 0, 120)
+    wait.assert_called_once_with(expected, 1, 120)
     assert ti.pushed == {"export_job": summary}
 
 
@@ -468,7 +505,7 @@ def test_wait_for_export_job_logs_one_line_per_poll(hook: SesExportJobHook, stub
         stubber.add_response("get_export_job", job_response(status), {"JobId": "job-1"})
     lines: list[str] = []
     with mock.patch.object(hook.log, "info", side_effect=lambda msg, *a: lines.append(msg % a)):
-        summary = hook.wait_for_export_job("job-1", waiter_delay=0, waiter_max_attempts=5)
+        summary = hook.wait_for_export_job("job-1", waiter_delay=1, waiter_max_attempts=5)
     assert summary["job_status"] == "COMPLETED"
     polls = [line for line in lines if line.startswith("SES export job job-1: status")]
     assert [p.split("status ")[1].split(",")[0] for p in polls] == ["CREATED", "PROCESSING", "COMPLETED"]
@@ -478,13 +515,13 @@ def test_wait_for_export_job_logs_one_line_per_poll(hook: SesExportJobHook, stub
 def test_wait_for_export_job_not_found(hook: SesExportJobHook, stubber: Stubber) -> None:
     stubber.add_client_error("get_export_job", "NotFoundException", "no such job", 404, expected_params={"JobId": "x"})
     with pytest.raises(SesExportJobNotFoundError):
-        hook.wait_for_export_job("x", waiter_delay=0, waiter_max_attempts=3)
+        hook.wait_for_export_job("x", waiter_delay=1, waiter_max_attempts=3)
 
 
 def test_wait_for_export_job_throttled_poll_is_not_done(hook: SesExportJobHook, stubber: Stubber) -> None:
     stubber.add_client_error("get_export_job", "TooManyRequestsException", "slow down", 429)
     stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})  # one read per poll
-    assert hook.wait_for_export_job("job-1", waiter_delay=0, waiter_max_attempts=3)["job_status"] == "COMPLETED"
+    assert hook.wait_for_export_job("job-1", waiter_delay=1, waiter_max_attempts=3)["job_status"] == "COMPLETED"
 
 
 def test_waiter_is_shipped_and_found(hook: SesExportJobHook) -> None:

@@ -136,7 +136,7 @@ def hook() -> SesExportJobHook:
     return SesExportJobHook(aws_conn_id=None, region_name="us-east-1")
 
 
-def test_wait_goes_through_waiter_with_logging(hook: SesExportJobHook) -> None:
+def test_wait_goes_through_waiter_with_logging(hook: SesExportJobHook, waiter_sleeps: list[float]) -> None:
     from airflow.providers.amazon.aws.utils import waiter_with_logging
 
     with (
@@ -145,8 +145,9 @@ def test_wait_goes_through_waiter_with_logging(hook: SesExportJobHook) -> None:
     ):
         stubber.add_response("get_export_job", job_response("PROCESSING"), {"JobId": "job-1"})
         stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})
-        summary = hook.wait_for_export_job("job-1", waiter_delay=0, waiter_max_attempts=3)
+        summary = hook.wait_for_export_job("job-1", waiter_delay=1.5, waiter_max_attempts=3)
         stubber.assert_no_pending_responses()
+    assert waiter_sleeps == [1.5]  # one pause of waiter_delay between the two polls
     assert wait.call_count == 1
     assert wait.call_args.kwargs["args"] == {"JobId": "job-1"}
     assert summary["job_status"] == "COMPLETED"
@@ -157,7 +158,7 @@ def test_wait_treats_an_unknown_job_as_not_found_the_way_real_ses_says_it(hook: 
     with Stubber(hook.conn) as stubber:
         stubber.add_client_error("get_export_job", "BadRequestException", "Invalid JobId", 400)
         with pytest.raises(SesExportJobNotFoundError):
-            hook.wait_for_export_job("job-1", waiter_delay=0, waiter_max_attempts=3)
+            hook.wait_for_export_job("job-1", waiter_delay=1, waiter_max_attempts=3)
 
 
 def test_wait_survives_a_network_error_that_outlasted_botocore(hook: SesExportJobHook) -> None:
@@ -173,6 +174,6 @@ def test_wait_survives_a_network_error_that_outlasted_botocore(hook: SesExportJo
 
     with Stubber(client) as stubber, mock.patch.object(client, "_make_api_call", side_effect=make_api_call):
         stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})
-        summary = hook.wait_for_export_job("job-1", waiter_delay=0, waiter_max_attempts=3)
+        summary = hook.wait_for_export_job("job-1", waiter_delay=1, waiter_max_attempts=3)
     assert summary["job_status"] == "COMPLETED"
     assert calls == ["GetExportJob", "GetExportJob"]

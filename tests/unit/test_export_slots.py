@@ -27,7 +27,7 @@ from airflow_provider_sesexport.operators import _create_export
 from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator
 from airflow_provider_sesexport.triggers import poller as poller_mod
 from airflow_provider_sesexport.triggers.export_slot import SesExportSlotTrigger
-from airflow_provider_sesexport.utils import aws_errors, export_slots
+from airflow_provider_sesexport.utils import aws_errors
 from airflow_provider_sesexport.utils.export_slots import SlotWait, backoff
 from airflow_provider_sesexport.utils.validation import SesExportInputError, build_create_export_job_request
 from tests.unit.responses import job_response
@@ -140,8 +140,7 @@ def test_backoff_doubles_is_capped_and_jittered_in_the_upper_half() -> None:
     ceilings = [backoff(attempt, 30, edges) for attempt in range(1, 8)]  # type: ignore[arg-type]
     assert ceilings == [2, 4, 8, 16, 30, 30, 30]
     assert edges.calls == [(c / 2, c) for c in ceilings]
-    assert backoff(50, 0.2, edges) == export_slots.MIN_CAP  # type: ignore[arg-type]  # a tiny cap is raised
-    assert backoff(1, 0.5, edges) == export_slots.MIN_CAP  # type: ignore[arg-type]
+    assert backoff(50, 1.0, edges) == 1.0  # type: ignore[arg-type]  # the smallest cap (waiter_delay's floor)
     rng = random.Random(3)
     drawn = [backoff(6, 30, rng) for _ in range(200)]
     assert all(15 <= d <= 30 for d in drawn) and len(set(drawn)) == 200  # jittered, never the same pause

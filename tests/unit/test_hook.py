@@ -48,6 +48,39 @@ def test_not_found_maps_to_typed_error(hook: SesExportJobHook, stubber: Stubber)
     assert err.value.job_id == "job-404"
 
 
+@pytest.mark.parametrize(
+    ("message", "code", "status"),
+    [("Invalid JobId", "BadRequestException", 400), ("Job not found", "NotFoundException", 404)],
+)
+def test_not_found_names_the_connection_and_region_values(
+    monkeypatch: pytest.MonkeyPatch, message: str, code: str, status: int
+) -> None:
+    """The connection id and the region the request went to (here only the connection sets it) are in the error."""
+    import json
+
+    from botocore.stub import Stubber
+
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    conn = {"conn_type": "aws", "login": "k", "password": "s", "extra": {"region_name": "ap-southeast-4"}}
+    monkeypatch.setenv("AIRFLOW_CONN_SES_PROBE_91C2", json.dumps(conn))
+    probe = SesExportJobHook(aws_conn_id="ses_probe_91c2")
+    with Stubber(probe.conn) as stubber:
+        stubber.add_client_error("get_export_job", code, message, status)
+        with pytest.raises(SesExportJobNotFoundError) as err:
+            probe.get_export_job("job-9d7e")
+    text = str(err.value)
+    assert "'job-9d7e' was not found in region 'ap-southeast-4'" in text
+    assert "connection aws_conn_id='ses_probe_91c2'" in text
+    assert message in text
+    assert (err.value.aws_conn_id, err.value.region) == ("ses_probe_91c2", "ap-southeast-4")
+
+
+def test_not_found_without_a_connection_says_default_credentials(hook: SesExportJobHook, stubber: Stubber) -> None:
+    stubber.add_client_error("get_export_job", "BadRequestException", "Invalid JobId", 400)
+    with pytest.raises(SesExportJobNotFoundError, match="region 'us-east-1' of the account behind boto3's default"):
+        hook.get_export_job("job-1")
+
+
 def test_bad_request_maps_to_error_with_aws_message(hook: SesExportJobHook, stubber: Stubber) -> None:
     stubber.add_client_error("get_export_job", "BadRequestException", "JobId is malformed", 400)
     with pytest.raises(SesExportJobError, match="JobId is malformed"):

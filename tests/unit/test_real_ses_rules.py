@@ -72,7 +72,7 @@ def no_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def create_operator(hook: SesExportJobHook, source: dict[str, Any], **kwargs: Any) -> SesCreateExportJobOperator:
-    op = SesCreateExportJobOperator(task_id="create", export_data_source=source, waiter_delay=0, **kwargs)
+    op = SesCreateExportJobOperator(task_id="create", export_data_source=source, waiter_delay=1, **kwargs)
     op.__dict__["hook"] = hook
     return op
 

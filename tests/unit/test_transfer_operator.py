@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from typing import Any
@@ -27,7 +28,11 @@ def make(**kwargs: Any) -> SesExportToS3Operator:
     return SesExportToS3Operator(**args)
 
 
-@pytest.mark.parametrize("bucket", ["my-bucket", "abc", "a.b-c.d1", "x" * 63])
+@pytest.mark.parametrize(
+    "bucket",
+    # the reserved affixes inside a name are fine; a directory bucket's name ends with --x-s3
+    ["my-bucket", "abc", "a.b-c.d1", "x" * 63, "my-xn--bucket", "s3alias-exports", "my-exports--usw2-az1--x-s3"],
+)
 def test_valid_bucket_names(bucket: str) -> None:
     assert validate_bucket(bucket) == bucket
 
@@ -38,6 +43,24 @@ def test_valid_bucket_names(bucket: str) -> None:
 )
 def test_invalid_bucket_names_name_the_parameter(bucket: Any) -> None:
     with pytest.raises(SesExportInputError, match=r"Invalid s3_bucket=.*expected an S3 bucket name"):
+        validate_bucket(bucket)
+
+
+@pytest.mark.parametrize(
+    ("bucket", "affix"),
+    [
+        ("xn--exports", "xn--"),
+        ("sthree-exports", "sthree-"),
+        ("sthree-configurator-x", "sthree-"),
+        ("amzn-s3-demo-bucket", "amzn-s3-demo-"),
+        ("exports-s3alias", "-s3alias"),
+        ("exports--ol-s3", "--ol-s3"),
+        ("exports.mrap", ".mrap"),
+        ("exports--table-s3", "--table-s3"),
+    ],
+)
+def test_bucket_names_with_a_reserved_prefix_or_suffix_are_refused(bucket: str, affix: str) -> None:
+    with pytest.raises(SesExportInputError, match=rf"Invalid s3_bucket={bucket!r}.*{re.escape(repr(affix))}"):
         validate_bucket(bucket)
 
 

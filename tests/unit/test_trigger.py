@@ -149,7 +149,7 @@ def run(seams: poller_mod.PollerSeams) -> Run:
 
 
 def trigger(job_id: str = "job-1", **kwargs: Any) -> SesExportJobTrigger:
-    kwargs.setdefault("poll_interval", 0)
+    kwargs.setdefault("poll_interval", 1)
     return SesExportJobTrigger(job_id=job_id, **kwargs)
 
 
@@ -235,11 +235,17 @@ def test_running_job_waits_until_it_finishes(ses: FakeSes, run: Run) -> None:
     assert ses.ops().count("GetExportJob") == 1
 
 
-def test_missing_job_emits_error_event_with_aws_message(run: Run) -> None:
-    event = run(first_event(trigger("ghost")))
+def test_missing_job_emits_error_event_with_aws_message(ses: FakeSes, run: Run) -> None:
+    ses.meta = mock.Mock(region_name="eu-central-2")  # type: ignore[attr-defined]  # the region the client sends to
+    event = run(first_event(trigger("ghost", aws_conn_id="ses_probe_5b0e")))
     assert event["status"] == "error"
     assert event["error_code"] == "NotFoundException"
     assert "Job ghost not found" in event["message"]
+    assert (event["aws_conn_id"], event["region"]) == ("ses_probe_5b0e", "eu-central-2")
+    with pytest.raises(SesExportJobNotFoundError) as err:  # what the sensor and operator raise from the event
+        summary_from_event(event, AirflowSensorTimeout)
+    assert "'ghost' was not found in region 'eu-central-2'" in str(err.value)
+    assert "aws_conn_id='ses_probe_5b0e'" in str(err.value)
 
 
 def test_deadline_emits_timeout_and_unsubscribes(ses: FakeSes, factory: Factory, run: Run) -> None:
@@ -247,7 +253,7 @@ def test_deadline_emits_timeout_and_unsubscribes(ses: FakeSes, factory: Factory,
 
     async def scenario() -> tuple[dict[str, Any], dict[Any, Any]]:
         deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(milliseconds=50)
-        event = await first_event(trigger(timeout_at=deadline, poll_interval=0.01))
+        event = await first_event(trigger(timeout_at=deadline, poll_interval=1))
         # no pause: the trigger let the poller close its client before the event went out
         return event, poller_mod.active_pollers()
 
@@ -533,7 +539,7 @@ def test_fallback_is_sticky_no_more_list_calls(ses: FakeSes, run: Run) -> None:
     ses.jobs["job-1"] = "PROCESSING"
 
     async def scenario() -> dict[str, Any]:
-        task = asyncio.ensure_future(first_event(trigger(poll_interval=0)))
+        task = asyncio.ensure_future(first_event(trigger(poll_interval=1)))
         while ses.ops().count("GetExportJob") < 3:
             await asyncio.sleep(0)
         ses.jobs["job-1"] = "COMPLETED"
@@ -614,33 +620,145 @@ def test_shorter_interval_is_used() -> None:
     assert asyncio.run(scenario()) == 5.0
 
 
-def test_interval_follows_the_waiters_there_are_now(ses: FakeSes, fake_time: FakeTime, run: Run) -> None:
-    """The pause after each cycle is the smallest interval of the waiters subscribed at that moment."""
-    ses.jobs.update({"fast": "PROCESSING", "slow": "PROCESSING", "faster": "PROCESSING"})
-    sleeps = fake_time.sleeps
+class TimedSes(FakeSes):
+    """The fake SES client, also noting the fake clock's time of every call."""
 
-    async def until_more_sleeps(count: int) -> None:
-        target = len(sleeps) + count
-        while len(sleeps) < target:
-            await asyncio.sleep(0)
+    def __init__(self, time: FakeTime) -> None:
+        super().__init__()
+        self.time = time
+        self.at: list[tuple[float, str, str | None]] = []
 
-    async def scenario() -> None:
-        fast = asyncio.ensure_future(first_event(trigger("fast", poll_interval=5)))
+    async def list_export_jobs(self, **kwargs: Any) -> dict[str, Any]:
+        self.at.append((self.time.now, "ListExportJobs", None))
+        return await super().list_export_jobs(**kwargs)
+
+    async def get_export_job(self, JobId: str) -> dict[str, Any]:
+        self.at.append((self.time.now, "GetExportJob", JobId))
+        return await super().get_export_job(JobId)
+
+    def cycle_times(self) -> list[float]:
+        """When each cycle ran (each lists CREATED once)."""
+        return [t for t, op, _ in self.at if op == "ListExportJobs"][::2]
+
+    def gets(self, job_id: str) -> list[float]:
+        return [t for t, op, j in self.at if op == "GetExportJob" and j == job_id]
+
+
+def timed_run(fake_time: FakeTime, scenario: Callable[[TimedSes], Coroutine[Any, Any, Any]]) -> TimedSes:
+    """Run ``scenario`` on a fresh loop whose pollers use a :class:`TimedSes` and the fake clock."""
+    ses = TimedSes(fake_time)
+    seams = poller_mod.PollerSeams(
+        open_client=Factory(ses), clock=fake_time.clock, sleep=fake_time.sleep, rng=random.Random(7)
+    )
+
+    async def main() -> None:
+        poller_mod.use_seams(seams)
+        await scenario(ses)
+
+    asyncio.run(main())
+    return ses
+
+
+async def until(fake_time: FakeTime, when: float) -> None:
+    """Let the event loop run until the fake clock reaches ``when``."""
+    while fake_time.now < when:
+        await asyncio.sleep(0)
+
+
+def test_each_wait_is_polled_at_its_own_pace(fake_time: FakeTime) -> None:
+    """
+    Two waits share the poller, one at 1 s and one at 30 s: the 1 s wait does not make the 30 s wait's job be
+    fetched any sooner than its own interval, and a cycle costs 2 + pages + finished jobs calls.
+    """
+    events: dict[str, dict[str, Any]] = {}
+
+    async def scenario(ses: TimedSes) -> None:
+        ses.jobs.update({"fast": "PROCESSING", "slow": "PROCESSING"})
+        fast = asyncio.ensure_future(first_event(trigger("fast", poll_interval=1)))
         slow = asyncio.ensure_future(first_event(trigger("slow", poll_interval=30)))
-        await until_more_sleeps(3)
-        assert set(sleeps) == {5.0}
+        await until(fake_time, 10)
+        ses.jobs["slow"] = "COMPLETED"  # leaves the lists at t=10; its wait asks again at t=30 only
+        events["slow"] = await slow
+        await until(fake_time, 45)
+        ses.jobs["fast"] = "COMPLETED"
+        events["fast"] = await fast
+
+    ses = timed_run(fake_time, scenario)
+    assert events["slow"]["status"] == events["fast"]["status"] == "success"
+    assert ses.gets("slow") == [30.0]  # its own pace, though the 1 s wait cycled 20 times since it finished
+    assert ses.gets("fast") == [45.0]
+    assert ses.cycle_times() == [float(t) for t in range(1, 46)]  # the 1 s wait kept its pace too
+    for t in ses.cycle_times():
+        calls = [op for at, op, _ in ses.at if at == t]
+        finished = {30.0: 1, 45.0: 1}.get(t, 0)
+        assert len(calls) <= 2 + finished  # one page per status here
+        assert calls.count("ListExportJobs") == 2 and calls.count("GetExportJob") == finished
+
+
+def test_the_poller_rests_at_the_pace_of_the_waits_there_are_now(fake_time: FakeTime) -> None:
+    """Once the 1 s wait has ended, the poller cycles every 30 s (the remaining wait's interval), not every second."""
+
+    async def scenario(ses: TimedSes) -> None:
+        ses.jobs.update({"fast": "PROCESSING", "slow": "PROCESSING"})
+        fast = asyncio.ensure_future(first_event(trigger("fast", poll_interval=1)))
+        slow = asyncio.ensure_future(first_event(trigger("slow", poll_interval=30)))
+        await until(fake_time, 5)
         ses.jobs["fast"] = "COMPLETED"
         assert (await fast)["status"] == "success"
-        await until_more_sleeps(2)
-        assert sleeps[-2:] == [30.0, 30.0]  # the 5 s waiter left: back to 30 s
-        faster = asyncio.ensure_future(first_event(trigger("faster", poll_interval=1)))
-        await until_more_sleeps(3)
-        assert sleeps[-2:] == [1.0, 1.0]  # a shorter interval counts from the next cycle on
-        faster.cancel()
+        await until(fake_time, 95)
         slow.cancel()
-        await asyncio.gather(faster, slow, return_exceptions=True)
+        await asyncio.gather(slow, return_exceptions=True)
 
-    run(scenario())
+    ses = timed_run(fake_time, scenario)
+    # (the fake clock jumps a whole pause at once: the cycle after 90 s may run before the wait is cancelled)
+    assert ses.cycle_times()[:8] == [1.0, 2.0, 3.0, 4.0, 5.0, 30.0, 60.0, 90.0]
+    assert all(t % 30 == 0 for t in ses.cycle_times()[5:])
+    assert ses.gets("slow") == []
+
+
+def test_waits_of_one_interval_share_cycles_whenever_they_started(fake_time: FakeTime) -> None:
+    """
+    Triggers arrive at any time: a job is due on its interval's grid (multiples of it on the clock), not an
+    interval after its own start, or N waits would each cost a cycle of 2 + pages calls per interval.
+    """
+
+    async def scenario() -> None:
+        seams = poller_mod.PollerSeams(open_client=Factory(FakeSes()), clock=fake_time.clock, sleep=fake_time.sleep)
+        poller = poller_mod.ExportJobPoller(poller_mod.ClientSpec.of("c", None, None, None), seams=seams)
+        starts = {"a": 0.0, "b": 1.3, "c": 2.9, "d": 4.999, "e": 5.0}
+        futures = {}
+        for job_id, at in starts.items():
+            fake_time.now = at
+            futures[job_id] = poller.subscribe(job_id, 5)
+        # the first check comes within one interval, and a cycle at 5 s or 10 s takes every job due by then
+        assert poller.due == {"a": 5.0, "b": 5.0, "c": 5.0, "d": 5.0, "e": 10.0}
+        assert poller.due_jobs(5.0) == ["a", "b", "c", "d"]
+        poller._checked(["a", "b", "c", "d"], 5.04)  # the cycle that started a little late
+        assert poller.due_jobs(10.0) == ["a", "b", "c", "d", "e"]
+        futures["f"] = poller.subscribe("f", 30)  # at 5.0: due at 30, with the 5 s waits' cycle there
+        assert poller.due["f"] == 30.0
+        for job_id, future in futures.items():
+            poller.unsubscribe(job_id, future)
+
+    asyncio.run(scenario())
+
+
+def test_a_cycle_cut_short_leaves_its_jobs_due(fake_time: FakeTime) -> None:
+    """A throttled GetExportJob pushes the next cycle back; the job it was for is asked about again then."""
+
+    async def scenario(ses: TimedSes) -> None:
+        ses.jobs["slow"] = "COMPLETED"
+        ses.get_errors["slow"] = client_error("TooManyRequestsException", 429)
+        slow = asyncio.ensure_future(first_event(trigger("slow", poll_interval=30)))
+        await until(fake_time, 30)
+        while not ses.gets("slow"):
+            await asyncio.sleep(0)
+        del ses.get_errors["slow"]
+        assert (await slow)["status"] == "success"
+
+    ses = timed_run(fake_time, scenario)
+    first, second = ses.gets("slow")
+    assert first == 30.0 and 60.0 <= second <= 90.0  # backoff: 30 s to 60 s more at level 1, jittered
 
 
 def test_unsubscribe_is_idempotent_and_the_last_one_out_closes(ses: FakeSes, factory: Factory, run: Run) -> None:
