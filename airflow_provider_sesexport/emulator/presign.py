@@ -59,6 +59,15 @@ def record_issued(*values: str) -> None:
         _issued.update(values)
 
 
+def is_issued(value: str) -> bool:
+    """
+    Whether ``value`` is a secret value this process put in a URL.
+
+    :param value: any string.
+    """
+    return value in _issued
+
+
 def issued_secrets() -> list[str]:
     """Every secret value (signature, security token, access key id) this process put in a URL so far."""
     with _issued_lock:
