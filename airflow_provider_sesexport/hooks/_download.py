@@ -6,7 +6,11 @@ So a download here always starts from a fresh GetExportJob, never from a URL fou
 the URL is rejected (403, expired) or the connection drops, a new GetExportJob supplies a new URL and
 the download resumes where it stopped (``Range: bytes=N-``, ``If-Match`` on the first ETag so a
 changed file is never spliced). Servers that ignore ``Range`` are re-read from the start with the
-bytes already delivered skipped. URLs are only ever logged without their query string.
+bytes already delivered skipped. URLs are only ever logged without their query string, and every error
+text from requests/urllib3 (which quotes the URL's path and query) passes the scrubbing rule of
+:mod:`~airflow_provider_sesexport.utils.redaction` and is raised outside the ``except`` block, so no chained
+exception carries it. A redirect is followed only within the URL's origin (scheme, host and port): to
+another one it is refused, naming the job.
 
 Two URL forms are handled: the documented https pre-signed URL (read with ``requests``) and an
 ``s3://bucket/key`` URL (read with the Amazon provider's ``S3Hook`` on the same connection).
