@@ -13,7 +13,6 @@ as a header (``X-Amz-Security-Token: ...``) or a dict entry. :func:`redact_text`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from airflow_provider_sesexport._compat import mask_secret
@@ -69,38 +68,48 @@ def redact_text(text: str) -> str:
     return _SECRET_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
 
 
-def secret_values(url: str) -> Iterator[str]:
+def secret_values(url: str) -> list[str]:
     """
-    The secret values of a pre-signed URL as they can appear in text: raw, percent-encoded once and twice;
-    for ``X-Amz-Credential`` also its access key id alone.
+    The secret values of a pre-signed URL as the secrets masker needs them: the signature (hex, the same in any
+    encoding), the credential's access key id (its secret part, also encoding-proof) and the security token raw and
+    percent-encoded (as it appears inside a URL).
 
     :param url: the URL.
     """
     try:
         params = parse_qsl(urlsplit(url).query, keep_blank_values=False)
     except ValueError:
-        return
-    wanted = {name.lower() for name in SECRET_PARAMS}
+        return []
+    values: dict[str, None] = {}
     for name, value in params:
-        if name.lower() not in wanted:
-            continue
-        values = [value]
-        if name.lower() == "x-amz-credential" and "/" in value:
-            values.append(value.split("/", 1)[0])
-        for raw in values:
-            once = quote(raw, safe="")
-            yield from dict.fromkeys((raw, once, quote(once, safe="")))
+        name = name.lower()
+        if name == "x-amz-signature":
+            values[value] = None
+        elif name == "x-amz-credential":
+            values[value.split("/", 1)[0]] = None
+        elif name == "x-amz-security-token":
+            values[value] = values[quote(value, safe="")] = None
+    return list(values)
+
+
+#: URLs already registered in this process (GetExportJob's answer is seen by botocore's hook, then by the poll).
+_masked: set[str] = set()
 
 
 def mask_url(url: str | None) -> None:
     """
-    Register a pre-signed URL and each of its secret values with Airflow's secrets masker, so any log line
-    (a third-party library's included, botocore's DEBUG dump of the response too) shows ``***`` instead.
+    Register a pre-signed URL's secret values with Airflow's secrets masker (once per URL and process), so any log
+    line showing them (a third-party library's, botocore's DEBUG dump of the response too) shows ``***`` instead.
+
+    Only the secret values are registered, not the whole URL: each registration makes the masker rebuild its
+    pattern, and the values are all a line needs masked.
 
     :param url: the full URL, or None (ignored).
     """
-    if not url:
+    if not url or url in _masked:
         return
-    mask_secret(url)
+    if len(_masked) > 10_000:
+        _masked.clear()
+    _masked.add(url)
     for value in secret_values(url):
         mask_secret(value)

@@ -55,4 +55,4 @@ def test_urls_are_masked_before_botocore_logs_the_response(ses_export_emulator: 
     assert snapshot.seen, "botocore logged no response body: the row proves nothing"
     for text, known in snapshot.seen:
         assert any(v in text for v in values)
-        assert url in known and set(values) <= known, "botocore logged the URL before the masker knew it"
+        assert set(values) <= known, "botocore logged the URL before the masker knew its secret values"
