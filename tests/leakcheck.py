@@ -1,9 +1,18 @@
 """
-Session-wide detector of leaked pre-signed URLs (``X-Amz-Signature`` / ``X-Amz-Credential``).
+Session-wide detector of leaked pre-signed URL secrets, by value.
 
-A pre-signed ``S3Url`` is a bearer credential for customer email data. The only place a full one may
-appear is the result operator's explicit ``s3_url`` XCom key. This module collects, while the e2e and
-reliability suites run:
+A pre-signed ``S3Url`` is a bearer credential for customer email data. Its secrets are the values of
+``X-Amz-Signature``, ``X-Amz-Security-Token`` and ``X-Amz-Credential`` (its access key id). Every URL a
+test serves or stubs carries unique values: the emulator's presigner makes and records each one
+(:func:`airflow_provider_sesexport.emulator.presign.issued_secrets`, also the emulator's
+``issued_secrets`` control operation), and tests that stub a URL get it from :func:`plant_url`, which
+records its values in the same registry. The check looks for exactly those values, raw, URL-encoded
+once or twice, with or without the rest of the URL around them: a value found is a leak whatever
+shape the text around it has (a scheme-less ``/f.csv?...`` in a urllib3 error, a URL quoted in
+another URL, a header), and nothing else is (the bare word ``X-Amz-Signature`` is no secret).
+
+The only place a full URL may appear is the result operator's explicit ``s3_url`` XCom key. This
+module collects, while the unit, e2e and reliability suites run:
 
 * the captured stdout / stderr / log sections of every test phase (on Airflow 3 the task logs written
   by ``dag.test()`` go to stdout through structlog; trigger logs too), and the failure text
@@ -23,25 +32,68 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pytest
 
-#: What marks a full pre-signed URL (SigV4 query-string auth), raw or percent-encoded: the signature or
-#: credential parameter WITH a value. The bare word is no secret (a JobId may be ``X-AMZ-SIGNATURE``).
-LEAK = re.compile(r"X-Amz-(?:Signature|Credential)(?:=|%3D|%253D)[^\s&\"'<>]+", re.IGNORECASE)
+from airflow_provider_sesexport.emulator import presign
 
-#: Test directories whose output is scanned (the suites that run the provider for real).
-SCANNED_SUITES = ("e2e", "reliability")
+#: The shapes of the secret values the presigner and :func:`plant_url` make: an index into the text
+#: (candidates are then looked up among the values issued; a shape alone is never a finding).
+CANDIDATE = re.compile(r"[0-9a-f]{64,}|ASIA[A-Z0-9]{16}|" + re.escape(presign.TOKEN_PREFIX) + r"[A-Za-z0-9+/]{80}")
+
+#: Test directories whose output is scanned.
+SCANNED_SUITES = ("unit", "e2e", "reliability")
 
 #: XCom keys allowed to carry a full pre-signed URL.
 ALLOWED_XCOM_KEYS = frozenset({"s3_url"})
 
 #: Loggers of the test servers themselves (they legitimately see the URLs they serve).
 SERVER_LOGGERS = ("airflow_provider_sesexport.emulator", "aiohttp", "werkzeug", "moto")
+
+
+def plant_url(
+    base: str = "https://export-bucket.s3.amazonaws.com/exports/job-1/data.csv",
+    amz_date: str = "20261101T063000Z",
+) -> str:
+    """
+    A pre-signed-shaped URL with unique secret values, recorded for the leak check: the one way a test
+    stubs a URL.
+
+    :param base: the URL without its query string.
+    :param amz_date: the ``X-Amz-Date`` value (with ``X-Amz-Expires=300`` it says when the URL expires).
+    """
+    access_key, token = presign.new_secret_values()
+    signature = secrets.token_hex(32)
+    presign.record_issued(signature, token, access_key)
+    credential = quote(f"{access_key}/{amz_date[:8]}/us-east-1/s3/aws4_request", safe="")
+    return (
+        f"{base}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={credential}&X-Amz-Date={amz_date}"
+        f"&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Security-Token={quote(token, safe='')}"
+        f"&X-Amz-Signature={signature}"
+    )
+
+
+def secret_values_of(url: str) -> list[str]:
+    """The secret values a URL carries (signature, token, access key id), as recorded: for assertions.
+
+    :param url: a URL from :func:`plant_url` or the emulator.
+    """
+    return [v for _, v in _candidates(unquote(url)) if presign.is_issued(v)]
+
+
+def _candidates(text: str) -> Iterable[tuple[int, str]]:
+    """``(position, value)`` of every substring shaped like a secret value (each 64-window of a longer hex run)."""
+    for match in CANDIDATE.finditer(text):
+        run = match.group(0)
+        width = 64 if run[0] in "0123456789abcdef" else len(run)
+        for i in range(len(run) - width + 1):
+            yield match.start() + i, run[i : i + width]
 
 
 @dataclass
@@ -53,12 +105,31 @@ class Finding:
         return f"{self.source}: ...{self.excerpt}..."
 
 
-def find_leaks(text: str, source: str) -> list[Finding]:
-    """Every place in ``text`` that carries a pre-signed URL's signature or credential."""
-    out = []
-    for match in LEAK.finditer(text):
-        start = max(0, match.start() - 80)
-        out.append(Finding(source, text[start : match.end() + 40].replace("\n", " ")))
+def find_leaks(text: str, source: str, extra_values: frozenset[str] | set[str] = frozenset()) -> list[Finding]:
+    """
+    Every place in ``text`` that carries a secret value recorded in this process (or one of ``extra_values``),
+    raw or URL-encoded once or twice.
+
+    :param text: the text.
+    :param source: where it came from (for the report).
+    :param extra_values: more values to look for (an out-of-process emulator's).
+    """
+    out: list[Finding] = []
+    seen: set[str] = set()
+    variants = [text]
+    for _ in range(3):  # a token is encoded once in its URL, so a URL quoted twice holds it encoded thrice
+        decoded = unquote(variants[-1])
+        if decoded == variants[-1]:
+            break
+        variants.append(decoded)
+    for variant in variants:
+        for position, value in _candidates(variant):
+            if value in seen or not (value in extra_values or presign.is_issued(value)):
+                continue
+            seen.add(value)
+            start = max(0, position - 80)
+            excerpt = variant[start : position + len(value) + 40].replace(value, "<SECRET VALUE>").replace("\n", " ")
+            out.append(Finding(source, excerpt))
     return out
 
 
@@ -73,13 +144,15 @@ class Collector:
     #: scanned tests that ran DAGs on the metadata DB (the ``airflow_db`` fixture)
     db_users: set[str] = field(default_factory=set)
     active: bool = False
+    #: values to look for besides this process's recorded ones (an out-of-process emulator's)
+    extra_values: set[str] = field(default_factory=set)
 
     def scan(self, source: str, text: str) -> None:
         if not text:
             return
         self.texts_scanned += 1
         self.chars_scanned += len(text)
-        self.findings.extend(find_leaks(text, source))
+        self.findings.extend(find_leaks(text, source, self.extra_values))
 
 
 COLLECTOR = Collector()

@@ -332,3 +332,4 @@ class SesExportEmulator:
     fail_job = _Control(operations.fail_job)
     delete_job = _Control(operations.delete_job)
     expire_urls = _Control(operations.expire_urls)
+    issued_secrets = _Control(operations.issued_secrets)

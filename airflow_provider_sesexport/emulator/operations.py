@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from airflow_provider_sesexport.emulator import presign
 from airflow_provider_sesexport.emulator.core import EmulatorCore
 from airflow_provider_sesexport.emulator.faults import FaultConfig
 from airflow_provider_sesexport.emulator.jobs import Advance, ReadCall, Rule, Terminal
@@ -471,6 +472,11 @@ def expire_urls(core: EmulatorCore) -> int:
     return core.signer.expire_all()
 
 
+def issued_secrets(core: EmulatorCore) -> list[str]:
+    """Every secret value (signature, security token, access key id) put in a download URL so far, for leak checks."""
+    return presign.issued_secrets()
+
+
 _FAULT_PARAMS = dataclass_params(FaultConfig, _FAULT_FIELDS, {"deny_operations": "--deny-operation"}) + _STORMS
 _RULE_PARAMS = (
     *dataclass_params(Rule, _RULE_FIELDS),
@@ -501,6 +507,7 @@ OPERATIONS: dict[str, ControlOperation] = {
         ControlOperation(fail_job, "POST", "/_emulator/jobs/{job_id}/fail"),
         ControlOperation(delete_job, "DELETE", "/_emulator/jobs/{job_id}"),
         ControlOperation(expire_urls, "POST", "/_emulator/expire-urls", result_key="expired"),
+        ControlOperation(issued_secrets, "GET", "/_emulator/issued-secrets", result_key="values"),
     )
 }
 

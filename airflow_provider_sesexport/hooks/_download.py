@@ -6,7 +6,11 @@ So a download here always starts from a fresh GetExportJob, never from a URL fou
 the URL is rejected (403, expired) or the connection drops, a new GetExportJob supplies a new URL and
 the download resumes where it stopped (``Range: bytes=N-``, ``If-Match`` on the first ETag so a
 changed file is never spliced). Servers that ignore ``Range`` are re-read from the start with the
-bytes already delivered skipped. URLs are only ever logged without their query string.
+bytes already delivered skipped. URLs are only ever logged without their query string, and every error
+text from requests/urllib3 (which quotes the URL's path and query) passes the scrubbing rule of
+:mod:`~airflow_provider_sesexport.utils.redaction` and is raised outside the ``except`` block, so no chained
+exception carries it. A redirect is followed only within the URL's origin (scheme, host and port): to
+another one it is refused, naming the job.
 
 Two URL forms are handled: the documented https pre-signed URL (read with ``requests``) and an
 ``s3://bucket/key`` URL (read with the Amazon provider's ``S3Hook`` on the same connection).
@@ -17,9 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from airflow_provider_sesexport.exceptions import SesExportDownloadError
 from airflow_provider_sesexport.hooks.ses_export import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_ATTEMPTS
@@ -33,6 +37,9 @@ if TYPE_CHECKING:
 _S3_ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 _S3_ERROR_MESSAGE = re.compile(rb"<Message>([^<]{1,300})</Message>")
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+_MAX_REDIRECTS = 5
+#: URL schemes a download reads (``http`` for local S3-compatible servers and the emulator).
+_SCHEMES = ("https", "http", "s3")
 
 
 class _Rejected(Exception):
@@ -49,6 +56,30 @@ def _s3_error_text(body: bytes) -> str:
     message = _S3_ERROR_MESSAGE.search(body)
     parts = [m.group(1).decode("utf-8", "replace") for m in (code, message) if m]
     return redact_text(": ".join(parts)) if parts else "no error details"
+
+
+def origin(url: str) -> str:
+    """
+    ``scheme://host:port`` of ``url`` (default port made explicit): what "the same host" means for a redirect.
+
+    :param url: an absolute URL.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or {"https": 443, "http": 80}.get(parts.scheme.lower())
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
+def network_error_text(exc: BaseException) -> str:
+    """
+    ``Type: message`` of a requests/urllib3/socket error, scrubbed (its text carries the URL's path and query).
+
+    :param exc: the error.
+    """
+    return redact_text(f"{type(exc).__name__}: {exc}")
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -166,8 +197,7 @@ class ExportStream(Iterator[bytes]):
                 need_refresh = False
             start = self.bytes_read
             try:
-                reader = self._read_s3 if self.url and self.url.lower().startswith("s3://") else self._read_https
-                yield from reader()
+                yield from self._reader()()
                 if self.size is not None and self.bytes_read < self.size:
                     raise _Transient(f"connection closed after {self.bytes_read} of {self.size} bytes")
                 return
@@ -195,6 +225,15 @@ class ExportStream(Iterator[bytes]):
             need_refresh = True
             if delay:
                 time.sleep(delay)
+
+    def _reader(self) -> Callable[[], Iterator[bytes]]:
+        scheme = urlsplit(self.url or "").scheme.lower()
+        if scheme not in _SCHEMES:
+            raise SesExportDownloadError(
+                f"Cannot download the file of SES export job {self.job_id!r}: its URL {self.safe_url} has the "
+                f"scheme {scheme + '://' if scheme else '(none)'}; expected https:// (or s3://)."
+            )
+        return self._read_s3 if scheme == "s3" else self._read_https
 
     def _check_total(self, total: int | None, etag: str | None) -> None:
         if total is not None:
@@ -245,16 +284,7 @@ class ExportStream(Iterator[bytes]):
             if self.etag:
                 headers["If-Match"] = self.etag
         assert self.url is not None
-        try:
-            response = self._session.get(
-                self.url,
-                headers=headers,
-                stream=True,
-                timeout=self.hook.download_timeout,
-                verify=self.hook._download_verify(),
-            )
-        except requests.RequestException as exc:
-            raise _Transient(f"request failed: {redact_text(type(exc).__name__ + ': ' + str(exc))}") from None
+        response = self._get_same_origin(self.url, headers)
         self._response = response
         status = response.status_code
         if status in (401, 403, 400):
@@ -292,13 +322,64 @@ class ExportStream(Iterator[bytes]):
                 chunks = self._skip(chunks, offset)
         yield from self._deliver(chunks)
 
+    def _get_same_origin(self, url: str, headers: dict[str, str]) -> Any:
+        """
+        GET ``url``, following redirects only within its origin (scheme, host and port).
+
+        A redirect elsewhere is refused, not followed: the request carries the pre-signed URL's
+        signature, and a file served from another host is not the export SES wrote.
+
+        :param url: the pre-signed URL.
+        :param headers: the request headers (``Range``, ``If-Match``).
+        """
+        import requests
+
+        for _hop in range(_MAX_REDIRECTS + 1):
+            failure = None
+            try:
+                response = self._session.get(
+                    url,
+                    headers=headers,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=self.hook.download_timeout,
+                    verify=self.hook._download_verify(),
+                )
+            except requests.RequestException as exc:
+                failure = f"request failed: {network_error_text(exc)}"
+            if failure is not None:  # raised outside the except block: no chained requests error carries the URL
+                raise _Transient(failure)
+            location = response.headers.get("Location") if response.is_redirect else None
+            if location is None:
+                return response
+            response.close()
+            target = urljoin(url, location)
+            if origin(target) != origin(url):
+                raise SesExportDownloadError(
+                    f"The download URL of SES export job {self.job_id!r} ({self.safe_url}) redirected to another "
+                    f"host, {origin(target)}: not followed (only redirects within {origin(url)} are)."
+                )
+            url = target
+        raise SesExportDownloadError(
+            f"The download URL of SES export job {self.job_id!r} ({self.safe_url}) redirected more than "
+            f"{_MAX_REDIRECTS} times."
+        )
+
     def _iter_raw(self, response: Any, urllib3_error: type[Exception]) -> Iterator[bytes]:
         import requests
 
-        try:
-            yield from response.raw.stream(self.chunk_size, decode_content=False)
-        except (urllib3_error, requests.RequestException, OSError) as exc:
-            raise _Transient(f"connection broken: {redact_text(type(exc).__name__ + ': ' + str(exc))}") from None
+        chunks = response.raw.stream(self.chunk_size, decode_content=False)
+        while True:
+            failure = None
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                return
+            except (urllib3_error, requests.RequestException, OSError) as exc:
+                failure = f"connection broken: {network_error_text(exc)}"
+            if failure is not None:  # raised outside the except block: no chained error carries the URL
+                raise _Transient(failure)
+            yield chunk
 
     def _read_s3(self) -> Iterator[bytes]:
         from botocore.exceptions import BotoCoreError, ClientError

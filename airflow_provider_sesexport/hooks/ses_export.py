@@ -41,6 +41,25 @@ DEFAULT_CHUNK_SIZE = 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 6
 
 
+def _mask_answer_urls(response_dict: dict[str, Any], **kwargs: Any) -> None:
+    """
+    botocore ``before-parse`` handler: register a GetExportJob answer's pre-signed URLs with the secrets masker.
+
+    :param response_dict: the raw HTTP response (``body`` is the JSON document).
+    """
+    import json
+
+    from airflow_provider_sesexport.utils.redaction import mask_url
+
+    try:
+        job = json.loads(response_dict.get("body") or b"{}")
+    except ValueError:
+        return
+    if isinstance(job, dict):
+        mask_url((job.get("ExportDestination") or {}).get("S3Url"))
+        mask_url((job.get("FailureInfo") or {}).get("FailedRecordsS3Url"))
+
+
 class SesExportDownloadMixin:
     """
     Download methods of :class:`SesExportJobHook`: the machinery behind them (``requests``, resuming,
@@ -217,6 +236,17 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "sesv2"
         super().__init__(*args, **kwargs)
+
+    def get_client_type(self, *args: Any, **kwargs: Any) -> Any:
+        """
+        The ``sesv2`` client (see ``AwsBaseHook``), whose GetExportJob answers have their pre-signed URLs registered
+        with the secrets masker before botocore parses them: botocore's DEBUG log of the response body is masked too.
+        """
+        client = super().get_client_type(*args, **kwargs)
+        events = getattr(getattr(client, "meta", None), "events", None)  # None: an aiobotocore client's creator
+        if events is not None:
+            events.register("before-parse.sesv2.GetExportJob", _mask_answer_urls)
+        return client
 
     @property
     def config(self) -> Config:

@@ -1,7 +1,8 @@
-"""The deployment's leak scan, last in the session (after the drills and ``test_examples.py``): no full
-pre-signed URL (an ``X-Amz-Signature`` or ``X-Amz-Credential`` value, :data:`tests.leakcheck.LEAK`) in any log file
-of any process or task (triggerer logs included), in the metadata DB tables a URL could land in (XCom except the
-``s3_url`` key, rendered fields, trigger kwargs decrypted with the deployment's fernet key, DAG run conf, the event
+"""The deployment's leak scan, last in the session (after the drills and ``test_examples.py``): no secret value of a
+pre-signed URL (a signature, security token or access key id the deployment's emulator put in a URL: its
+``issued_secrets`` control operation; raw or URL-encoded, whatever text surrounds it, :mod:`tests.leakcheck`) in any
+log file of any process or task (triggerer logs included), in the metadata DB tables a URL could land in (XCom except
+the ``s3_url`` key, rendered fields, trigger kwargs decrypted with the deployment's fernet key, DAG run conf, the event
 log, task instances' trigger payloads), or in what the UI shows of the result operator (the REST API's answers its
 pages are rendered from)."""
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.deployment.conftest import AirflowApi, Aws, MetadataDb, State
-from tests.leakcheck import ALLOWED_XCOM_KEYS, Collector
+from tests.leakcheck import ALLOWED_XCOM_KEYS, Collector, find_leaks
 
 #: The result operator of the gate example: the task that reads the URL and pushes it under ``s3_url``.
 RESULT_TASK = ("example_ses_export_gate", "export_result")
@@ -31,6 +32,16 @@ def latest_success(api: AirflowApi, dag_id: str, task_id: str) -> dict[str, Any]
         if api.task_states(dag_id, run["dag_run_id"]).get(task_id) == "success":
             return run
     raise AssertionError(f"no run of {dag_id} with {task_id} succeeded: the example scenarios did not run")
+
+
+def collector_for(state: State) -> Collector:
+    """A collector looking for every secret value the deployment's emulator (another process) put in a URL so far.
+
+    :param state: the deployment.
+    """
+    values = set(Aws(state).control("issued_secrets")["values"])
+    assert values, "the deployment's emulator issued no URL: the scan would prove nothing"
+    return Collector(extra_values=values)
 
 
 #: Tables a URL could be written to; every column of each is scanned, whatever the Airflow version names them.
@@ -133,8 +144,8 @@ def scan_ui(api: AirflowApi, state: State, collector: Collector) -> list[str]:
 
 
 def test_scanner_finds_a_planted_signed_url(tmp_path: Path, api: AirflowApi, aws: Aws, state: State) -> None:
-    """The scan can fail: a real URL from the emulator's GetExportJob, planted in a log file and in an encrypted
-    trigger payload, is found; its redacted form is not."""
+    """The scan can fail: a real URL from the emulator's GetExportJob (its values asked from the emulator, not read
+    from the URL), planted in a log file and in an encrypted trigger payload, is found; its redacted form is not."""
     from cryptography.fernet import Fernet
 
     from airflow_provider_sesexport.utils.redaction import redact_url
@@ -145,24 +156,27 @@ def test_scanner_finds_a_planted_signed_url(tmp_path: Path, api: AirflowApi, aws
     (tmp_path / "task" / "attempt=1").mkdir(parents=True)
     (tmp_path / "task" / "attempt=1" / "leaky.log").write_text(f"[2026-12-03] INFO - downloading {url}\n")
     (tmp_path / "clean.log").write_text(f"[2026-12-03] INFO - downloading {redact_url(url)}\n")
-    collector = Collector()
+    collector = collector_for(state)
     assert len(scan_files([tmp_path], collector)) == 2
-    assert [f.source for f in collector.findings] == [f"file {tmp_path}/task/attempt=1/leaky.log"] * 2  # sig + cred
+    # signature, security token, access key id
+    assert [f.source for f in collector.findings] == [f"file {tmp_path}/task/attempt=1/leaky.log"] * 3
 
     key = state.data["secrets"]["fernet_key"]
     token = Fernet(key.encode()).encrypt(json.dumps({"url": url}).encode()).decode()
-    assert "X-Amz-Signature" not in token and "X-Amz-Signature" in decrypted(token, key)
+    assert not find_leaks(token, "ciphertext", collector.extra_values)
+    assert len(find_leaks(decrypted(token, key), "decrypted", collector.extra_values)) == 3
 
 
 def test_no_presigned_url_in_logs_db_or_ui(api: AirflowApi, metadata_db: MetadataDb, state: State) -> None:
-    collector = Collector()
+    collector = collector_for(state)
     files = scan_files(log_dirs(state), collector)
     rows = scan_tables(metadata_db, state.data["secrets"]["fernet_key"], collector)
     pages = scan_ui(api, state, collector)
 
     print(
         f"\nleak scan ({state.image}): {len(files)} log files ({collector.chars_scanned} chars in all), "
-        f"rows {json.dumps(rows)}, {len(pages)} UI pages: {pages}; findings: {len(collector.findings)}"
+        f"rows {json.dumps(rows)}, {len(pages)} UI pages: {pages}; {len(collector.extra_values)} secret values "
+        f"issued by the emulator looked for; findings: {len(collector.findings)}"
     )
     # the scan saw the context a leak would sit in: the scenarios ran, each kind of process logged
     dag_id, task_id = RESULT_TASK

@@ -5,16 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from tests.leakcheck import plant_url
+
 CREATED = dt.datetime(2026, 11, 1, 6, 0, 0, tzinfo=dt.timezone.utc)
-PRESIGNED = (
-    "https://export-bucket.s3.amazonaws.com/exports/job-1/data.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256"
-    "&X-Amz-Credential=AKIAEXAMPLE%2F20261101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20261101T063000Z"
-    "&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature=0123456789abcdef"
-)
-FAILED_RECORDS = (
-    "https://export-bucket.s3.amazonaws.com/exports/job-1/failed.csv?X-Amz-Expires=300"
-    "&X-Amz-Signature=fedcba9876543210&X-Amz-Credential=AKIAEXAMPLE"
-)
+#: Pre-signed URLs with unique secret values planted for the session's leak check (tests/leakcheck.py).
+PRESIGNED = plant_url("https://export-bucket.s3.amazonaws.com/exports/job-1/data.csv")
+FAILED_RECORDS = plant_url("https://export-bucket.s3.amazonaws.com/exports/job-1/failed.csv")
 
 
 def job_response(status: str, job_id: str = "job-1", **overrides: Any) -> dict[str, Any]:

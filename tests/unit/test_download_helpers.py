@@ -18,6 +18,7 @@ from airflow_provider_sesexport.hooks._download import (
     parse_s3_url,
 )
 from airflow_provider_sesexport.hooks.ses_export import SesExportDownloadMixin
+from tests.leakcheck import plant_url
 
 
 def test_parse_s3_url() -> None:
@@ -49,7 +50,7 @@ class FakeHook(SesExportDownloadMixin):
 
     def _fresh_export_url(self, job_id: str) -> tuple[str, dt.datetime, dict[str, Any]]:
         self.calls += 1
-        return f"https://h/f?X-Amz-Signature={self.calls}", dt.datetime.now(dt.timezone.utc), {"JobId": job_id}
+        return plant_url("https://h/f"), dt.datetime.now(dt.timezone.utc), {"JobId": job_id}
 
 
 def scripted(stream: ExportStream, attempts: list[Any]) -> None:

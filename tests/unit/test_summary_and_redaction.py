@@ -62,3 +62,86 @@ def test_redact_text() -> None:
     text = f"download failed for {PRESIGNED} (403)"
     assert "X-Amz-Signature" not in redact_text(text)
     assert "(403)" in redact_text(text)
+
+
+def _forms(url: str) -> dict[str, str]:
+    """Every way a pre-signed URL's secrets reach a text: the forms the scrubbing rule must catch."""
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    parts = urlsplit(url)
+    token = parse_qs(parts.query)["X-Amz-Security-Token"][0]
+    return {
+        "whole url": f"download failed for {url} (403)",
+        "urllib3, no scheme": (
+            "HTTPSConnectionPool(host='x.invalid', port=443): "
+            f"Max retries exceeded with url: {parts.path}?{parts.query}"
+            " (Caused by NameResolutionError(\"Failed to resolve 'x.invalid'\"))"
+        ),
+        "requests, file scheme": f"No connection adapters were found for '{url.replace('https://', 'file:///')}'",
+        "url-encoded once": f"see {quote(url, safe='')} for details",
+        "url-encoded twice": f"see {quote(quote(url, safe=''), safe='')}",
+        "html &amp;": f'<a href="{url.replace("&", "&amp;")}">file</a>',
+        "query alone": f"?{parts.query}",
+        "header": f"X-Amz-Security-Token: {token}\r\nHost: h",
+        "dict repr": str({k: v[0] for k, v in parse_qs(parts.query).items()}),
+        "chained exception text": f'ConnectionError(MaxRetryError("url: {parts.path}?{parts.query}"))',
+    }
+
+
+@pytest.mark.parametrize("form", list(_forms(PRESIGNED)))
+def test_redact_text_removes_every_secret_value_in_every_form(form: str) -> None:
+    from tests.leakcheck import find_leaks, secret_values_of
+
+    text = _forms(PRESIGNED)[form]
+    assert find_leaks(text, form), "the form does not carry the planted values: the row would prove nothing"
+    scrubbed = redact_text(text)
+    assert not find_leaks(scrubbed, form), scrubbed
+    assert len(secret_values_of(PRESIGNED)) == 3
+    assert redact_text(scrubbed) == scrubbed  # a fixed point: scrubbing twice changes nothing
+
+
+def test_redact_text_keeps_the_rest_of_the_message() -> None:
+    text = redact_text(_forms(PRESIGNED)["urllib3, no scheme"])
+    assert "x.invalid" in text and "/exports/job-1/data.csv?<redacted>" in text and "NameResolutionError" in text
+    assert (
+        redact_text("job X-AMZ-SIGNATURE failed, see s3://bucket/key")
+        == "job X-AMZ-SIGNATURE failed, see s3://bucket/key"
+    )
+
+
+def test_mask_url_registers_each_secret_value_once_per_url() -> None:
+    from unittest import mock
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    from airflow_provider_sesexport.utils.redaction import mask_url
+    from tests.leakcheck import plant_url, secret_values_of
+
+    url = plant_url()
+    token = parse_qs(urlsplit(url).query)["X-Amz-Security-Token"][0]
+    with mock.patch("airflow_provider_sesexport.utils.redaction.mask_secret") as mask:
+        mask_url(url)
+        mask_url(url)  # seen again (botocore's hook, then the poll): not registered twice
+        mask_url(None)
+    registered = [c.args[0] for c in mask.call_args_list]
+    assert sorted(registered) == sorted({*secret_values_of(url), quote(token, safe="")}), registered
+
+
+def test_the_masker_hides_a_third_party_log_line_of_the_secret_values() -> None:
+    """Through Airflow's real secrets masker: a line quoting only the token (botocore's DEBUG dump, say) is masked."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from airflow_provider_sesexport.utils.redaction import mask_url
+    from tests.leakcheck import find_leaks, plant_url
+
+    url = plant_url()
+    token = parse_qs(urlsplit(url).query)["X-Amz-Security-Token"][0]
+    line = f"Response body: {{'X-Amz-Security-Token': {token!r}}}, path {urlsplit(url).path}?{urlsplit(url).query}"
+    assert find_leaks(line, "line")
+    mask_url(url)
+    try:
+        from airflow.sdk.log import redact
+    except ImportError:  # Airflow 2
+        from airflow.utils.log.secrets_masker import redact  # type: ignore[no-redef]
+    masked = str(redact(line))
+    assert not find_leaks(masked, "masked"), masked
+    assert "***" in masked

@@ -1,11 +1,14 @@
 """
 The collector can fail: a throwaway pytest session (a subprocess on a temporary tree) with an "e2e" test
-that leaks a signed URL in each way a task can (print, stderr, logging, output read through ``capfd``,
-a failing assertion) must end with the leak check failing and naming every channel.
+that leaks planted secret values in each way a task can (print, stderr, logging, output read through
+``capfd``), in each form (whole URL, scheme-less path and query as urllib3 writes it, URL-encoded once and
+twice, the token alone), must end with the leak check failing and naming every channel; a test printing
+the redacted URL, the parameters' bare names and an unplanted value of the same shape must not be named.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,30 +17,36 @@ from pathlib import Path
 
 from tests.conftest import REPO
 
-URL = "https://b.s3.amazonaws.com/x.csv?X-Amz-Credential=AKIA%2Fx&X-Amz-Signature=abc123"
-
 LEAKY_TESTS = textwrap.dedent(
-    f"""
+    """
     import logging
+    import secrets
     import sys
+    from urllib.parse import parse_qs, quote, urlsplit
 
-    URL = {URL!r}
+    from tests.leakcheck import plant_url
 
     def test_prints() -> None:
-        print("task log line", URL)
+        print("task log line", plant_url())
 
     def test_stderr() -> None:
-        sys.stderr.write("warning " + URL + "\\n")
+        url = urlsplit(plant_url("https://x.invalid/f.csv"))
+        sys.stderr.write(f"Max retries exceeded with url: {url.path}?{url.query} (Caused by NameResolutionError)\\n")
 
     def test_logs() -> None:
-        logging.getLogger("airflow.task").warning("poll: %s", URL)
+        logging.getLogger("airflow.task").warning("poll: %s", quote(plant_url(), safe=""))
 
     def test_capfd(capfd) -> None:
-        print("read by the test", URL)
-        assert URL in capfd.readouterr().out
+        print("read by the test", quote(quote(plant_url(), safe=""), safe=""))
+        assert "%25" in capfd.readouterr().out
+
+    def test_token_alone() -> None:
+        token = parse_qs(urlsplit(plant_url()).query)["X-Amz-Security-Token"][0]
+        print("X-Amz-Security-Token:", token)
 
     def test_clean() -> None:
-        print("https://b.s3.amazonaws.com/x.csv?<redacted>")
+        plant_url()
+        print("https://b.s3.amazonaws.com/x.csv?<redacted> X-Amz-Signature=<redacted>", secrets.token_hex(32))
     """
 )
 
@@ -70,13 +79,14 @@ def test_a_leaking_session_fails_the_check(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", "tests"],
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))},
         capture_output=True,
         text=True,
         timeout=120,
     )
     out = run.stdout + run.stderr
     assert run.returncode == 1, out
-    assert "5 passed, 1 failed" in out or "1 failed, 5 passed" in out, out
+    assert "6 passed, 1 failed" in out or "1 failed, 6 passed" in out, out
     assert out.index("test_leaky.py") < out.rindex("test_check.py::test_no_leaks"), "the check did not run last"
     sources = next(line for line in out.splitlines() if line.startswith("SOURCES"))
     for channel in (
@@ -84,6 +94,7 @@ def test_a_leaking_session_fails_the_check(tmp_path: Path) -> None:
         "test_stderr [Captured stderr call]",
         "log record",
         "capture fixture",
+        "test_token_alone [Captured stdout call]",
     ):
         assert channel in sources, f"{channel!r} leak not found: {sources}"
     assert "test_clean" not in sources

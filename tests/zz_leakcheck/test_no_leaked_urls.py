@@ -1,7 +1,8 @@
 """
-The secret-leakage check: no full pre-signed URL anywhere but the ``s3_url`` XCom key.
+The secret-leakage check: no secret value of a pre-signed URL (planted by the tests, issued by the emulator)
+anywhere but the ``s3_url`` XCom key.
 
-Runs last in the session (see ``conftest.py``), after the e2e and reliability suites, and scans what
+Runs last in the session (see ``conftest.py``), after the unit, e2e and reliability suites, and scans what
 :mod:`tests.leakcheck` collected while they ran (captured task / trigger output, log records,
 exception messages, failure reports), every row of the metadata DB (XCom except ``s3_url``, rendered
 template fields, trigger event payloads in ``next_kwargs``, ...) and every file under
@@ -18,10 +19,7 @@ import pytest
 
 from tests import leakcheck
 
-SIGNED = (
-    "https://bucket.s3.amazonaws.com/exports/x.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256"
-    "&X-Amz-Credential=AKIAEXAMPLE%2F20261101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=00ff"
-)
+SIGNED = leakcheck.plant_url("https://bucket.s3.amazonaws.com/exports/x.csv")
 
 
 def _db_path() -> Path:
@@ -31,13 +29,34 @@ def _db_path() -> Path:
 
 
 def test_detector_finds_signed_urls_and_allows_only_the_s3_url_key(tmp_path: Path) -> None:
-    """The check can fail: a planted URL is found in text, in a redacted form it is not, XCom rules hold."""
-    assert leakcheck.find_leaks(f"log line {SIGNED}", "t")
-    assert leakcheck.find_leaks("x-amz-credential%3DAKIA", "t")  # case and encoding do not hide it
-    assert not leakcheck.find_leaks("https://bucket.s3.amazonaws.com/exports/x.csv?<redacted>", "t")
-    assert leakcheck.find_leaks("?X-Amz-Signature=" + "0f" * 32, "t")
-    # the parameter's name without a value is no secret (a JobId or message may spell it)
+    """The check can fail: planted values are found in every form, redacted forms and look-alikes are not,
+    XCom rules hold."""
+    from urllib.parse import quote, urlsplit
+
+    from airflow_provider_sesexport.utils.redaction import redact_text
+
+    values = leakcheck.secret_values_of(SIGNED)
+    assert len(values) == 3, values  # signature, token, access key id
+    parts = urlsplit(SIGNED)
+    for form in (
+        SIGNED,
+        f"Max retries exceeded with url: {parts.path}?{parts.query} (Caused by NewConnectionError)",
+        quote(SIGNED, safe=""),
+        quote(quote(SIGNED, safe=""), safe=""),
+        SIGNED.replace("&", "&amp;"),
+    ):
+        found = leakcheck.find_leaks(f"log line {form}", "t")
+        assert len(found) == 3, (form, found)
+        assert not leakcheck.find_leaks(redact_text(f"log line {form}"), "t"), redact_text(form)
+    for value in values:
+        assert len(leakcheck.find_leaks(f"x{value}y", "t")) == 1  # alone, glued to other text
+        assert value not in str(leakcheck.find_leaks(value, "t"))  # the report does not repeat the secret
+    # the parameters' names, a redacted URL and an unplanted value of the same shape are no findings
     assert not leakcheck.find_leaks("job X-AMZ-SIGNATURE failed; X-Amz-Credential: see docs", "t")
+    assert not leakcheck.find_leaks("https://bucket.s3.amazonaws.com/exports/x.csv?<redacted>", "t")
+    assert not leakcheck.find_leaks("?X-Amz-Signature=" + "0f" * 32, "t")
+    # an out-of-process emulator's values are looked for when handed over
+    assert leakcheck.find_leaks("?X-Amz-Signature=" + "0f" * 32, "t", {"0f" * 32})
 
     db = tmp_path / "airflow.db"
     con = sqlite3.connect(db)
