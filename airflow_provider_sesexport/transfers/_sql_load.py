@@ -34,6 +34,17 @@ STAGING = "ses_export_staging"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
+def refused_value(exc: BaseException) -> bool:
+    """
+    Whether ``exc`` is the database refusing a value (SQLSTATE class 22, "data exception": a timestamp it cannot
+    read, a number out of range...): the same export fails the same way on every retry.
+
+    :param exc: what the driver raised (psycopg2 sets ``pgcode``, psycopg 3 ``sqlstate``).
+    """
+    code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    return isinstance(code, str) and code.startswith("22")
+
+
 def batches(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
     """Consecutive lists of up to ``size`` rows."""
     rows = iter(rows)

@@ -108,10 +108,11 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
 
     def execute(self, context: Context) -> int:
         from airflow_provider_sesexport._compat import get_connection, sql_escape_word
-        from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportLoadError
-        from airflow_provider_sesexport.transfers._sql_load import ExportLoad
+        from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportLoadError, SesExportRecordsError
+        from airflow_provider_sesexport.transfers._sql_load import ExportLoad, refused_value
         from airflow_provider_sesexport.transfers._sql_tables import (
             DATABASES,
+            POSTGRESQL,
             NulScrubber,
             data_source_key,
             qualified_name,
@@ -146,12 +147,19 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
             database or connection.conn_type,
             load.how,
         )
-        records = _Counted(self.hook.iter_export_records(job_id))
+        # PostgreSQL parses the timestamps itself (COPY into typed columns): cheaper than datetimes made here
+        records = _Counted(self.hook.iter_export_records(job_id, parse_timestamps=database != POSTGRESQL))
         try:
             written = load.run(self._rows(job_id, job, records), self._count_check(job_id, job, records, table))
         except SesExportJobError:
             raise  # the export's own errors (layout, count, download) name their cause already
         except Exception as exc:
+            if refused_value(exc):
+                raise SesExportRecordsError(
+                    f"{table} refused a value of SES export job {job_id!r} (after {records.count} records): "
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0]}. Nothing was committed; retrying the same "
+                    "export does not help."
+                ) from None
             raise SesExportLoadError(
                 f"Loading SES export job {job_id!r} into {table} failed after {records.count} records: "
                 f"{type(exc).__name__}: {exc}. Nothing was committed: the table is as it was before the load."

@@ -328,3 +328,23 @@ def test_lineage_names_the_export_and_the_table(ses: FakeSes, sql_db: SqlDb, ope
     assert output.name == (
         f"{sql_db.hook().get_connection(sql_db.conn_id).schema}.public.m" if sql_db.kind == "postgresql" else "main.m"
     )
+
+
+def test_a_timestamp_the_database_cannot_read_fails_without_retries(ses: FakeSes, sql_db: SqlDb) -> None:
+    """SQLite: the reader parses it; PostgreSQL: the server does (COPY into typed columns). Either way, no retry."""
+    first = ses.add(INSIGHTS, insights_csv(10, "ok"))
+    load(sql_db, first)
+    body = insights_csv(500, "ts").replace(b'"ts-m321","2026-11-01 00:00:05.123 UTC"', b'"ts-m321","yesterday-ish"')
+    with pytest.raises(SesExportRecordsError, match="yesterday-ish") as raised:
+        load(sql_db, ses.add(INSIGHTS, body))
+    assert "AirflowFailException" in [c.__name__ for c in type(raised.value).__mro__]
+    assert insights_ids(sql_db) == sorted(f"ok-m{i}" for i in range(10))
+
+
+def test_timestamps_are_stored_as_the_same_instant_on_every_path(ses: FakeSes, sql_db: SqlDb) -> None:
+    body = insights_csv(3, "when").replace(b"2026-11-01 00:00:05.123 UTC", b"2026-11-01 23:59:58.007 UTC")
+    load(sql_db, ses.add(INSIGHTS, body))
+    (value,) = {row[0] for row in sql_db.rows("t", "sendtimestamp")}
+    if isinstance(value, str):  # SQLite: ISO-8601 text
+        value = dt.datetime.fromisoformat(value)
+    assert value == dt.datetime(2026, 11, 1, 23, 59, 58, 7000, tzinfo=dt.timezone.utc)
