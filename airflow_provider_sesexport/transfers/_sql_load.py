@@ -125,7 +125,13 @@ class ExportLoad:
             )
             chunks = self._csv_chunks(rows)
             if hasattr(cur, "copy_expert"):  # psycopg2
-                cur.copy_expert(copy, _ChunkFile(chunks))
+                source = _ChunkFile(chunks)
+                try:
+                    cur.copy_expert(copy, source)
+                except Exception:
+                    if source.error is not None:  # psycopg2 reports it as QueryCanceled: raise the cause itself
+                        raise source.error from None
+                    raise
             else:  # psycopg 3
                 with cur.copy(copy) as writer:
                     for chunk in chunks:
@@ -208,8 +214,13 @@ class _ChunkFile:
 
     def __init__(self, chunks: Iterator[str]) -> None:
         self._chunks = chunks
+        self.error: BaseException | None = None
 
     def read(self, size: int = -1) -> str:
-        return next(self._chunks, "")
+        try:
+            return next(self._chunks, "")
+        except BaseException as exc:  # the export's own error (a malformed line, a failed download)
+            self.error = exc
+            raise
 
     readline = read

@@ -116,7 +116,12 @@ def ses(monkeypatch: pytest.MonkeyPatch) -> FakeSes:
 
 
 def load(db: SqlDb, job_id: str, table: str = "t", **kwargs: Any) -> int:
-    op = SesExportToSqlOperator(
+    return int(operator(db, job_id, table, **kwargs).execute({"ti": _TI()}))  # type: ignore[arg-type]
+
+
+def operator(db: SqlDb, job_id: str, table: str = "t", **kwargs: Any) -> SesExportToSqlOperator:
+    """The operator, built in the calling thread (Airflow 2 builds operators in the main thread only)."""
+    return SesExportToSqlOperator(
         task_id=f"load_{uuid.uuid4().hex[:6]}",
         job_id=job_id,
         table=table,
@@ -125,7 +130,6 @@ def load(db: SqlDb, job_id: str, table: str = "t", **kwargs: Any) -> int:
         region_name="us-east-1",
         **{"create_table": True, "commit_every": 100, **kwargs},
     )
-    return int(op.execute({"ti": _TI()}))  # type: ignore[arg-type]
 
 
 class _TI:
@@ -269,14 +273,14 @@ def test_two_loads_of_the_same_export_at_once_end_with_one_copy(ses: FakeSes, sq
     ses.pace = lambda job_id, n: both_reading.wait() if n == 200 else None  # both staged half, then go on
     errors: list[BaseException] = []
 
-    def run() -> None:
+    def run(op: SesExportToSqlOperator) -> None:
         try:
-            load(sql_db, job_id)
+            op.execute({"ti": _TI()})  # type: ignore[arg-type]
         except BaseException as exc:  # reported below
             errors.append(exc)
 
     sql_db.run("SELECT 1")  # the SQLite file exists before two threads open it
-    load_threads = [threading.Thread(target=run) for _ in range(2)]
+    load_threads = [threading.Thread(target=run, args=(operator(sql_db, job_id),)) for _ in range(2)]
     for thread in load_threads:
         thread.start()
     for thread in load_threads:
