@@ -19,42 +19,40 @@ DEFAULT_COMMIT_EVERY = 1000
 
 class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
     """
-    Load the file of a COMPLETED SES v2 export job into a SQL table through the connection's ``DbApiHook``.
+    Load the file of a COMPLETED SES v2 export job into a SQL table through the connection's ``DbApiHook``, in one
+    transaction.
 
     The export is streamed (fresh download URL, resumed downloads, constant memory) through
     :meth:`SesExportJobHook.iter_export_records
-    <airflow_provider_sesexport.hooks.ses_export.SesExportJobHook.iter_export_records>` and written in
-    batches of ``commit_every`` rows, one transaction each, with the hook of ``sql_conn_id``
-    (``BaseHook.get_connection(sql_conn_id).get_hook()``: any common.sql ``DbApiHook``, i.e. any database
-    with an Airflow SQL provider). The table's layout depends on the job's source type:
+    <airflow_provider_sesexport.hooks.ses_export.SesExportJobHook.iter_export_records>` into a staging table
+    (``COPY`` into a temporary table on PostgreSQL, a temporary table on SQLite; on other databases the rows go
+    straight into the table inside the transaction), then, in one transaction, the rows of the export's data
+    source are deleted and the staged rows inserted (``transfers._sql_load``). Another connection sees the table
+    as it was until the commit, then the complete export; a failure anywhere leaves the table as it was. The
+    hook is ``BaseHook.get_connection(sql_conn_id).get_hook()``: any common.sql ``DbApiHook``. The table's
+    layout depends on the job's source type:
 
-    * Message Insights: the file's twelve columns (timestamps typed) and ``job_id``; natural key
-      ``(messageid, destination)``.
+    * Message Insights: the file's twelve columns (timestamps typed), ``job_id`` and ``data_source``.
     * Metrics: a tidy table, ``email_identity``, ``configuration_set``, ``isp``, ``tenant_name`` (null when
       not a dimension of the export), ``metric``, ``aggregation``, ``value``, ``export_start``, ``export_end``
-      (the job's data source) and ``job_id``; natural key: every column but ``value`` and ``job_id``.
+      (the job's data source), ``job_id`` and ``data_source``.
 
-    The README gives each table's ``CREATE TABLE`` for PostgreSQL and SQLite (what ``create_table=True``
-    runs); on other databases create the table yourself.
+    ``data_source`` is the key of the job's data source (source type, dates, dimensions / filters, metrics):
+    a re-export of the same data source replaces its predecessor's rows, loading the same export twice changes
+    nothing, and no unique key is needed. The README gives each table's ``CREATE TABLE`` for PostgreSQL and
+    SQLite (what ``create_table=True`` runs); on other databases create the table yourself.
 
-    With ``replace`` (the default) loading the same export twice, or a new export of the same data source,
-    leaves one row per natural key: on PostgreSQL and SQLite through ``insert_rows(replace=True,
-    replace_index=<natural key>)`` (``ON CONFLICT ... DO UPDATE``, ``REPLACE INTO``), on other databases
-    (and where the installed common.sql has no upsert for the database) by deleting the batch's natural
-    keys and inserting its rows in one transaction. A failure rolls back the batch being written; the
-    batches committed before it are written again in place by a re-run.
-
-    XCom: ``rows`` (rows written), ``table`` (as written to, schema-qualified), ``job_id``; the return
-    value is ``rows``. One log line per committed batch gives the running count.
+    XCom: ``rows`` (rows written), ``table`` (as given, schema-qualified), ``job_id``; the return value is
+    ``rows``.
 
     :param job_id: the export job's id (templated).
-    :param table: the table to load into (a plain identifier).
+    :param table: the table to load into (a plain identifier; quoted in statements, so keywords work).
     :param sql_conn_id: the Airflow connection of the database (postgres, sqlite, or any connection whose
         hook is a common.sql ``DbApiHook``).
     :param schema: the table's schema (PostgreSQL schema, SQLite attached database); None: the default.
-    :param commit_every: rows per batch (one transaction each).
-    :param replace: write one row per natural key (see above); False: plain ``INSERT`` (a re-run adds the
-        rows again, or fails on the table's unique key).
+    :param commit_every: rows per staging write (bounds memory); the export is one transaction whatever its size.
+    :param replace: delete the rows of the export's data source before inserting its own (see above); False:
+        add the rows to what is there.
     :param create_table: create the table (``CREATE TABLE IF NOT EXISTS``) on PostgreSQL or SQLite when it
         does not exist; False (default): a missing table fails the task before anything is written.
     :param aws_conn_id: The Airflow connection used for AWS credentials.
