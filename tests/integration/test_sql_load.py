@@ -364,3 +364,28 @@ def test_timestamps_are_stored_as_the_same_instant_on_every_path(ses: FakeSes, s
     if isinstance(value, str):  # SQLite: ISO-8601 text
         value = dt.datetime.fromisoformat(value)
     assert value == dt.datetime(2026, 11, 1, 23, 59, 58, 7000, tzinfo=dt.timezone.utc)
+
+
+def test_loads_of_different_data_sources_at_once_create_the_table_once_and_keep_every_export(
+    ses: FakeSes, sql_db: SqlDb
+) -> None:
+    """As the daily example's mapped loads: six exports at once into a table none of them found (create_table)."""
+    jobs = [ses.add(metrics_source(["Gmail"], DAY + dt.timedelta(days=i)), metrics_csv({"Gmail": i})) for i in range(6)]
+    ops = [operator(sql_db, job_id, table="daily") for job_id in jobs]
+    errors: list[BaseException] = []
+
+    def run(op: SesExportToSqlOperator) -> None:
+        _thread_may_run_operators()
+        try:
+            op.execute({"ti": _TI()})  # type: ignore[arg-type]
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    sql_db.run("SELECT 1")
+    threads = [threading.Thread(target=run, args=(op,)) for op in ops]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert sorted(sql_db.rows("daily", "job_id, value")) == sorted((job, float(i)) for i, job in enumerate(jobs))
