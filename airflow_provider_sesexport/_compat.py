@@ -10,6 +10,7 @@ at module level: this module is on the import path of every DAG using our operat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
@@ -117,28 +118,19 @@ def get_connection(conn_id: str) -> Any:
     return BaseHook.get_connection(conn_id)
 
 
-def sql_replace_statement(hook: Any) -> str | None:
+def sql_escape_word(hook: Any) -> Callable[[str], str] | None:
     """
-    What ``insert_rows(replace=True)`` of a common.sql ``DbApiHook`` runs: the generic ``REPLACE INTO ...``
-    statement format, or None when the hook builds its own upsert (which takes ``replace_index``).
-
-    common.sql 1.20+ builds the statement in the hook's ``dialect`` (PostgreSQL's ``ON CONFLICT``,
-    MSSQL's ``MERGE``); older ones (1.19 on MWAA's 2.10.3 image) in the hook's ``_generate_insert_sql``
-    (PostgresHook's ``ON CONFLICT``), else from ``_replace_statement_format``.
+    The ``escape_word`` of a common.sql ``DbApiHook``'s dialect (common.sql 1.20+: quotes reserved words the
+    database's way), or None where common.sql has no dialects (1.19 on MWAA's 2.10.3 image).
 
     :param hook: a common.sql ``DbApiHook``.
     """
-    from airflow.providers.common.sql.hooks.sql import DbApiHook
-
-    if getattr(type(hook), "_generate_insert_sql", None) is not DbApiHook._generate_insert_sql:
-        return None
     try:
-        from airflow.providers.common.sql.dialects.dialect import Dialect
-    except ImportError:  # common.sql < 1.20: no dialects
-        return str(getattr(hook, "_replace_statement_format", "REPLACE INTO {} {} VALUES ({})"))
-    if type(hook.dialect).generate_replace_sql is not Dialect.generate_replace_sql:
+        escape = hook.dialect.escape_word
+        escape("t")  # the dialect reads the database's reserved words on first use
+    except Exception:  # no dialect (old common.sql), or one that cannot be built for this connection
         return None
-    return str(hook.replace_statement_format)
+    return escape if callable(escape) else None
 
 
 def task_state_store(context: Any) -> Any | None:
@@ -166,6 +158,6 @@ __all__ = [
     "get_async_client",
     "get_connection",
     "mask_secret",
-    "sql_replace_statement",
+    "sql_escape_word",
     "task_state_store",
 ]

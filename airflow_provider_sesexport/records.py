@@ -38,6 +38,7 @@ import json
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from itertools import chain
 from typing import IO, Any, Protocol
 
@@ -407,7 +408,7 @@ class ExportCheck:
             return False
         try:
             line = self._head[: end if end >= 0 else None].decode("utf-8")
-            _csv_layout(next(csv.reader([line.rstrip("\r")]), []), None)
+            _csv_layout(next(csv.reader([line.rstrip("\r")]), []), None, _timestamp)
         except (UnicodeDecodeError, csv.Error, SesExportRecordsError):
             raise self._error(f"{_looks_like(self._head)}, not a Message Insights or metrics CSV header") from None
         return True
@@ -427,7 +428,7 @@ class ExportCheck:
             raise self._error("JSON whose first element is not an object")
         try:
             first, _ = json.JSONDecoder().raw_decode(text, pos)
-            _json_layout(first, None)
+            _json_layout(first, None, _timestamp)
         except json.JSONDecodeError:
             if not final:
                 return False
@@ -479,7 +480,13 @@ def _check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str
     return value.upper()
 
 
-def iter_records(source: Source, *, source_type: str | None = None, data_format: str | None = None) -> Iterator[Record]:
+def iter_records(
+    source: Source,
+    *,
+    source_type: str | None = None,
+    data_format: str | None = None,
+    parse_timestamps: bool = True,
+) -> Iterator[Record]:
     """
     Yield the records of an SES export file, one dict per record, in constant memory.
 
@@ -492,6 +499,8 @@ def iter_records(source: Source, *, source_type: str | None = None, data_format:
     :param source_type: the job's ``ExportSourceType`` (``MESSAGE_INSIGHTS`` or ``METRICS_DATA``);
         ``None`` to tell it from the header or keys.
     :param data_format: the job's ``DataFormat`` (``CSV`` or ``JSON``); ``None`` to tell it from the content.
+    :param parse_timestamps: False keeps Message Insights timestamps as the file's text (``""`` still None), for
+        a consumer that has them parsed elsewhere (the SQL loader's COPY into PostgreSQL: the server types them).
     :raises SesExportRecordsError: the content is not one of the layouts (or disagrees with the job).
     """
     source_type = _check_choice("source_type", source_type, SOURCE_TYPES)
@@ -506,10 +515,13 @@ def iter_records(source: Source, *, source_type: str | None = None, data_format:
         found = "starts with " + repr(first[:1].decode("latin-1")) if kind == "JSON" else "does not start with [ or {"
         raise SesExportRecordsError(f"The export job says DataFormat {data_format}, but the file {found}.")
     read = _json_records if kind == "JSON" else _csv_records
-    yield from read(chain([first], content), source_type)
+    yield from read(chain([first], content), source_type, _timestamp if parse_timestamps else _text)
 
 
 # -- values ------------------------------------------------------------------------------------------
+_Converter = Callable[[str], Any]
+
+
 def _text(value: str) -> str | None:
     return value or None
 
@@ -568,14 +580,14 @@ class _ChunkReader(io.RawIOBase):
         return size
 
 
-def _csv_records(content: Iterator[bytes], source_type: str | None) -> Iterator[Record]:
+def _csv_records(content: Iterator[bytes], source_type: str | None, timestamp: _Converter) -> Iterator[Record]:
     text = io.TextIOWrapper(io.BufferedReader(_ChunkReader(content), _READ_SIZE), encoding="utf-8", newline="")
     rows = csv.reader(text)
     try:
         header = next(rows, None)
         if header is None:
             return
-        keys, converters, trailing = _csv_layout(header, source_type)
+        keys, converters, trailing = _csv_layout(header, source_type, timestamp)
         width = len(header)
         line = rows.line_num + 1  # where the next record starts (a quoted field may span lines)
         for row in rows:
@@ -600,7 +612,9 @@ def _csv_records(content: Iterator[bytes], source_type: str | None) -> Iterator[
         raise SesExportRecordsError(f"The export file is not UTF-8 text: {exc.reason}.") from None
 
 
-def _csv_layout(header: list[str], source_type: str | None) -> tuple[list[str], list[Callable[[str], Any]], bool]:
+def _csv_layout(
+    header: list[str], source_type: str | None, timestamp: _Converter
+) -> tuple[list[str], list[_Converter], bool]:
     """``(keys, converters, trailing unnamed column)`` for a CSV header, or a typed error."""
     names = [name.strip() for name in header]
     trailing = len(names) > 1 and names[-1] == ""
@@ -625,7 +639,7 @@ def _csv_layout(header: list[str], source_type: str | None) -> tuple[list[str], 
                 f"The export job is MESSAGE_INSIGHTS, but the file's CSV header has no messageid column: {shown}."
             )
         keys = names
-        converters = [_timestamp if name.lower().endswith("timestamp") else _text for name in names]
+        converters = [timestamp if name.lower().endswith("timestamp") else _text for name in names]
     else:
         if not any(metrics):
             raise SesExportRecordsError(
@@ -669,7 +683,7 @@ class _TextBuffer:
         return True
 
 
-def _json_records(content: Iterator[bytes], source_type: str | None) -> Iterator[Record]:
+def _json_records(content: Iterator[bytes], source_type: str | None, timestamp: _Converter) -> Iterator[Record]:
     """
     The objects of a JSON array (or of a file of one object per line), decoded one at a time.
 
@@ -718,7 +732,7 @@ def _json_records(content: Iterator[bytes], source_type: str | None) -> Iterator
                 cause = "truncated" if buf.eof else f"longer than {MAX_JSON_RECORD_CHARS} characters or malformed"
                 raise error(f"the object at character {where} is {cause}: {exc.msg}") from None
             if normalise is None:
-                normalise = _json_layout(obj, source_type)
+                normalise = _json_layout(obj, source_type, timestamp)
             buf.pos = end
             if state != _LINES:
                 state = _AFTER
@@ -731,7 +745,9 @@ def _json_records(content: Iterator[bytes], source_type: str | None) -> Iterator
         raise error("the array is not closed (truncated file)")
 
 
-def _json_layout(first: dict[str, Any], source_type: str | None) -> Callable[[dict[str, Any]], Record]:
+def _json_layout(
+    first: dict[str, Any], source_type: str | None, timestamp: _Converter
+) -> Callable[[dict[str, Any]], Record]:
     """The normaliser for JSON records like ``first``, or a typed error."""
     insights = "messageid" in first
     metrics = isinstance(first.get("metrics"), dict)
@@ -748,7 +764,7 @@ def _json_layout(first: dict[str, Any], source_type: str | None) -> Callable[[di
             raise SesExportRecordsError(
                 f"The export job is MESSAGE_INSIGHTS, but the file's first JSON record has no messageid: keys {keys}."
             )
-        return _insights_record
+        return partial(_insights_record, timestamp=timestamp)
     if not metrics:
         raise SesExportRecordsError(
             f"The export job is METRICS_DATA, but the file's first JSON record has no metrics object: keys {keys}."
@@ -756,11 +772,11 @@ def _json_layout(first: dict[str, Any], source_type: str | None) -> Callable[[di
     return _metrics_record
 
 
-def _insights_record(obj: dict[str, Any]) -> Record:
+def _insights_record(obj: dict[str, Any], timestamp: _Converter) -> Record:
     record: Record = {}
     for key, value in obj.items():
         if isinstance(value, str):
-            value = _timestamp(value) if key.lower().endswith("timestamp") else value or None
+            value = timestamp(value) if key.lower().endswith("timestamp") else value or None
         record[key] = value
     return record
 

@@ -1,23 +1,27 @@
 """
-Benchmark: loading a Message Insights export into PostgreSQL — SesExportToSqlOperator against the two-step anchor.
+Benchmark: loading a Message Insights export into PostgreSQL — SesExportToSqlOperator against the two-step
+anchor and the database's own floor.
 
 Everything runs on this machine in one run: the SES export emulator (this process) serves a Message
-Insights CSV of about ``--rows`` rows (its ``row_multiplier``), moto's S3 server (a separate process)
-holds the anchor's copy, and a throwaway PostgreSQL server of our own (``deployment.services``,
-127.0.0.1) receives the rows, a fresh database per load. Each method runs in its own subprocess, which
-reports its wall time and peak RSS (VmHWM):
+Insights export of about ``--rows`` rows (its ``row_multiplier``) in each of ``--formats`` (CSV, JSON), moto's
+S3 server (a separate process) holds the anchor's copy, and a throwaway PostgreSQL server of our own
+(``deployment.services``, 127.0.0.1) receives the rows, a fresh database per load. Each Python method runs in
+its own subprocess, which reports its wall time and peak RSS (VmHWM):
 
-* ``operator``: ``SesExportToSqlOperator.execute`` (streamed records, typed, upsert per batch);
+* ``operator``: ``SesExportToSqlOperator.execute`` (streamed records, COPY into a temporary table, one
+  transaction);
 * ``anchor``: what Airflow offers today, two steps: ``SesExportToS3Operator`` copies the file into S3,
   then the Amazon provider's ``S3ToSqlOperator`` downloads it to a temporary file and inserts what a
-  ``csv.reader`` parser yields (header skipped, the trailing empty field dropped, ``""`` as NULL; no
-  ``job_id``, no idempotency) into the same table definition.
+  ``csv.reader`` (CSV) or ``json.load`` (JSON) parser yields (no ``job_id``, no idempotency) into the same table
+  definition through ``PostgresHook.insert_rows`` (``commit_every=1000``);
+* ``floor``: psql's ``\\copy`` of the same file, already on local disk, into a table of text columns (CSV: one
+  column per field; JSON: one column per line): the database's own speed, no parsing or typing.
 
-Both use the connection's ``PostgresHook.insert_rows`` with ``commit_every=1000``. "load Δ" is the peak RSS
-minus the RSS after imports. Two sizes show whether memory stays flat as the export grows. Run e.g.::
+"load Δ" is the peak RSS minus the RSS after imports. Two sizes show whether memory stays flat as the export
+grows. Run e.g.::
 
-    python benchmarks/export_to_sql.py                    # about 20,000 and 100,000 rows
-    python benchmarks/export_to_sql.py --rows 50000,500000
+    python benchmarks/export_to_sql.py                    # 10,000 and 100,000 rows, CSV and JSON
+    python benchmarks/export_to_sql.py --rows 50000,500000 --formats CSV
 """
 
 from __future__ import annotations
@@ -65,8 +69,17 @@ def parse_insights_csv(path: str) -> Any:
             yield [value or None for value in row[:-1]]
 
 
+def parse_insights_json(path: str) -> Any:
+    """The anchor's parser: SES's Message Insights JSON array as rows in the CSV's column order."""
+    from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
+
+    with open(path) as file:
+        for record in json.load(file):
+            yield [record.get(name) or None for name in MESSAGE_INSIGHTS_COLUMNS]
+
+
 # -- workers (run in a subprocess each) ----------------------------------------------------------
-def worker(method: str, job_id: str) -> dict[str, Any]:
+def worker(method: str, job_id: str, data_format: str) -> dict[str, Any]:
     from airflow_provider_sesexport.transfers.ses_export_to_sql import SesExportToSqlOperator
     from benchmarks.export_transfer import vm_kib
 
@@ -84,13 +97,14 @@ def worker(method: str, job_id: str) -> dict[str, Any]:
         from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
         from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
 
-        key = f"bench/{job_id}.csv"
+        key = f"bench/{job_id}.{data_format.lower()}"
+        parser = parse_insights_json if data_format == "JSON" else parse_insights_csv
         copy = SesExportToS3Operator(
             task_id="copy", job_id=job_id, s3_bucket=BUCKET, s3_key=key, aws_conn_id="bench_ses",
             dest_aws_conn_id="bench_s3", replace=True,
         )  # fmt: skip
         load = S3ToSqlOperator(
-            task_id="load", s3_bucket=BUCKET, s3_key=key, table=TABLE, parser=parse_insights_csv,
+            task_id="load", s3_bucket=BUCKET, s3_key=key, table=TABLE, parser=parser,
             column_list=list(MESSAGE_INSIGHTS_COLUMNS), sql_conn_id="bench_pg", aws_conn_id="bench_s3",
         )  # fmt: skip
         baseline, cpu0 = vm_kib("VmRSS"), time.process_time()
@@ -114,11 +128,11 @@ def op_rows() -> int:
 
 
 # -- orchestration -------------------------------------------------------------------------------
-def create_job(emu: Any) -> str:
+def create_job(emu: Any, data_format: str = "CSV") -> str:
     start = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
     source = {"StartDate": start, "EndDate": start + dt.timedelta(days=1), "MaxResults": ROWS_PER_JOB}
     job_id = emu.client().create_export_job(
-        ExportDataSource={"MessageInsightsDataSource": source}, ExportDestination={"DataFormat": "CSV"}
+        ExportDataSource={"MessageInsightsDataSource": source}, ExportDestination={"DataFormat": data_format}
     )["JobId"]
     emu.complete_job(job_id)
     return str(job_id)
@@ -129,18 +143,44 @@ def aws_conn(endpoint: str) -> str:
     return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra})
 
 
-def fresh_database(pg: Any, method: str) -> str:
-    """A new database holding the table (ours for the operator; the anchor's has no job_id to fill)."""
+def fresh_database(pg: Any, method: str, data_format: str) -> str:
+    """A new database holding the table: ours (operator), without job_id to fill (anchor), text columns (floor)."""
     from airflow_provider_sesexport.transfers._sql_tables import MESSAGE_INSIGHTS_TABLE
+    from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
 
     name = f"bench_{method}_{uuid.uuid4().hex[:8]}"
     pg.create_database(name)
-    (ddl,) = MESSAGE_INSIGHTS_TABLE.create_statements("postgresql", TABLE, None)
-    if method == "anchor":
-        ddl = ddl.replace("job_id TEXT NOT NULL", "job_id TEXT")
-    psql = [str(Path(pg_bin()) / "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", pg.user, "-d", name, "-qc", ddl]
-    subprocess.run(psql, check=True)
+    if method == "floor":  # CSV: the twelve fields and the trailing empty one; JSON: one line each
+        columns = [*MESSAGE_INSIGHTS_COLUMNS, "trailing_empty"] if data_format == "CSV" else ["line"]
+        ddls = [f"CREATE TABLE {TABLE} ({', '.join(f'{c} TEXT' for c in columns)})"]
+    else:
+        ddls = MESSAGE_INSIGHTS_TABLE.create_statements("postgresql", TABLE, None)
+        if method == "anchor":  # it fills neither job_id nor data_source
+            ddls = [
+                ddl.replace("_id TEXT NOT NULL", "_id TEXT").replace("_source TEXT NOT NULL", "_source TEXT")
+                for ddl in ddls
+            ]
+    for ddl in ddls:
+        psql(pg, name, "-qc", ddl)
     return name
+
+
+def psql(pg: Any, database: str, *args: str) -> str:
+    command = [str(Path(pg_bin()) / "psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", pg.user, "-d", database]
+    return subprocess.run([*command, *args], check=True, capture_output=True, text=True).stdout
+
+
+def floor(pg: Any, database: str, path: str, data_format: str) -> dict[str, Any]:
+    """psql's \\copy of the local file into the text table: wall time (psql's start included) and rows."""
+    # JSON: each line one value, with quote and delimiter characters the file never holds
+    options = "FORMAT csv, HEADER true" if data_format == "CSV" else "FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02'"
+    start = time.perf_counter()
+    psql(pg, database, "-qc", f"\\copy {TABLE} FROM '{path}' WITH ({options})")
+    wall = time.perf_counter() - start
+    rows = int(psql(pg, database, "-tAc", f"SELECT count(*) FROM {TABLE}").strip())
+    if data_format == "JSON":
+        rows -= 2  # the lines "[" and "]"
+    return {"method": "floor", "wall": wall, "peak_kib": 0, "baseline_kib": 0, "rows": rows, "cpu": 0.0}
 
 
 def pg_bin() -> str:
@@ -149,9 +189,9 @@ def pg_bin() -> str:
     return str(postgres_bin_dir())
 
 
-def run_method(method: str, job_id: str, env: dict[str, str]) -> dict[str, Any]:
+def run_method(method: str, job_id: str, data_format: str, env: dict[str, str]) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, "--worker", method, "--job-id", job_id],
+        [sys.executable, __file__, "--worker", method, "--job-id", job_id, "--format", data_format],
         env=env,
         capture_output=True,
         text=True,
@@ -164,99 +204,126 @@ def run_method(method: str, job_id: str, env: dict[str, str]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", default="20000,100000", help="comma-separated export sizes in rows (about)")
-    parser.add_argument("--methods", default="operator,anchor", help="comma-separated subset")
+    parser.add_argument("--rows", default="10000,100000", help="comma-separated export sizes in rows (about)")
+    parser.add_argument("--formats", default="CSV,JSON", help="comma-separated DataFormats")
+    parser.add_argument("--methods", default="operator,anchor,floor", help="comma-separated subset")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--job-id", help=argparse.SUPPRESS)
+    parser.add_argument("--format", default="CSV", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
     if args.worker:
-        print(json.dumps(worker(args.worker, args.job_id)))
+        print(json.dumps(worker(args.worker, args.job_id, args.format)))
         return
 
+    import requests
+
     from airflow_provider_sesexport.emulator import SesExportEmulator
+    from airflow_provider_sesexport.records import count_records
     from benchmarks.export_transfer import moto_server_process, s3_client
     from deployment.services import PostgresServer
 
     with SesExportEmulator(port=0, time_scale=0.01, create_rate_limit=None) as probe:
-        client = probe.client()
-        job = client.get_export_job(JobId=create_job(probe))
-        import requests
-
-        base_rows = len(requests.get(job["ExportDestination"]["S3Url"], timeout=60).content.splitlines()) - 1
+        job = probe.client().get_export_job(JobId=create_job(probe))
+        base_rows = count_records(requests.get(job["ExportDestination"]["S3Url"], timeout=60).content)
     sizes = [int(n) for n in args.rows.split(",")]
+    formats = [f.strip().upper() for f in args.formats.split(",") if f.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     home = tempfile.mkdtemp(prefix="bench-airflow-home-")
-    results: dict[int, dict[str, dict[str, Any]]] = {}
+    results: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
     with (
         tempfile.TemporaryDirectory(prefix="bench-pg-") as pg_root,
         PostgresServer(Path(pg_root)) as pg,
         moto_server_process() as s3,
+        tempfile.TemporaryDirectory(prefix="bench-files-") as files,
     ):
+        os.chmod(files, 0o755)  # psql reads the file itself (\\copy is client-side)
         s3_client(s3).create_bucket(Bucket=BUCKET)
-        for wanted in sizes:
-            multiplier = max(1, math.ceil(wanted / base_rows))
-            with SesExportEmulator(port=0, time_scale=0.01, create_rate_limit=None, row_multiplier=multiplier) as emu:
-                job_id = create_job(emu)
-                expected = base_rows * multiplier
-                results[expected] = {}
-                for method in methods:
-                    database = fresh_database(pg, method)
-                    pg_conn = {"conn_type": "postgres", "host": "127.0.0.1", "port": pg.port, "login": pg.user}
-                    env = {
-                        **os.environ,
-                        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-                        "AIRFLOW_HOME": home,
-                        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-                        "AIRFLOW_CONN_BENCH_SES": aws_conn(emu.endpoint_url),
-                        "AIRFLOW_CONN_BENCH_S3": aws_conn(s3),
-                        "AIRFLOW_CONN_BENCH_PG": json.dumps({**pg_conn, "schema": database}),
-                        "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1",
-                    }
-                    result = run_method(method, job_id, env)
-                    if result["rows"] != expected:
-                        raise SystemExit(f"{method}: {result['rows']} rows in the table, expected {expected}")
-                    results[expected][method] = result
-                    with contextlib.suppress(Exception):
-                        s3_client(s3).delete_object(Bucket=BUCKET, Key=f"bench/{job_id}.csv")
+        for data_format in formats:
+            for wanted in sizes:
+                multiplier = max(1, math.ceil(wanted / base_rows))
+                with SesExportEmulator(
+                    port=0, time_scale=0.01, create_rate_limit=None, row_multiplier=multiplier
+                ) as emu:
+                    job_id = create_job(emu, data_format)
+                    local = Path(files) / f"{job_id}.{data_format.lower()}"
+                    url = emu.client().get_export_job(JobId=job_id)["ExportDestination"]["S3Url"]
+                    local.write_bytes(requests.get(url, timeout=300).content)
+                    expected = count_records(local.read_bytes())
+                    results[(data_format, expected)] = {}
+                    for method in methods:
+                        database = fresh_database(pg, method, data_format)
+                        if method == "floor":
+                            result = floor(pg, database, str(local), data_format)
+                        else:
+                            result = run_method(method, job_id, data_format, worker_env(home, emu, s3, pg, database))
+                        if result["rows"] != expected:
+                            raise SystemExit(f"{method}: {result['rows']} rows in the table, expected {expected}")
+                        results[(data_format, expected)][method] = result
+                        with contextlib.suppress(Exception):
+                            s3_client(s3).delete_object(Bucket=BUCKET, Key=f"bench/{job_id}.{data_format.lower()}")
         if pg.home != pg.root:  # the cluster lived in a /tmp folder the postgres user can reach
             pg.stop()
             shutil.rmtree(pg.home, ignore_errors=True)
-    print(f"python {sys.version.split()[0]}; one run per method and size; PostgreSQL on 127.0.0.1")
+    print(f"python {sys.version.split()[0]}; one run per method, format and size; PostgreSQL on 127.0.0.1")
     report(results)
 
 
-def report(results: dict[int, dict[str, dict[str, Any]]]) -> None:
-    print(f"{'rows':>9} {'method':<9} {'wall s':>8} {'rows/s':>9} {'CPU s':>7} {'peak RSS MiB':>13} {'load Δ MiB':>11}")
-    for rows, by_method in results.items():
+def worker_env(home: str, emu: Any, s3: str, pg: Any, database: str) -> dict[str, str]:
+    pg_conn = {"conn_type": "postgres", "host": "127.0.0.1", "port": pg.port, "login": pg.user}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "AIRFLOW_HOME": home,
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW_CONN_BENCH_SES": aws_conn(emu.endpoint_url),
+        "AIRFLOW_CONN_BENCH_S3": aws_conn(s3),
+        "AIRFLOW_CONN_BENCH_PG": json.dumps({**pg_conn, "schema": database}),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+def report(results: dict[tuple[str, int], dict[str, dict[str, Any]]]) -> None:
+    header = f"{'format':<6} {'rows':>9} {'method':<9} {'wall s':>8} {'rows/s':>9} {'CPU s':>7}"
+    print(f"{header} {'peak RSS MiB':>13} {'load Δ MiB':>11}")
+    for (data_format, rows), by_method in results.items():
         for method, r in by_method.items():
-            delta = (r["peak_kib"] - r["baseline_kib"]) / 1024
-            print(
-                f"{rows:>9} {method:<9} {r['wall']:>8.2f} {rows / r['wall']:>9.0f} {r['cpu']:>7.2f} "
-                f"{r['peak_kib'] / 1024:>13.1f} {delta:>11.1f}"
+            memory = (
+                ""
+                if method == "floor"
+                else f"{r['peak_kib'] / 1024:>13.1f} {(r['peak_kib'] - r['baseline_kib']) / 1024:>11.1f}"
             )
+            rate = rows / r["wall"]
+            print(f"{data_format:<6} {rows:>9} {method:<9} {r['wall']:>8.2f} {rate:>9.0f} {r['cpu']:>7.2f} {memory}")
     print()
-    print(f"{'figure':<36} {'operator':>10} {'anchor':>10} {'ratio':>7}")
-    for rows, by_method in results.items():
-        op, anchor = by_method.get("operator"), by_method.get("anchor")
-        if not op or not anchor:
+    print(f"{'figure':<40} {'operator':>10} {'anchor':>10} {'ratio':>7}")
+    for (data_format, rows), by_method in results.items():
+        op = by_method.get("operator")
+        if not op:
             continue
-        op_rate, a_rate = rows / op["wall"], rows / anchor["wall"]
-        print(f"{f'rows/s ({rows} rows)':<36} {op_rate:>10.0f} {a_rate:>10.0f} {op_rate / a_rate:>7.2f}")
-        op_peak, a_peak = op["peak_kib"] / 1024, anchor["peak_kib"] / 1024
-        print(f"{f'peak RSS MiB ({rows} rows)':<36} {op_peak:>10.1f} {a_peak:>10.1f} {op_peak / a_peak:>7.2f}")
-        op_d, a_d = (op["peak_kib"] - op["baseline_kib"]) / 1024, (anchor["peak_kib"] - anchor["baseline_kib"]) / 1024
-        print(f"{f'load Δ RSS MiB ({rows} rows)':<36} {op_d:>10.1f} {a_d:>10.1f} {op_d / max(a_d, 0.1):>7.2f}")
-    ops = [(rows, m["operator"]) for rows, m in results.items() if "operator" in m]
-    if len(ops) >= 2:
-        (small, s), (large, big) = ops[0], ops[-1]
-        growth = (big["peak_kib"] - big["baseline_kib"]) / max(s["peak_kib"] - s["baseline_kib"], 1)
-        print(
-            f"operator load Δ RSS, {large} rows / {small} rows: {growth:.2f} (flat = 1; rows grew {large / small:.1f}x)"
-        )
+        op_rate = rows / op["wall"]
+        for anchor in ("anchor", "floor"):
+            if anchor in by_method:
+                rate = rows / by_method[anchor]["wall"]
+                label = f"rows/s {data_format} {rows} (ours/{anchor})"
+                print(f"{label:<40} {op_rate:>10.0f} {rate:>10.0f} {op_rate / rate:>7.3f}")
+        if "anchor" in by_method:
+            a = by_method["anchor"]
+            op_d, a_d = (op["peak_kib"] - op["baseline_kib"]) / 1024, (a["peak_kib"] - a["baseline_kib"]) / 1024
+            label = f"load Δ RSS MiB {data_format} {rows}"
+            print(f"{label:<40} {op_d:>10.1f} {a_d:>10.1f} {op_d / max(a_d, 0.1):>7.2f}")
+    for data_format in dict.fromkeys(f for f, _ in results):
+        ops = [(rows, m["operator"]) for (f, rows), m in results.items() if f == data_format and "operator" in m]
+        if len(ops) >= 2:
+            (small, s), (large, big) = ops[0], ops[-1]
+            growth = (big["peak_kib"] - big["baseline_kib"]) / max(s["peak_kib"] - s["baseline_kib"], 1)
+            print(
+                f"operator load Δ RSS {data_format}, {large} rows / {small} rows: {growth:.2f} "
+                f"(flat = 1; rows grew {large / small:.1f}x)"
+            )
 
 
 if __name__ == "__main__":

@@ -153,7 +153,9 @@ class SesExportDownloadMixin:
         with self.open_export_stream(job_id, chunk_size=chunk_size) as stream:
             yield from stream
 
-    def iter_export_records(self, job_id: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[dict[str, Any]]:
+    def iter_export_records(
+        self, job_id: str, chunk_size: int = DEFAULT_CHUNK_SIZE, parse_timestamps: bool = True
+    ) -> Iterator[dict[str, Any]]:
         """
         Yield the records of a COMPLETED export job's file, one dict per record, in constant memory.
 
@@ -163,6 +165,7 @@ class SesExportDownloadMixin:
 
         :param job_id: the export job's id.
         :param chunk_size: bytes per downloaded chunk.
+        :param parse_timestamps: False keeps Message Insights timestamps as the file's text.
         :raises SesExportContentError: the download is not an export file of the job's ``DataFormat`` (checked
             on its content type and first bytes by :class:`~airflow_provider_sesexport.records.ExportCheck`).
         :raises SesExportRecordsError: the file is not in the layout the job names.
@@ -174,6 +177,7 @@ class SesExportDownloadMixin:
                 ExportCheck(stream).checked(stream),
                 source_type=stream.job.get("ExportSourceType"),
                 data_format=(stream.job.get("ExportDestination") or {}).get("DataFormat"),
+                parse_timestamps=parse_timestamps,
             )
 
     def download_export(self, job_id: str, path: str | os.PathLike[str], chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:

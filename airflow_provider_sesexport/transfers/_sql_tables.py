@@ -1,23 +1,28 @@
 """
 The tables :class:`~airflow_provider_sesexport.transfers.ses_export_to_sql.SesExportToSqlOperator` loads:
-one layout per export source type, its natural key, its ``CREATE TABLE`` for PostgreSQL and SQLite,
-and the rows each export record becomes.
+one layout per export source type, its ``CREATE TABLE`` for PostgreSQL and SQLite, the rows each export
+record becomes, and the key of an export's data source.
 
-* Message Insights: the file's twelve columns (timestamps typed) and ``job_id``; one row per record,
-  keyed by ``(messageid, destination)`` (a message has one row per recipient).
+* Message Insights: the file's twelve columns (timestamps typed), ``job_id`` and ``data_source``; one row
+  per record (a message has one row per recipient).
 * Metrics (tidy): ``email_identity``, ``configuration_set``, ``isp``, ``tenant_name`` (null when not a
   dimension of the export), ``metric``, ``aggregation``, ``value``, ``export_start``, ``export_end`` (the
-  job's data source: the file has no dates) and ``job_id``; one row per record and metric column, keyed by
-  everything but ``value`` and ``job_id``. The key's dimension columns may be null, so its uniqueness
-  treats nulls as equal (``NULLS NOT DISTINCT`` on PostgreSQL 15+, an ``IFNULL`` index on SQLite).
+  job's data source: the file has no dates), ``job_id`` and ``data_source``; one row per record and metric
+  column.
+
+``data_source`` (:func:`data_source_key`) says which data source a row was exported from: a load replaces
+the rows of its key, so no unique key is needed on the table.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from airflow_provider_sesexport.exceptions import SesExportRecordsError
@@ -43,53 +48,79 @@ _TYPES = {
 }
 
 
+def quote_identifier(name: str, database: str | None) -> str:
+    """
+    ``name`` as a statement names it: double-quoted on PostgreSQL (lower-cased first, as PostgreSQL folds an
+    unquoted name) and SQLite, so keywords such as ``order`` work; on other databases as their common.sql
+    dialect escapes it (common.sql 1.20+), else as it is (a plain identifier, checked when the DAG is parsed).
+
+    :param name: a plain identifier (letters, digits, ``_``).
+    :param database: ``postgresql``, ``sqlite`` or None (another database).
+    """
+    if database == POSTGRESQL:
+        return f'"{name.lower()}"'
+    if database == SQLITE:
+        return f'"{name}"'
+    return name
+
+
+def qualified_name(table: str, schema: str | None, database: str | None, escape: Any = None) -> str:
+    """
+    ``"schema"."table"`` (or ``"table"``) quoted for ``database``.
+
+    :param table: the table (a plain identifier).
+    :param schema: its schema (a plain identifier) or None.
+    :param database: ``postgresql``, ``sqlite`` or None.
+    :param escape: for another database, the hook dialect's ``escape_word`` when it has one.
+    """
+    quote = escape if database is None and escape is not None else lambda name: quote_identifier(name, database)
+    return f"{quote(schema)}.{quote(table)}" if schema else quote(table)
+
+
 @dataclass(frozen=True)
 class TableLayout:
     """
     The columns of one source type's table.
 
     :param source_type: ``MESSAGE_INSIGHTS`` or ``METRICS_DATA``.
-    :param columns: ``(name, kind, not null)`` in table order; ``kind`` is text, timestamp or number.
-    :param key: the natural key's columns.
+    :param columns: ``(name, kind, not null)`` in table order; ``kind`` is text, timestamp or number. The last
+        column is always ``data_source`` (filled by the load, not by the rows).
     """
 
     source_type: str
     columns: tuple[tuple[str, str, bool], ...]
-    key: tuple[str, ...]
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The column names, in table order (the order of every row)."""
+        """The column names, in table order."""
         return tuple(name for name, _, _ in self.columns)
 
     @property
-    def nullable_key(self) -> frozenset[str]:
-        """The key columns that may be null."""
-        return frozenset(name for name, _, not_null in self.columns if name in self.key and not not_null)
+    def row_names(self) -> tuple[str, ...]:
+        """The columns of every row :func:`insights_rows` / :func:`metrics_rows` yield: all but ``data_source``."""
+        return self.names[:-1]
 
     def create_statements(self, database: str, table: str, schema: str | None) -> list[str]:
         """
-        ``CREATE TABLE IF NOT EXISTS`` (and, on SQLite, the metrics key's unique index) for ``database``.
+        ``CREATE TABLE IF NOT EXISTS`` and its ``data_source`` index for ``database``.
+
+        No unique key: a load replaces rows by ``data_source`` (see ``transfers._sql_load``), so none is needed.
 
         :param database: ``postgresql`` or ``sqlite``.
         :param table: the table name (a plain identifier).
         :param schema: its schema (a plain identifier) or None.
         """
         types = _TYPES[database]
-        qualified = f"{schema}.{table}" if schema else table
+        qualified = qualified_name(table, schema, database)
         lines = [f"    {name} {types[kind]}{' NOT NULL' if not_null else ''}" for name, kind, not_null in self.columns]
-        nullable = self.nullable_key
-        index: list[str] = []
-        if not nullable:
-            lines.append(f"    PRIMARY KEY ({', '.join(self.key)})")
-        elif database == POSTGRESQL:
-            lines.append(f"    UNIQUE NULLS NOT DISTINCT ({', '.join(self.key)})")
-        else:  # SQLite: a unique index treats nulls as distinct, and a table constraint cannot use IFNULL
-            parts = ", ".join(f"IFNULL({name}, '')" if name in nullable else name for name in self.key)
-            index_name = f"{schema}.{table}_natural_key" if schema else f"{table}_natural_key"
-            index.append(f"CREATE UNIQUE INDEX IF NOT EXISTS {index_name} ON {table} ({parts})")
         body = ",\n".join(lines)
-        return [f"CREATE TABLE IF NOT EXISTS {qualified} (\n{body}\n)", *index]
+        index = quote_identifier(f"{table}_data_source", database)
+        if database == POSTGRESQL:  # the index lives in its table's schema
+            create_index = f"CREATE INDEX IF NOT EXISTS {index} ON {qualified} (data_source)"
+        else:  # SQLite: the index names the attached database, its table does not
+            index = f"{quote_identifier(schema, database)}.{index}" if schema else index
+            create_index = f"CREATE INDEX IF NOT EXISTS {index} ON {quote_identifier(table, database)} (data_source)"
+        return [f"CREATE TABLE IF NOT EXISTS {qualified} (\n{body}\n)", create_index]
 
 
 _INSIGHTS_KINDS = {name: "timestamp" if name.endswith("timestamp") else "text" for name in MESSAGE_INSIGHTS_COLUMNS}
@@ -98,8 +129,8 @@ MESSAGE_INSIGHTS_TABLE = TableLayout(
     columns=(
         *((name, kind, name in ("messageid", "destination")) for name, kind in _INSIGHTS_KINDS.items()),
         ("job_id", "text", True),
+        ("data_source", "text", True),
     ),
-    key=("messageid", "destination"),
 )
 METRICS_TABLE = TableLayout(
     source_type=METRICS_DATA,
@@ -111,39 +142,115 @@ METRICS_TABLE = TableLayout(
         ("export_start", "timestamp", True),
         ("export_end", "timestamp", True),
         ("job_id", "text", True),
-    ),
-    key=(
-        "export_start",
-        "export_end",
-        *(dimension.lower() for dimension in METRICS_DIMENSIONS),
-        "metric",
-        "aggregation",
+        ("data_source", "text", True),
     ),
 )
 TABLES = {MESSAGE_INSIGHTS: MESSAGE_INSIGHTS_TABLE, METRICS_DATA: METRICS_TABLE}
+
+
+def data_source_key(job: dict[str, Any]) -> str:
+    """
+    The key of an export job's data source: rows loaded under the same key replace each other.
+
+    ``<source type>:`` and the SHA-256 of the job's ``ExportDataSource`` as canonical JSON (sorted keys, dates as
+    ISO-8601 UTC, lists of names sorted): two jobs over the same dates, dimensions / filters and metrics share it,
+    whatever order the request listed them in.
+
+    :param job: a GetExportJob response (``ExportSourceType``, ``ExportDataSource``).
+    """
+    canonical = json.dumps(job.get("ExportDataSource") or {}, sort_keys=True, default=_canonical, separators=(",", ":"))
+    digest = hashlib.sha256(_sorted_lists(json.loads(canonical)).encode()).hexdigest()
+    return f"{job.get('ExportSourceType')}:{digest}"
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+        return aware.astimezone(dt.timezone.utc).isoformat()
+    return str(value)
+
+
+def _sorted_lists(value: Any) -> str:
+    """Canonical JSON with every list sorted (their order carries no meaning in a data source)."""
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {key: walk(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return sorted((walk(inner) for inner in item), key=lambda x: json.dumps(x, sort_keys=True))
+        return item
+
+    return json.dumps(walk(value), sort_keys=True, separators=(",", ":"))
+
+
+class NulScrubber:
+    """
+    Removes NUL characters from text values (PostgreSQL cannot store them), counting them for one warning.
+
+    :param job_id: the export job's id, for the warning.
+    """
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.removed = 0
+
+    def text(self, value: str) -> str:
+        """``value`` without NUL characters."""
+        if "\x00" not in value:
+            return value
+        self.removed += value.count("\x00")
+        return value.replace("\x00", "")
+
+    def row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``row`` with NUL characters removed from its text values."""
+        if not any(isinstance(value, str) and "\x00" in value for value in row):
+            return row
+        return tuple(self.text(value) if isinstance(value, str) else value for value in row)
+
+    def warn(self) -> None:
+        """Log the one warning, when anything was removed."""
+        if self.removed:
+            log.warning(
+                "SES export job %s: removed %d NUL character(s) from text values (a database cannot store them).",
+                self.job_id,
+                self.removed,
+            )
 
 
 def insights_rows(records: Iterable[dict[str, Any]], job_id: str) -> Iterator[tuple[Any, ...]]:
     """
     The Message Insights table's rows of ``records`` (columns missing from a JSON record are null).
 
-    A column the table does not know (one SES added later) is left out, with one warning.
+    Keys are matched whatever their case; a column the table does not know (one SES added later) is left
+    out, with one warning.
 
     :param records: the export's records, as :func:`~airflow_provider_sesexport.records.iter_records` yields them.
     :param job_id: the export job's id, the last column.
     """
     columns = MESSAGE_INSIGHTS_COLUMNS
     known = set(columns)
+    # One reader per layout of keys (a JSON record leaves out members without a value, so layouts vary).
+    readers: dict[tuple[str, ...], Callable[[dict[str, Any]], tuple[Any, ...]]] = {}
     warned = False
     for record in records:
-        if not warned and not known.issuperset(record):
-            lowered = {key.lower(): value for key, value in record.items()}
-            unknown = sorted(set(lowered) - known)
-            if unknown:
+        keys = tuple(record)
+        read = readers.get(keys)
+        if read is None:
+            by_lower = {key.lower(): key for key in keys}
+            unknown = sorted(set(by_lower) - known)
+            if unknown and not warned:
                 log.warning("SES export job %s has columns the table has no place for, left out: %s", job_id, unknown)
                 warned = True
-            record = lowered
-        yield (*map(record.get, columns), job_id)
+            read = readers[keys] = _row_reader([by_lower.get(name) for name in columns], job_id)
+        yield read(record)
+
+
+def _row_reader(keys: list[str | None], job_id: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """The row of a record whose columns are under ``keys`` (None: not in the record), then ``job_id``."""
+    if None not in keys:  # every column there (a CSV file): a C-speed getter
+        get = itemgetter(*keys)
+        return lambda record: (*get(record), job_id)
+    return lambda record: (*(record[key] if key is not None else None for key in keys), job_id)
 
 
 def metrics_rows(
@@ -152,15 +259,18 @@ def metrics_rows(
     """
     The tidy metrics table's rows of ``records``: one per record and ``<METRIC>_<AGGREGATION>`` value.
 
+    A column that is neither a dimension nor a metric (one SES added later) is left out, with one warning.
+
     :param records: the export's records (CSV: dimension and metric columns; JSON: dimension keys and a
         ``metrics`` object).
     :param job_id: the export job's id.
     :param export_start: the job's ``MetricsDataSource.StartDate``.
     :param export_end: the job's ``MetricsDataSource.EndDate``.
-    :raises SesExportRecordsError: a record has a dimension the table has no column for.
+    :raises SesExportRecordsError: a metric name that is not ``<METRIC>_<AGGREGATION>``.
     """
     dimensions = {name: name for name in METRICS_DIMENSIONS}
     dimensions["IDENTITY"] = IDENTITY_KEY
+    warned = False
     for record in records:
         values = dict.fromkeys(METRICS_DIMENSIONS)
         metrics: list[tuple[str, Any]] = []
@@ -171,11 +281,14 @@ def metrics_rows(
                 metrics.append((key, value))
             elif key.upper() in dimensions:
                 values[dimensions[key.upper()]] = value
-            else:
-                raise SesExportRecordsError(
-                    f"SES export job {job_id!r}: the metrics file has a column {key!r} that is neither a "
-                    f"dimension ({', '.join(METRICS_DIMENSIONS)}) nor <METRIC>_<AGGREGATION>; the table has no "
-                    "place for it."
+            elif not warned:
+                warned = True
+                log.warning(
+                    "SES export job %s: the metrics file has a column %r that is neither a dimension (%s) nor "
+                    "<METRIC>_<AGGREGATION>; the table has no place for it, left out.",
+                    job_id,
+                    key,
+                    ", ".join(METRICS_DIMENSIONS),
                 )
         for name, value in metrics:
             parts = split_metric_column(name)

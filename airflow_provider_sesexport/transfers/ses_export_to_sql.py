@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from itertools import islice
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
@@ -20,42 +19,40 @@ DEFAULT_COMMIT_EVERY = 1000
 
 class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
     """
-    Load the file of a COMPLETED SES v2 export job into a SQL table through the connection's ``DbApiHook``.
+    Load the file of a COMPLETED SES v2 export job into a SQL table through the connection's ``DbApiHook``, in one
+    transaction.
 
     The export is streamed (fresh download URL, resumed downloads, constant memory) through
     :meth:`SesExportJobHook.iter_export_records
-    <airflow_provider_sesexport.hooks.ses_export.SesExportJobHook.iter_export_records>` and written in
-    batches of ``commit_every`` rows, one transaction each, with the hook of ``sql_conn_id``
-    (``BaseHook.get_connection(sql_conn_id).get_hook()``: any common.sql ``DbApiHook``, i.e. any database
-    with an Airflow SQL provider). The table's layout depends on the job's source type:
+    <airflow_provider_sesexport.hooks.ses_export.SesExportJobHook.iter_export_records>` into a staging table
+    (``COPY`` into a temporary table on PostgreSQL, a temporary table on SQLite; on other databases the rows go
+    straight into the table inside the transaction), then, in one transaction, the rows of the export's data
+    source are deleted and the staged rows inserted (``transfers._sql_load``). Another connection sees the table
+    as it was until the commit, then the complete export; a failure anywhere leaves the table as it was. The
+    hook is ``BaseHook.get_connection(sql_conn_id).get_hook()``: any common.sql ``DbApiHook``. The table's
+    layout depends on the job's source type:
 
-    * Message Insights: the file's twelve columns (timestamps typed) and ``job_id``; natural key
-      ``(messageid, destination)``.
+    * Message Insights: the file's twelve columns (timestamps typed), ``job_id`` and ``data_source``.
     * Metrics: a tidy table, ``email_identity``, ``configuration_set``, ``isp``, ``tenant_name`` (null when
       not a dimension of the export), ``metric``, ``aggregation``, ``value``, ``export_start``, ``export_end``
-      (the job's data source) and ``job_id``; natural key: every column but ``value`` and ``job_id``.
+      (the job's data source), ``job_id`` and ``data_source``.
 
-    The README gives each table's ``CREATE TABLE`` for PostgreSQL and SQLite (what ``create_table=True``
-    runs); on other databases create the table yourself.
+    ``data_source`` is the key of the job's data source (source type, dates, dimensions / filters, metrics):
+    a re-export of the same data source replaces its predecessor's rows, loading the same export twice changes
+    nothing, and no unique key is needed. The README gives each table's ``CREATE TABLE`` for PostgreSQL and
+    SQLite (what ``create_table=True`` runs); on other databases create the table yourself.
 
-    With ``replace`` (the default) loading the same export twice, or a new export of the same data source,
-    leaves one row per natural key: on PostgreSQL and SQLite through ``insert_rows(replace=True,
-    replace_index=<natural key>)`` (``ON CONFLICT ... DO UPDATE``, ``REPLACE INTO``), on other databases
-    (and where the installed common.sql has no upsert for the database) by deleting the batch's natural
-    keys and inserting its rows in one transaction. A failure rolls back the batch being written; the
-    batches committed before it are written again in place by a re-run.
-
-    XCom: ``rows`` (rows written), ``table`` (as written to, schema-qualified), ``job_id``; the return
-    value is ``rows``. One log line per committed batch gives the running count.
+    XCom: ``rows`` (rows written), ``table`` (as given, schema-qualified), ``job_id``; the return value is
+    ``rows``.
 
     :param job_id: the export job's id (templated).
-    :param table: the table to load into (a plain identifier).
+    :param table: the table to load into (a plain identifier; quoted in statements, so keywords work).
     :param sql_conn_id: the Airflow connection of the database (postgres, sqlite, or any connection whose
         hook is a common.sql ``DbApiHook``).
     :param schema: the table's schema (PostgreSQL schema, SQLite attached database); None: the default.
-    :param commit_every: rows per batch (one transaction each).
-    :param replace: write one row per natural key (see above); False: plain ``INSERT`` (a re-run adds the
-        rows again, or fails on the table's unique key).
+    :param commit_every: rows per staging write (bounds memory); the export is one transaction whatever its size.
+    :param replace: delete the rows of the export's data source before inserting its own (see above); False:
+        add the rows to what is there.
     :param create_table: create the table (``CREATE TABLE IF NOT EXISTS``) on PostgreSQL or SQLite when it
         does not exist; False (default): a missing table fails the task before anything is written.
     :param aws_conn_id: The Airflow connection used for AWS credentials.
@@ -107,27 +104,38 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         self.replace = replace
         self.create_table = create_table
 
-    @property
-    def qualified_table(self) -> str:
-        """``schema.table``, or ``table`` without a schema."""
-        return f"{self.schema}.{self.table}" if self.schema else self.table
-
     def execute(self, context: Context) -> int:
-        from airflow_provider_sesexport._compat import get_connection
-        from airflow_provider_sesexport.exceptions import SesExportLoadError
-        from airflow_provider_sesexport.transfers._sql_tables import DATABASES
-        from airflow_provider_sesexport.transfers._sql_writer import BatchWriter, choose_path
+        from airflow_provider_sesexport._compat import get_connection, sql_escape_word
+        from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportLoadError, SesExportRecordsError
+        from airflow_provider_sesexport.transfers._sql_load import ExportLoad, refused_value
+        from airflow_provider_sesexport.transfers._sql_tables import (
+            DATABASES,
+            POSTGRESQL,
+            NulScrubber,
+            data_source_key,
+            qualified_name,
+        )
         from airflow_provider_sesexport.utils.validation import validate_job_id, validate_sql_hook
 
         job_id = validate_job_id(self.job_id)
         connection = get_connection(self.sql_conn_id)
         sql_hook = validate_sql_hook(connection.get_hook(), self.sql_conn_id, connection.conn_type)
         database = DATABASES.get(str(connection.conn_type).lower())
+        table = qualified_name(self.table, self.schema, database, None if database else sql_escape_word(sql_hook))
         job = self._completed_job(job_id)
-        layout, rows = self._rows(job_id, job)
-        table = self.qualified_table
-        self._prepare_table(sql_hook, database, layout)
-        path, how = choose_path(sql_hook, database, self.replace)
+        layout = self._layout(job_id, job)
+        self._prepare_table(sql_hook, database, layout, table)
+        scrubber = NulScrubber(job_id)
+        load = ExportLoad(
+            sql_hook,
+            database,
+            table,
+            layout,
+            data_source_key(job),
+            replace=self.replace,
+            batch_size=self.commit_every,
+            scrubber=scrubber,
+        )
         self.log.info(
             "Loading SES export job %s (%s) into %s on %s (%s): %s",
             job_id,
@@ -135,29 +143,38 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
             table,
             self.sql_conn_id,
             database or connection.conn_type,
-            how,
+            load.how,
         )
-        writer = BatchWriter(sql_hook, table, layout, path)
-        written = 0
-        for number, batch in enumerate(_batches(rows, self.commit_every), 1):
-            try:
-                writer.write(batch)
-            except Exception as exc:
-                raise SesExportLoadError(
-                    f"Writing batch {number} ({len(batch)} rows) of SES export job {job_id!r} into {table} failed: "
-                    f"{type(exc).__name__}: {exc}. That batch was rolled back; the {written} rows committed "
-                    "before it are written again in place by a re-run."
-                ) from exc
-            written += len(batch)
-            self.log.info(
-                "Committed batch %d into %s: %d rows of SES export job %s so far", number, table, written, job_id
-            )
-        self.log.info("Loaded SES export job %s into %s: %d rows (%s)", job_id, table, written, path)
+        # PostgreSQL parses the timestamps itself (COPY into typed columns): cheaper than datetimes made here
+        records = _Counted(self.hook.iter_export_records(job_id, parse_timestamps=database != POSTGRESQL))
+        try:
+            written = load.run(self._rows(job_id, job, records), self._count_check(job_id, job, records, table))
+        except SesExportJobError:
+            raise  # the export's own errors (layout, count, download) name their cause already
+        except Exception as exc:
+            if refused_value(exc):
+                raise SesExportRecordsError(
+                    f"{table} refused a value of SES export job {job_id!r} (after {records.count} records): "
+                    f"{type(exc).__name__}: {str(exc).splitlines()[0]}. Nothing was committed; retrying the same "
+                    "export does not help."
+                ) from None
+            raise SesExportLoadError(
+                f"Loading SES export job {job_id!r} into {table} failed after {records.count} records: "
+                f"{type(exc).__name__}: {exc}. Nothing was committed: the table is as it was before the load."
+            ) from exc
+        scrubber.warn()
+        self.log.info("Loaded SES export job %s into %s: %d rows, one transaction", job_id, table, written)
+        self._lineage = {"region": self.hook.conn_region_name, "job_id": job_id, "connection": connection}
         ti = context["ti"]
         ti.xcom_push(key="rows", value=written)
-        ti.xcom_push(key="table", value=table)
+        ti.xcom_push(key="table", value=self.qualified_table)
         ti.xcom_push(key="job_id", value=job_id)
         return written
+
+    @property
+    def qualified_table(self) -> str:
+        """``schema.table``, or ``table`` without a schema (as given: for XCom and lineage)."""
+        return f"{self.schema}.{self.table}" if self.schema else self.table
 
     def _completed_job(self, job_id: str) -> dict[str, Any]:
         """GetExportJob: the job if it is COMPLETED, else the error (FAILED / CANCELLED / not finished)."""
@@ -173,11 +190,12 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
             )
         return job
 
-    def _rows(self, job_id: str, job: dict[str, Any]) -> tuple[TableLayout, Iterator[tuple[Any, ...]]]:
-        """The table layout of the job's source type and the (lazy) rows of its export."""
+    @staticmethod
+    def _layout(job_id: str, job: dict[str, Any]) -> TableLayout:
+        """The table layout of the job's source type (a metrics job must name its dates), before any read."""
         from airflow_provider_sesexport.exceptions import SesExportRecordsError
         from airflow_provider_sesexport.records import MESSAGE_INSIGHTS, METRICS_DATA
-        from airflow_provider_sesexport.transfers._sql_tables import TABLES, insights_rows, metrics_rows
+        from airflow_provider_sesexport.transfers._sql_tables import TABLES
 
         source_type = job.get("ExportSourceType")
         if source_type not in TABLES:
@@ -185,25 +203,49 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
                 f"SES export job {job_id!r} has ExportSourceType {source_type!r}: only {MESSAGE_INSIGHTS} and "
                 f"{METRICS_DATA} exports can be loaded."
             )
-        records = self.hook.iter_export_records(job_id)
-        if source_type == MESSAGE_INSIGHTS:
-            return TABLES[source_type], insights_rows(records, job_id)
-        source = (job.get("ExportDataSource") or {}).get("MetricsDataSource") or {}
-        start, end = source.get("StartDate"), source.get("EndDate")
-        if start is None or end is None:
-            raise SesExportRecordsError(
-                f"SES export job {job_id!r} is a metrics export without MetricsDataSource StartDate / EndDate "
-                "in GetExportJob: export_start and export_end cannot be filled."
-            )
-        return TABLES[source_type], metrics_rows(records, job_id, start, end)
+        if source_type == METRICS_DATA:
+            source = (job.get("ExportDataSource") or {}).get("MetricsDataSource") or {}
+            if source.get("StartDate") is None or source.get("EndDate") is None:
+                raise SesExportRecordsError(
+                    f"SES export job {job_id!r} is a metrics export without MetricsDataSource StartDate / EndDate "
+                    "in GetExportJob: export_start and export_end cannot be filled."
+                )
+        return TABLES[source_type]
 
-    def _prepare_table(self, sql_hook: Any, database: str | None, layout: TableLayout) -> None:
-        """Create the table (``create_table``) or check it exists with the layout's columns, before any row."""
+    @staticmethod
+    def _rows(job_id: str, job: dict[str, Any], records: Iterator[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+        """The (lazy) rows of the export's records."""
+        from airflow_provider_sesexport.records import MESSAGE_INSIGHTS
+        from airflow_provider_sesexport.transfers._sql_tables import insights_rows, metrics_rows
+
+        if job.get("ExportSourceType") == MESSAGE_INSIGHTS:
+            return insights_rows(records, job_id)
+        source = job["ExportDataSource"]["MetricsDataSource"]
+        return metrics_rows(records, job_id, source["StartDate"], source["EndDate"])
+
+    @staticmethod
+    def _count_check(job_id: str, job: dict[str, Any], records: _Counted, table: str) -> Callable[[int], None]:
+        """The check run before the commit: the records read against ``ExportedRecordsCount`` when SES gives it."""
+        from airflow_provider_sesexport.exceptions import SesExportTransferError
+        from airflow_provider_sesexport.utils.job_summary import statistics_of
+
+        expected = statistics_of(job)["ExportedRecordsCount"]
+
+        def check(rows: int) -> None:
+            if expected is not None and records.count != expected:
+                raise SesExportTransferError(
+                    f"SES export job {job_id!r}: the file has {records.count} records but "
+                    f"Statistics.ExportedRecordsCount is {expected}; nothing was committed to {table}. "
+                    "The export is inconsistent: create a new export job."
+                )
+
+        return check
+
+    def _prepare_table(self, sql_hook: Any, database: str | None, layout: TableLayout, table: str) -> None:
+        """Create the table (``create_table``), then check it exists with the layout's columns, before any row."""
         from airflow_provider_sesexport.exceptions import SesExportInputError
         from airflow_provider_sesexport.utils.validation import invalid
 
-        table = self.qualified_table
-        probe = f"SELECT {', '.join(layout.names)} FROM {table} WHERE 1 = 0"
         if self.create_table:
             if database is None:
                 raise invalid(
@@ -211,23 +253,15 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
                     True,
                     "False for this connection: it creates tables on PostgreSQL and SQLite only, and "
                     f"{self.sql_conn_id!r} is a {sql_hook.__class__.__name__} connection",
-                    "Create the table yourself (the README lists its columns and natural key).",
+                    "Create the table yourself (the README lists its columns).",
                 )
             try:
                 for statement in layout.create_statements(database, self.table, self.schema):
                     sql_hook.run(statement)
-            except Exception:
-                # Another task may have created it at the same moment: fine if it is there now.
-                try:
-                    sql_hook.get_records(probe)
-                except Exception:
-                    pass
-                else:
-                    return
-                raise
-            return
+            except Exception as exc:  # another task may have created it at the same moment: the probe decides
+                self.log.info("CREATE TABLE on %s did not succeed (%s); checking the table", table, type(exc).__name__)
         try:
-            sql_hook.get_records(probe)
+            sql_hook.get_records(f"SELECT {', '.join(layout.names)} FROM {table} WHERE 1 = 0")
         except Exception as exc:
             reachable, _ = sql_hook.test_connection()
             if not reachable:  # not the table's fault: an ordinary failure, retries apply
@@ -235,13 +269,42 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
             raise SesExportInputError(
                 f"Invalid table={self.table!r}"
                 + (f" (schema={self.schema!r})" if self.schema else "")
-                + f": {table} does not exist on {self.sql_conn_id!r} or lacks the columns of a "
-                f"{layout.source_type} table ({', '.join(layout.names)}): {type(exc).__name__}: {exc}. "
-                "Create it (the README has its CREATE TABLE) or set create_table=True."
+                + f": {table} does not exist on {self.sql_conn_id!r}"
+                + (f" (is there a schema {self.schema!r}?)" if self.schema else "")
+                + f" or lacks the columns of a {layout.source_type} table ({', '.join(layout.names)}): "
+                f"{type(exc).__name__}: {exc}. Create it (the README has its CREATE TABLE) or set create_table=True."
             ) from None
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: input the SES export job, output the table (needs the OpenLineage provider)."""
+        from airflow.providers.common.compat.openlineage.facet import Dataset
+        from airflow.providers.openlineage.extractors import OperatorLineage
 
-def _batches(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
-    """Consecutive lists of up to ``size`` rows."""
-    while batch := list(islice(rows, size)):
-        yield batch
+        lineage = getattr(self, "_lineage", None)
+        if not lineage:
+            return OperatorLineage()
+        conn = lineage["connection"]
+        scheme = str(conn.conn_type).lower()
+        if scheme in ("sqlite",):
+            namespace, parts = f"sqlite://{conn.host}", [self.schema or "main", self.table]
+        else:
+            namespace = f"{scheme}://{conn.host}" + (f":{conn.port}" if conn.port else "")
+            default_schema = "public" if scheme in ("postgres", "postgresql") else None
+            parts = [p for p in (conn.schema, self.schema or default_schema, self.table) if p]
+        return OperatorLineage(
+            inputs=[Dataset(namespace=f"aws+sesv2://{lineage['region']}", name=f"export-job/{lineage['job_id']}")],
+            outputs=[Dataset(namespace=namespace, name=".".join(parts))],
+        )
+
+
+class _Counted(Iterator[dict[str, Any]]):
+    """The records of an export, counted as they are read."""
+
+    def __init__(self, records: Iterator[dict[str, Any]]) -> None:
+        self._records = records
+        self.count = 0
+
+    def __next__(self) -> dict[str, Any]:
+        record = next(self._records)
+        self.count += 1
+        return record

@@ -19,8 +19,13 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_sesexport.transfers._sql_tables import MESSAGE_INSIGHTS_TABLE, METRICS_TABLE, TableLayout
-from airflow_provider_sesexport.transfers._sql_writer import DELETE_THEN_INSERT, UPSERT, BatchWriter, choose_path
+from airflow_provider_sesexport.transfers._sql_load import ExportLoad
+from airflow_provider_sesexport.transfers._sql_tables import (
+    MESSAGE_INSIGHTS_TABLE,
+    METRICS_TABLE,
+    NulScrubber,
+    TableLayout,
+)
 from airflow_provider_sesexport.transfers.ses_export_to_sql import SesExportToSqlOperator
 from tests.airflow_names import DAG
 from tests.conftest import task_states
@@ -72,7 +77,7 @@ def expected_insights(body: bytes, job_id: str) -> Counter[tuple[Any, ...]]:
     rows: Counter[tuple[Any, ...]] = Counter()
     for record in records:
         row = []
-        for name in MESSAGE_INSIGHTS_TABLE.names[:-1]:
+        for name in MESSAGE_INSIGHTS_TABLE.row_names[:-1]:
             value = record.get(name) or None
             if value is not None and name.endswith("timestamp"):
                 value = dt.datetime.strptime(value, _SES_TIME).replace(tzinfo=dt.timezone.utc)
@@ -106,9 +111,9 @@ def expected_metrics(body: bytes, job_id: str, start: dt.datetime, end: dt.datet
 
 def table_rows(db: SqlDb, table: str, layout: TableLayout) -> Counter[tuple[Any, ...]]:
     """The table's rows with timestamps as aware UTC datetimes (SQLite stores them as ISO-8601 text)."""
-    kinds = [kind for _, kind, _ in layout.columns]
+    kinds = [kind for _, kind, _ in layout.columns][:-1]  # data_source: checked apart
     out: Counter[tuple[Any, ...]] = Counter()
-    for row in db.rows(table, ", ".join(layout.names)):
+    for row in db.rows(table, ", ".join(layout.row_names)):
         values = []
         for kind, value in zip(kinds, row, strict=True):
             if kind == "timestamp" and value is not None:
@@ -148,13 +153,11 @@ def test_message_insights_export_loads_every_row_once_and_reruns_leave_one_copy(
     assert xcom(dr, "load", "table") == "ses_insights"
     assert xcom(dr, "load", "job_id") == job_id
     logs = task_logs()
-    # one line per committed batch with the running count (Airflow 2 may show a line more than once)
-    batches = sorted(
-        {(int(b), int(n)) for b, n in re.findall(r"Committed batch (\d+) into ses_insights: (\d+) rows", logs)}
-    )
-    assert batches == [(i, min(100 * i, total)) for i in range(1, -(-total // 100) + 1)]
-    path = "upsert" if sql_db.kind in ("sqlite", "postgresql") else "delete-then-insert"
-    assert f"rows ({path})" in logs
+    staging = "COPY into a temporary table" if sql_db.kind == "postgresql" else "INSERT into a temporary table"
+    assert f"{staging}, then DELETE + INSERT ... SELECT in one transaction" in logs
+    assert f'into "ses_insights": {total} rows, one transaction' in logs
+    (source,) = {row[0] for row in sql_db.rows("ses_insights", "data_source")}
+    assert source.startswith("MESSAGE_INSIGHTS:")
 
     # the same job loaded again: one copy of each row (the emulator gives a new job of the same source new
     # message ids, so re-runs of one data source are checked with metrics, below)
@@ -242,51 +245,55 @@ def test_bad_input_fails_with_the_cause_before_any_row(
     assert sqlite_db.rows("sqlite_master", "name") == []
 
 
-_PG_STOP = """
-CREATE FUNCTION stop_at_250() RETURNS trigger AS $$
+_PG_REFUSE = """
+CREATE FUNCTION refuse_one() RETURNS trigger AS $$
 BEGIN
-    IF (SELECT count(*) FROM ses_insights) >= 250 THEN RAISE EXCEPTION 'table full'; END IF;
+    IF NEW.messageid = '{messageid}' THEN RAISE EXCEPTION 'refused {messageid}'; END IF;
     RETURN NEW;
 END $$ LANGUAGE plpgsql;
-CREATE TRIGGER stop_at_250 BEFORE INSERT ON ses_insights FOR EACH ROW EXECUTE FUNCTION stop_at_250();
+CREATE TRIGGER refuse_one BEFORE INSERT ON ses_insights FOR EACH ROW EXECUTE FUNCTION refuse_one();
 """
-_SQLITE_STOP = """
-CREATE TRIGGER stop_at_250 BEFORE INSERT ON ses_insights WHEN (SELECT count(*) FROM ses_insights) >= 250
-BEGIN SELECT RAISE(ABORT, 'table full'); END
+_SQLITE_REFUSE = """
+CREATE TRIGGER refuse_one BEFORE INSERT ON ses_insights WHEN NEW.messageid = '{messageid}'
+BEGIN SELECT RAISE(ABORT, 'refused'); END
 """
 
 
 @pytest.mark.ses_export_emulator(time_scale=0.01)
-def test_failure_mid_load_rolls_back_the_batch_and_a_rerun_repairs(
+def test_a_row_refused_mid_load_leaves_the_table_as_it_was_and_a_rerun_completes(
     run_dag: Callable[..., Any], ses_export_emulator: Any, sql_db: SqlDb, task_logs: Callable[[], str]
 ) -> None:
-    """The database refuses the 251st row: batches 1-2 stay committed, batch 3 leaves nothing; a re-run completes."""
-    job_id = completed_job(ses_export_emulator, INSIGHTS_SOURCE)
-    expected = expected_insights(export_file(ses_export_emulator, job_id), job_id)
+    """The database refuses the 251st row: nothing of the load is visible (the earlier load's rows stay)."""
+    emu = ses_export_emulator
+    earlier = completed_job(emu, METRICS_SOURCE)  # another data source in its own table: untouched throughout
     for statement in MESSAGE_INSIGHTS_TABLE.create_statements(sql_db.kind, "ses_insights", None):
         sql_db.run(statement)  # the README's CREATE TABLE, created by hand
-    sql_db.run(_PG_STOP if sql_db.kind == "postgresql" else _SQLITE_STOP)
+    assert succeeded(run_load(run_dag, "sql_mid_other", job_id=earlier, table="m", sql_conn_id=sql_db.conn_id,
+                              create_table=True))  # fmt: skip
+    job_id = completed_job(emu, INSIGHTS_SOURCE)
+    body = export_file(emu, job_id)
+    expected = expected_insights(body, job_id)
+    refused = list(csv.reader(io.StringIO(body.decode())))[251][0]
+    sql_db.run((_PG_REFUSE if sql_db.kind == "postgresql" else _SQLITE_REFUSE).format(messageid=refused))
     kwargs = {"job_id": job_id, "table": "ses_insights", "sql_conn_id": sql_db.conn_id, "commit_every": 100}
 
     dr = run_load(run_dag, "sql_mid_load", **kwargs)
 
     assert task_states(dr)["load"] == "failed"
-    assert "Writing batch 3 (100 rows)" in task_logs()
-    loaded = table_rows(sql_db, "ses_insights", MESSAGE_INSIGHTS_TABLE)
-    assert sum(loaded.values()) == 200 and loaded <= expected  # batches 1 and 2, nothing of batch 3
+    assert "Nothing was committed: the table is as it was before the load" in task_logs()
+    assert table_rows(sql_db, "ses_insights", MESSAGE_INSIGHTS_TABLE) == Counter()
+    assert len(sql_db.rows("m")) == 4
 
-    sql_db.run("DROP TRIGGER stop_at_250" + (" ON ses_insights" if sql_db.kind == "postgresql" else ""))
+    sql_db.run("DROP TRIGGER refuse_one" + (" ON ses_insights" if sql_db.kind == "postgresql" else ""))
     assert succeeded(run_load(run_dag, "sql_mid_load", **kwargs))
     assert table_rows(sql_db, "ses_insights", MESSAGE_INSIGHTS_TABLE) == expected
+    assert len(sql_db.rows("m")) == 4
 
 
-@pytest.mark.parametrize("path", [UPSERT, DELETE_THEN_INSERT])
-def test_both_write_paths_keep_one_row_per_natural_key(sql_db: SqlDb, path: str) -> None:
-    """Each path on the real database, with null key columns: the second write replaces the first."""
-    hook = sql_db.hook()
+def test_the_path_for_other_databases_replaces_in_one_transaction(sql_db: SqlDb) -> None:
+    """The generic path (DELETE + INSERT through the DbApiHook's connection), on both real databases."""
     for statement in METRICS_TABLE.create_statements(sql_db.kind, "m", None):
         sql_db.run(statement)
-    writer = BatchWriter(hook, "m", METRICS_TABLE, path)
     day = (START, START + dt.timedelta(days=1))
 
     def rows(value: float, job: str) -> list[tuple[Any, ...]]:
@@ -295,14 +302,18 @@ def test_both_write_paths_keep_one_row_per_natural_key(sql_db: SqlDb, path: str)
             ("example.com", None, None, None, "SEND", "VOLUME", value + 1, *day, job),
         ]
 
-    writer.write(rows(1.0, "job-1"))
-    writer.write(rows(5.0, "job-2"))
+    def load(source: str, batch: list[tuple[Any, ...]], check: Callable[[int], None] = lambda n: None) -> int:
+        export = ExportLoad(sql_db.hook(), None, "m", METRICS_TABLE, source, replace=True, batch_size=1,
+                            scrubber=NulScrubber("j"))  # fmt: skip
+        return export.run(iter(batch), check)
 
-    assert table_rows(sql_db, "m", METRICS_TABLE) == Counter(rows(5.0, "job-2"))
+    assert load("A", rows(1.0, "job-1")) == 2
+    assert load("B", rows(3.0, "job-3")) == 2
+    assert load("A", rows(5.0, "job-2")) == 2
 
+    def refuse(n: int) -> None:
+        raise RuntimeError("refused before the commit")
 
-def test_the_tested_databases_take_the_upsert_path(sql_db: SqlDb) -> None:
-    """PostgreSQL: ON CONFLICT through insert_rows; SQLite: REPLACE INTO (with every installed common.sql)."""
-    path, how = choose_path(sql_db.hook(), sql_db.kind, replace=True)
-    assert path == UPSERT
-    assert ("ON CONFLICT" if sql_db.kind == "postgresql" else "REPLACE INTO") in how
+    with pytest.raises(RuntimeError, match="refused before the commit"):
+        load("A", rows(7.0, "job-4"), refuse)
+    assert table_rows(sql_db, "m", METRICS_TABLE) == Counter(rows(5.0, "job-2") + rows(3.0, "job-3"))

@@ -20,6 +20,8 @@ import pytest
 from airflow_provider_sesexport.emulator.pytest_plugin import (  # noqa: F401
     ses_export_emulator_factory,
 )
+from tests.sql_fixtures import postgres_db, postgres_server, sql_db, sqlite_db  # noqa: F401  (SQL databases)
+from tests.unit.test_transfer_lineage import openlineage  # noqa: F401  (OpenLineage stand-ins)
 
 MOTO_CONN_ID = "moto_s3"
 

@@ -1,4 +1,4 @@
-"""SesExportToSqlOperator units: bad input, the write path per database, rows of each layout, table definitions."""
+"""SesExportToSqlOperator units: bad input, identifiers, data source keys, rows of each layout, table definitions."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from airflow_provider_sesexport.exceptions import SesExportInputError, SesExport
 from airflow_provider_sesexport.transfers._sql_tables import (
     MESSAGE_INSIGHTS_TABLE,
     METRICS_TABLE,
+    data_source_key,
     insights_rows,
     metrics_rows,
+    qualified_name,
 )
-from airflow_provider_sesexport.transfers._sql_writer import DELETE_THEN_INSERT, INSERT, UPSERT, choose_path
 from airflow_provider_sesexport.transfers.ses_export_to_sql import SesExportToSqlOperator
 
 DAY = (dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc), dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc))
@@ -53,37 +54,42 @@ def test_a_dotted_table_is_told_to_use_schema() -> None:
         SesExportToSqlOperator(**{**REQUIRED, "table": "ses.metrics"})
 
 
-class _OwnUpsertHook(DbApiHook):
-    """As PostgresHook before common.sql dialects: it builds its own replace statement."""
-
-    conn_name_attr = "own_conn_id"
-
-    def _generate_insert_sql(self, table: Any, values: Any, target_fields: Any, replace: Any, **kwargs: Any) -> str:
-        return "INSERT ... ON CONFLICT"
+def test_names_are_quoted_by_the_database_rules() -> None:
+    assert qualified_name("order", None, "sqlite") == '"order"'
+    assert qualified_name("Order", "Select", "postgresql") == '"select"."order"'  # as PostgreSQL folds unquoted
+    assert qualified_name("order", "s", None) == "s.order"
+    assert qualified_name("order", "s", None, escape=lambda name: f"`{name}`") == "`s`.`order`"
 
 
-class _GenericHook(DbApiHook):
-    """A hook whose insert_rows(replace=True) uses the generic statement format it is given."""
-
-    conn_name_attr = "generic_conn_id"
-    dialect_name = "generic"  # no registered common.sql dialect: the generic one
+def _job(source_type: str, source: dict[str, Any]) -> dict[str, Any]:
+    key = "MessageInsightsDataSource" if source_type == "MESSAGE_INSIGHTS" else "MetricsDataSource"
+    return {"ExportSourceType": source_type, "ExportDataSource": {key: source}}
 
 
-@pytest.mark.parametrize(
-    ("hook", "database", "path"),
-    [
-        (_OwnUpsertHook(), "postgresql", UPSERT),
-        (_OwnUpsertHook(), None, DELETE_THEN_INSERT),  # an upsert we do not know the statement of
-        (_GenericHook(replace_statement_format="REPLACE INTO {} {} VALUES ({})"), "sqlite", UPSERT),
-        (_GenericHook(replace_statement_format="INSERT OR REPLACE INTO {} {} VALUES ({})"), "sqlite", UPSERT),
-        (_GenericHook(replace_statement_format="UPSERT INTO {} {} VALUES ({})"), "sqlite", DELETE_THEN_INSERT),
-        (_GenericHook(replace_statement_format="REPLACE INTO {} {} VALUES ({})"), "postgresql", DELETE_THEN_INSERT),
-        (_GenericHook(replace_statement_format="REPLACE INTO {} {} VALUES ({})"), None, DELETE_THEN_INSERT),
-    ],
-)
-def test_the_write_path_follows_the_database_and_what_the_hook_can_do(hook: Any, database: Any, path: str) -> None:
-    assert choose_path(hook, database, replace=True)[0] == path
-    assert choose_path(hook, database, replace=False)[0] == INSERT
+def test_the_data_source_key_ignores_list_order_and_tells_sources_apart() -> None:
+    metrics = {
+        "Dimensions": {"ISP": ["Gmail", "Yahoo"]},
+        "Namespace": "VDM",
+        "Metrics": [{"Name": "SEND", "Aggregation": "VOLUME"}, {"Name": "DELIVERY", "Aggregation": "RATE"}],
+        "StartDate": DAY[0],
+        "EndDate": DAY[1],
+    }
+    key = data_source_key(_job("METRICS_DATA", metrics))
+    assert key.startswith("METRICS_DATA:") and len(key) == len("METRICS_DATA:") + 64
+    reordered = {**metrics, "Dimensions": {"ISP": ["Yahoo", "Gmail"]}, "Metrics": metrics["Metrics"][::-1]}
+    assert data_source_key(_job("METRICS_DATA", reordered)) == key
+    naive = {**metrics, "StartDate": DAY[0].replace(tzinfo=None), "EndDate": DAY[1].replace(tzinfo=None)}
+    assert data_source_key(_job("METRICS_DATA", naive)) == key  # boto3 may give either
+    for changed in (
+        {**metrics, "StartDate": DAY[0] - dt.timedelta(days=1)},
+        {**metrics, "Dimensions": {"ISP": ["Gmail"]}},
+        {**metrics, "Metrics": metrics["Metrics"][:1]},
+    ):
+        assert data_source_key(_job("METRICS_DATA", changed)) != key
+    insights = {"StartDate": DAY[0], "EndDate": DAY[1]}
+    assert data_source_key(_job("MESSAGE_INSIGHTS", insights)) != data_source_key(
+        _job("MESSAGE_INSIGHTS", {**insights, "MaxResults": 10})
+    )
 
 
 def test_message_insights_rows_fill_missing_columns_and_drop_unknown_ones(caplog: pytest.LogCaptureFixture) -> None:
@@ -94,9 +100,9 @@ def test_message_insights_rows_fill_missing_columns_and_drop_unknown_ones(caplog
     ]
     with caplog.at_level(logging.WARNING):
         rows = list(insights_rows(records, "job-1"))
-    assert len(rows[0]) == len(MESSAGE_INSIGHTS_TABLE.names)
-    assert dict(zip(MESSAGE_INSIGHTS_TABLE.names, rows[0], strict=True)) == {
-        **dict.fromkeys(MESSAGE_INSIGHTS_TABLE.names),
+    assert len(rows[0]) == len(MESSAGE_INSIGHTS_TABLE.row_names)
+    assert dict(zip(MESSAGE_INSIGHTS_TABLE.row_names, rows[0], strict=True)) == {
+        **dict.fromkeys(MESSAGE_INSIGHTS_TABLE.row_names),
         "messageid": "m1",
         "sendtimestamp": sent,
         "destination": "a@example.com",
@@ -104,6 +110,13 @@ def test_message_insights_rows_fill_missing_columns_and_drop_unknown_ones(caplog
     }
     assert rows[1][0] == "m2" and rows[1][4] == "b@example.com"
     assert "new_column" in caplog.text
+    # records after the warning keep their keys' case too: every one is read the same way, one warning only
+    more = [{"MESSAGEID": f"m{i}", "DESTINATION": f"{i}@example.com", "NEW_COLUMN": "x"} for i in range(3, 6)]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        later = list(insights_rows(more, "job-1"))
+    assert [(row[0], row[4]) for row in later] == [(f"m{i}", f"{i}@example.com") for i in range(3, 6)]
+    assert caplog.text.count("new_column") == 1
 
 
 def test_metrics_rows_are_tidy_for_both_layouts() -> None:
@@ -115,24 +128,27 @@ def test_metrics_rows_are_tidy_for_both_layouts() -> None:
         ("example.com", None, "Gmail", None, "DELIVERY_OPEN", "RATE", 0.5, *DAY, "job-1"),
         (None, "default", None, None, "SEND", "VOLUME", 3.0, *DAY, "job-1"),
     ]
-    assert all(len(row) == len(METRICS_TABLE.names) for row in rows)
+    assert all(len(row) == len(METRICS_TABLE.row_names) for row in rows)
 
 
-def test_a_metrics_column_the_table_has_no_place_for_is_an_error() -> None:
-    with pytest.raises(SesExportRecordsError, match="'REGION'"):
-        list(metrics_rows([{"REGION": "eu", "SEND_VOLUME": 1.0}], "job-1", *DAY))
+def test_a_metrics_column_the_table_has_no_place_for_is_left_out_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    records = [{"REGION": "eu", "ISP": "Gmail", "SEND_VOLUME": float(i)} for i in range(3)]
+    with caplog.at_level(logging.WARNING):
+        rows = list(metrics_rows(records, "job-1", *DAY))
+    assert rows == [(None, None, "Gmail", None, "SEND", "VOLUME", float(i), *DAY, "job-1") for i in range(3)]
+    assert caplog.text.count("'REGION'") == 1
 
 
-def test_table_definitions_treat_null_key_columns_as_equal() -> None:
-    (pg,) = METRICS_TABLE.create_statements("postgresql", "m", "ses")
-    assert pg.startswith("CREATE TABLE IF NOT EXISTS ses.m (") and "UNIQUE NULLS NOT DISTINCT (export_start" in pg
-    assert "value DOUBLE PRECISION" in pg and "export_start TIMESTAMPTZ NOT NULL" in pg
-    table, index = METRICS_TABLE.create_statements("sqlite", "m", None)
-    assert "UNIQUE" not in table
-    assert index.startswith("CREATE UNIQUE INDEX IF NOT EXISTS m_natural_key ON m (export_start, export_end, IFNULL(")
-    for database in ("postgresql", "sqlite"):
-        (insights,) = MESSAGE_INSIGHTS_TABLE.create_statements(database, "mi", None)
-        assert "PRIMARY KEY (messageid, destination)" in insights
+def test_table_definitions_need_no_key_and_index_the_data_source() -> None:
+    pg, pg_index = METRICS_TABLE.create_statements("postgresql", "order", "ses")
+    assert pg.startswith('CREATE TABLE IF NOT EXISTS "ses"."order" (') and "UNIQUE" not in pg and "KEY" not in pg
+    assert "value DOUBLE PRECISION" in pg and "data_source TEXT NOT NULL" in pg
+    assert pg_index == 'CREATE INDEX IF NOT EXISTS "order_data_source" ON "ses"."order" (data_source)'
+    table, index = MESSAGE_INSIGHTS_TABLE.create_statements("sqlite", "m", "aux")
+    assert table.startswith('CREATE TABLE IF NOT EXISTS "aux"."m" (') and "KEY" not in table
+    assert index == 'CREATE INDEX IF NOT EXISTS "aux"."m_data_source" ON "m" (data_source)'
 
 
 class _RecordingSqlHook(DbApiHook):
@@ -148,13 +164,15 @@ class _RecordingSqlHook(DbApiHook):
 
     def get_conn(self) -> Any:
         self.calls.append("get_conn")
-        raise AssertionError("no connection may be opened for rows")
+        self.conn = mock.MagicMock()
+        return self.conn
 
     def get_records(self, sql: Any, parameters: Any = None, **kwargs: Any) -> Any:
         return []
 
     def run(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append(f"run {sql.split('(')[0].strip()}")
+        words = sql.split("(")[0].split()
+        self.calls.append("run " + " ".join(word for word in words if not word.startswith('"')))
 
 
 def _run_with(
@@ -186,8 +204,10 @@ def test_an_unrecognised_layout_fails_before_any_row() -> None:
     sql_hook = _RecordingSqlHook()
     with pytest.raises(SesExportRecordsError, match="neither Message Insights nor metrics"):
         _run_with({**COMPLETED, "ExportSourceType": "MESSAGE_INSIGHTS"}, records(), sql_hook, create_table=True)
-    assert "insert_rows" not in sql_hook.calls and "get_conn" not in sql_hook.calls
-    assert sql_hook.calls == ["run CREATE TABLE IF NOT EXISTS t"]  # the table, created before reading; no row
+    assert sql_hook.calls == ["run CREATE TABLE IF NOT EXISTS", "run CREATE INDEX IF NOT EXISTS ON", "get_conn"]
+    statements = [c.args[0] for c in sql_hook.conn.cursor.return_value.execute.call_args_list]
+    assert not any(s.startswith(("INSERT", "DELETE", "BEGIN IMMEDIATE", "COMMIT")) for s in statements), statements
+    sql_hook.conn.rollback.assert_called_once_with()
 
 
 def test_an_unknown_source_type_fails_before_anything_is_written() -> None:

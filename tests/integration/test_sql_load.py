@@ -1,0 +1,391 @@
+"""
+SesExportToSqlOperator against hostile export files and database faults, into real SQLite and PostgreSQL.
+
+The export files are planted byte for byte (what the emulator cannot serve: a malformed line mid-file, NUL
+bytes, a header in another case with a new column) and read by the package's real reader; only the SES
+calls are replaced (GetExportJob's answer and the download). Every table is read back through its own
+connection and compared with values planted here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from airflow_provider_sesexport._compat import AIRFLOW_V_3
+from airflow_provider_sesexport.exceptions import (
+    SesExportInputError,
+    SesExportLoadError,
+    SesExportRecordsError,
+    SesExportTransferError,
+)
+from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+from airflow_provider_sesexport.records import iter_records
+from airflow_provider_sesexport.transfers._sql_tables import MESSAGE_INSIGHTS_TABLE
+from airflow_provider_sesexport.transfers.ses_export_to_sql import SesExportToSqlOperator
+from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
+from tests.sql_fixtures import SqlDb
+
+pytestmark = pytest.mark.integration
+
+DAY = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+INSIGHTS = {"MessageInsightsDataSource": {"StartDate": DAY, "EndDate": DAY + dt.timedelta(hours=2)}}
+
+
+def metrics_source(isps: list[str], day: dt.datetime = DAY) -> dict[str, Any]:
+    return {
+        "MetricsDataSource": {
+            "Dimensions": {"ISP": isps},
+            "Namespace": "VDM",
+            "Metrics": [{"Name": "SEND", "Aggregation": "VOLUME"}],
+            "StartDate": day,
+            "EndDate": day + dt.timedelta(days=1),
+        }
+    }
+
+
+def insights_csv(n: int, tag: str, header: list[str] | None = None, extra: Callable[[int], list[str]] | None = None,
+                 subject: Callable[[int], str] | None = None) -> bytes:  # fmt: skip
+    """A Message Insights CSV as SES writes it (every field quoted, a trailing comma) with ``n`` unique rows."""
+    names = header or list(MESSAGE_INSIGHTS_COLUMNS)
+    lines = [",".join(f'"{name}"' for name in names) + ","]
+    for i in range(n):
+        values = {name: "" for name in MESSAGE_INSIGHTS_COLUMNS}
+        values.update(
+            messageid=f"{tag}-m{i}",
+            sendtimestamp="2026-11-01 00:00:05.123 UTC",
+            destination=f"r{i}@example.com",
+            subject=subject(i) if subject else f"subject {tag} {i}",
+        )
+        row = [values[name] for name in MESSAGE_INSIGHTS_COLUMNS] + (extra(i) if extra else [])
+        lines.append(",".join(f'"{value}"' for value in row) + ",")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def metrics_csv(values: dict[str, float]) -> bytes:
+    lines = ["ISP,SEND_VOLUME", *(f"{isp},{value:.4f}" for isp, value in values.items())]
+    return ("\n".join(lines) + "\n").encode()
+
+
+class FakeSes:
+    """GetExportJob answers and export files by job id; ``pace`` runs before each record is yielded."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, bytes] = {}
+        self.pace: Callable[[str, int], None] = lambda job_id, n: None
+        self.downloads: list[str] = []
+
+    def add(self, source: dict[str, Any], body: bytes, data_format: str = "CSV", exported: int | None = None) -> str:
+        job_id = f"job-{uuid.uuid4().hex[:10]}"
+        source_type = "MESSAGE_INSIGHTS" if "MessageInsightsDataSource" in source else "METRICS_DATA"
+        self.jobs[job_id] = {
+            "JobId": job_id,
+            "ExportSourceType": source_type,
+            "JobStatus": "COMPLETED",
+            "ExportDataSource": source,
+            "ExportDestination": {"DataFormat": data_format},
+            "Statistics": {"ProcessedRecordsCount": 1, **({"ExportedRecordsCount": exported} if exported else {})},
+        }
+        self.files[job_id] = body
+        return job_id
+
+    def records(self, job_id: str) -> Iterator[dict[str, Any]]:
+        self.downloads.append(job_id)
+        job = self.jobs[job_id]
+        reader = iter_records(
+            self.files[job_id], source_type=job["ExportSourceType"], data_format=job["ExportDestination"]["DataFormat"]
+        )
+        for n, record in enumerate(reader):
+            self.pace(job_id, n)
+            yield record
+
+
+@pytest.fixture
+def ses(monkeypatch: pytest.MonkeyPatch) -> FakeSes:
+    fake = FakeSes()
+    monkeypatch.setattr(SesExportJobHook, "get_export_job", lambda self, job_id: fake.jobs[job_id])
+    monkeypatch.setattr(SesExportJobHook, "iter_export_records", lambda self, job_id, **kw: fake.records(job_id))
+    return fake
+
+
+def load(db: SqlDb, job_id: str, table: str = "t", **kwargs: Any) -> int:
+    return int(operator(db, job_id, table, **kwargs).execute({"ti": _TI()}))  # type: ignore[arg-type]
+
+
+def operator(db: SqlDb, job_id: str, table: str = "t", **kwargs: Any) -> SesExportToSqlOperator:
+    """The operator, built in the calling thread (Airflow 2 builds operators in the main thread only)."""
+    return SesExportToSqlOperator(
+        task_id=f"load_{uuid.uuid4().hex[:6]}",
+        job_id=job_id,
+        table=table,
+        sql_conn_id=db.conn_id,
+        aws_conn_id=None,
+        region_name="us-east-1",
+        **{"create_table": True, "commit_every": 100, **kwargs},
+    )
+
+
+class _TI:
+    def xcom_push(self, key: str, value: Any, **_: Any) -> None:
+        pass
+
+
+def insights_ids(db: SqlDb, table: str = "t") -> list[str]:
+    return sorted(row[0] for row in db.rows(table, "messageid"))
+
+
+def test_a_malformed_line_mid_file_leaves_the_table_as_it_was(ses: FakeSes, sql_db: SqlDb) -> None:
+    first = ses.add(INSIGHTS, insights_csv(50, "old"))
+    load(sql_db, first)
+    body = insights_csv(1000, "new").replace(b'"new-m700",', b'"new-m700","broken",', 1)  # 700 rows staged first
+    again = ses.add(INSIGHTS, body)
+
+    with pytest.raises(SesExportRecordsError, match="Line 702 of the export file has 14 fields"):
+        load(sql_db, again)
+
+    assert insights_ids(sql_db) == sorted(f"old-m{i}" for i in range(50))
+
+
+def test_nul_characters_are_removed_with_one_warning(
+    ses: FakeSes, sql_db: SqlDb, caplog: pytest.LogCaptureFixture
+) -> None:
+    job_id = ses.add(INSIGHTS, insights_csv(300, "nul", subject=lambda i: f"a\x00b{i}" if i % 100 == 7 else f"s{i}"))
+    with caplog.at_level(logging.WARNING):
+        assert load(sql_db, job_id) == 300
+    subjects = dict(sql_db.rows("t", "messageid, subject"))
+    assert subjects["nul-m7"] == "ab7" and subjects["nul-m207"] == "ab207" and subjects["nul-m8"] == "s8"
+    warnings = [r.getMessage() for r in caplog.records if "NUL" in r.getMessage()]
+    assert len(warnings) == 1 and "removed 3 NUL character(s)" in warnings[0], warnings
+
+
+def test_a_header_in_another_case_with_a_new_column_loads_every_known_value(
+    ses: FakeSes, sql_db: SqlDb, caplog: pytest.LogCaptureFixture
+) -> None:
+    header = [name.upper() for name in MESSAGE_INSIGHTS_COLUMNS] + ["NEW_COLUMN"]
+    job_id = ses.add(INSIGHTS, insights_csv(250, "case", header=header, extra=lambda i: [f"new{i}"]))
+    with caplog.at_level(logging.WARNING):
+        assert load(sql_db, job_id) == 250
+    rows = sql_db.rows("t", "messageid, destination, subject", order="messageid")
+    assert sorted(rows) == sorted((f"case-m{i}", f"r{i}@example.com", f"subject case {i}") for i in range(250))
+    assert sum("new_column" in r.getMessage() for r in caplog.records) == 1
+
+    # metrics: a dimension column SES added later is left out with one warning, the rest loads
+    body = b"ISP,REGION,SEND_VOLUME\nGmail,eu,10.0000\nYahoo,us,20.0000\n"
+    metrics_id = ses.add(metrics_source(["Gmail", "Yahoo"]), body)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert load(sql_db, metrics_id, table="m") == 2
+    assert sorted(sql_db.rows("m", "isp, value")) == [("Gmail", 10.0), ("Yahoo", 20.0)]
+    assert sum("'REGION'" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_keyword_table_name_is_quoted(ses: FakeSes, sql_db: SqlDb) -> None:
+    job_id = ses.add(INSIGHTS, insights_csv(20, "kw"))
+    assert load(sql_db, job_id, table="order") == 20
+    assert load(sql_db, job_id, table="order") == 20  # the replace path names it too
+    assert len(sql_db.rows('"order"', "messageid")) == 20
+
+
+def test_a_table_without_any_key_gets_one_copy_per_export(ses: FakeSes, sql_db: SqlDb) -> None:
+    (create, _index) = MESSAGE_INSIGHTS_TABLE.create_statements(sql_db.kind, "bare", None)
+    sql_db.run(create)  # no index, no key at all
+    job_id = ses.add(INSIGHTS, insights_csv(120, "bare"))
+    load(sql_db, job_id, table="bare", create_table=False)
+    load(sql_db, job_id, table="bare", create_table=False)
+    assert insights_ids(sql_db, "bare") == sorted(f"bare-m{i}" for i in range(120))
+
+
+def test_a_missing_schema_fails_at_once_naming_it_before_any_read(ses: FakeSes, sql_db: SqlDb) -> None:
+    job_id = ses.add(INSIGHTS, insights_csv(5, "s"))
+    for create in (True, False):
+        with pytest.raises(SesExportInputError, match="schema='nowhere'") as raised:
+            load(sql_db, job_id, schema="nowhere", create_table=create)
+        assert "AirflowFailException" in [c.__name__ for c in type(raised.value).__mro__]
+    assert ses.downloads == []
+
+
+def test_a_re_export_with_fewer_rows_replaces_its_predecessor_only(ses: FakeSes, sql_db: SqlDb) -> None:
+    day2 = DAY + dt.timedelta(days=1)
+    other = ses.add(metrics_source(["Gmail", "Yahoo", "Outlook"], day2), metrics_csv({"Gmail": 9, "Yahoo": 9}))
+    load(sql_db, other, table="m")
+    first = ses.add(metrics_source(["Gmail", "Yahoo", "Outlook"]), metrics_csv({"Gmail": 1, "Yahoo": 2, "Outlook": 3}))
+    load(sql_db, first, table="m")
+    # the same data source (lists in another order), a new job, one ISP fewer
+    again = ses.add(metrics_source(["Outlook", "Yahoo", "Gmail"]), metrics_csv({"Gmail": 5, "Yahoo": 6}))
+    load(sql_db, again, table="m")
+    load(sql_db, again, table="m")  # the same export twice changes nothing
+
+    rows = sorted(sql_db.rows("m", "isp, value, job_id"))
+    assert rows == sorted([("Gmail", 5.0, again), ("Yahoo", 6.0, again), ("Gmail", 9.0, other), ("Yahoo", 9.0, other)])
+
+
+def test_exported_records_count_mismatch_fails_before_the_commit(ses: FakeSes, sql_db: SqlDb) -> None:
+    first = ses.add(INSIGHTS, insights_csv(10, "ok"))
+    load(sql_db, first)
+    short = ses.add(INSIGHTS, insights_csv(30, "short"), exported=31)
+    with pytest.raises(SesExportTransferError, match=r"has 30 records but Statistics\.ExportedRecordsCount is 31"):
+        load(sql_db, short)
+    assert insights_ids(sql_db) == sorted(f"ok-m{i}" for i in range(10))
+    assert load(sql_db, ses.add(INSIGHTS, insights_csv(30, "exact"), exported=30)) == 30
+
+
+def _poll_counts(db: SqlDb, table: str, stop: threading.Event, seen: list[int]) -> None:
+    hook = db.hook()
+    while not stop.is_set():
+        try:
+            seen.append(int(hook.get_first(f"SELECT count(*) FROM {table}")[0]))
+        except Exception as exc:  # SQLite: "database is locked" during the commit itself
+            if "locked" not in str(exc):
+                raise
+        time.sleep(0.005)
+
+
+def test_a_concurrent_reader_never_sees_a_partial_export(ses: FakeSes, sql_db: SqlDb) -> None:
+    first = ses.add(INSIGHTS, insights_csv(200, "a"))
+    load(sql_db, first)
+    again = ses.add(INSIGHTS, insights_csv(600, "b"))
+    ses.pace = lambda job_id, n: time.sleep(0.002) if n % 50 == 0 else None
+    stop, seen = threading.Event(), []  # type: ignore[var-annotated]
+    reader = threading.Thread(target=_poll_counts, args=(sql_db, "t", stop, seen))
+    reader.start()
+    try:
+        time.sleep(0.05)
+        load(sql_db, again)
+        time.sleep(0.05)
+    finally:
+        stop.set()
+        reader.join()
+    # both data sources are the same (same window): the new export replaced the old one in one step
+    assert set(seen) == {200, 600}, sorted(set(seen))
+    assert insights_ids(sql_db) == sorted(f"b-m{i}" for i in range(600))
+
+
+def _thread_may_run_operators() -> None:
+    """Airflow 2.10's ExecutorSafeguard keeps a thread-local dict only the main thread has: give this thread one."""
+    if AIRFLOW_V_3:
+        return
+    from airflow.models.baseoperator import ExecutorSafeguard
+
+    if not hasattr(ExecutorSafeguard._sentinel, "callers"):
+        ExecutorSafeguard._sentinel.callers = {}
+
+
+def test_two_loads_of_the_same_export_at_once_end_with_one_copy(ses: FakeSes, sql_db: SqlDb) -> None:
+    job_id = ses.add(INSIGHTS, insights_csv(400, "twice"))
+    both_reading = threading.Barrier(2, timeout=30)
+    ses.pace = lambda job_id, n: both_reading.wait() if n == 200 else None  # both staged half, then go on
+    errors: list[BaseException] = []
+
+    def run(op: SesExportToSqlOperator) -> None:
+        _thread_may_run_operators()
+        try:
+            op.execute({"ti": _TI()})  # type: ignore[arg-type]
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    sql_db.run("SELECT 1")  # the SQLite file exists before two threads open it
+    load_threads = [threading.Thread(target=run, args=(operator(sql_db, job_id),)) for _ in range(2)]
+    for thread in load_threads:
+        thread.start()
+    for thread in load_threads:
+        thread.join(60)
+    assert errors == []
+    assert insights_ids(sql_db) == sorted(f"twice-m{i}" for i in range(400))
+
+
+def test_postgres_connection_killed_mid_copy_leaves_the_table_and_is_retried(ses: FakeSes, postgres_db: SqlDb) -> None:
+    first = ses.add(INSIGHTS, insights_csv(30, "kept"))
+    load(postgres_db, first)
+    again = ses.add(INSIGHTS, insights_csv(2000, "cut"))
+    killer = postgres_db.hook()
+    killed: list[int] = []
+
+    def kill_the_copy(job_id: str, n: int) -> None:
+        if n == 1500 and not killed:  # batches 1-14 are in the COPY stream already
+            rows = killer.get_records(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'COPY%'"
+            )
+            killed.append(len(rows))
+
+    ses.pace = kill_the_copy
+    with pytest.raises(SesExportLoadError, match="Nothing was committed") as raised:
+        load(postgres_db, again)
+    assert killed == [1]
+    assert not isinstance(raised.value, SesExportInputError)  # an ordinary failure: retries apply
+    assert "AirflowFailException" not in [c.__name__ for c in type(raised.value).__mro__]
+    assert insights_ids(postgres_db) == sorted(f"kept-m{i}" for i in range(30))
+    ses.pace = lambda job_id, n: None
+    assert load(postgres_db, again) == 2000  # the retry
+    assert len(insights_ids(postgres_db)) == 2000
+
+
+def test_lineage_names_the_export_and_the_table(ses: FakeSes, sql_db: SqlDb, openlineage: None) -> None:
+    job_id = ses.add(metrics_source(["Gmail"]), metrics_csv({"Gmail": 1}))
+    op = SesExportToSqlOperator(
+        task_id="lineage", job_id=job_id, table="m", sql_conn_id=sql_db.conn_id, aws_conn_id=None,
+        region_name="us-east-1", create_table=True,
+    )  # fmt: skip
+    op.execute({"ti": _TI()})  # type: ignore[arg-type]
+    lineage = op.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("aws+sesv2://us-east-1", f"export-job/{job_id}")]
+    (output,) = lineage.outputs
+    assert output.name.endswith(".m") and output.namespace.startswith(
+        "postgres://127.0.0.1:" if sql_db.kind == "postgresql" else "sqlite://"
+    )
+    assert output.name == (
+        f"{sql_db.hook().get_connection(sql_db.conn_id).schema}.public.m" if sql_db.kind == "postgresql" else "main.m"
+    )
+
+
+def test_a_timestamp_the_database_cannot_read_fails_without_retries(ses: FakeSes, sql_db: SqlDb) -> None:
+    """SQLite: the reader parses it; PostgreSQL: the server does (COPY into typed columns). Either way, no retry."""
+    first = ses.add(INSIGHTS, insights_csv(10, "ok"))
+    load(sql_db, first)
+    body = insights_csv(500, "ts").replace(b'"ts-m321","2026-11-01 00:00:05.123 UTC"', b'"ts-m321","yesterday-ish"')
+    with pytest.raises(SesExportRecordsError, match="yesterday-ish") as raised:
+        load(sql_db, ses.add(INSIGHTS, body))
+    assert "AirflowFailException" in [c.__name__ for c in type(raised.value).__mro__]
+    assert insights_ids(sql_db) == sorted(f"ok-m{i}" for i in range(10))
+
+
+def test_timestamps_are_stored_as_the_same_instant_on_every_path(ses: FakeSes, sql_db: SqlDb) -> None:
+    body = insights_csv(3, "when").replace(b"2026-11-01 00:00:05.123 UTC", b"2026-11-01 23:59:58.007 UTC")
+    load(sql_db, ses.add(INSIGHTS, body))
+    (value,) = {row[0] for row in sql_db.rows("t", "sendtimestamp")}
+    if isinstance(value, str):  # SQLite: ISO-8601 text
+        value = dt.datetime.fromisoformat(value)
+    assert value == dt.datetime(2026, 11, 1, 23, 59, 58, 7000, tzinfo=dt.timezone.utc)
+
+
+def test_loads_of_different_data_sources_at_once_create_the_table_once_and_keep_every_export(
+    ses: FakeSes, sql_db: SqlDb
+) -> None:
+    """As the daily example's mapped loads: six exports at once into a table none of them found (create_table)."""
+    jobs = [ses.add(metrics_source(["Gmail"], DAY + dt.timedelta(days=i)), metrics_csv({"Gmail": i})) for i in range(6)]
+    ops = [operator(sql_db, job_id, table="daily") for job_id in jobs]
+    errors: list[BaseException] = []
+
+    def run(op: SesExportToSqlOperator) -> None:
+        _thread_may_run_operators()
+        try:
+            op.execute({"ti": _TI()})  # type: ignore[arg-type]
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    sql_db.run("SELECT 1")
+    threads = [threading.Thread(target=run, args=(op,)) for op in ops]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert sorted(sql_db.rows("daily", "job_id, value")) == sorted((job, float(i)) for i, job in enumerate(jobs))
