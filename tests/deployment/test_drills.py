@@ -147,6 +147,18 @@ def job_ids(aws: Aws) -> set[str]:
     return {j["JobId"] for j in aws.control("jobs")["jobs"]}
 
 
+def job_records(api: AirflowApi, dag_id: str) -> list[str]:
+    """The Airflow Variables holding a create task's JobId (Airflow < 3.3) for ``dag_id``'s tasks."""
+    prefix = f"sesexport_job.{dag_id}."
+    return [v["key"] for v in api.get("/variables", limit=100)["variables"] if v["key"].startswith(prefix)]
+
+
+def records_in_variables(state: State) -> bool:
+    """Airflow < 3.3 keeps the create task's JobId in an Airflow Variable; 3.3+ in ``task_state_store``."""
+    major, minor = (int(part) for part in state.image.split(".")[:2])
+    return (major, minor) < (3, 3)
+
+
 @pytest.mark.newest_image_only
 def test_killed_triggerer_hands_its_waits_to_the_other(
     api: AirflowApi, metadata_db: MetadataDb, aws: Aws, state: State, deployment: Deployment, revive: Any
@@ -269,7 +281,7 @@ def test_scheduler_restart_mid_run(
 
 
 def test_worker_killed_right_after_create_the_retry_reuses_the_job(
-    api: AirflowApi, aws: Aws, deployment: Deployment, revive: Any
+    api: AirflowApi, aws: Aws, state: State, deployment: Deployment, revive: Any
 ) -> None:
     """SIGKILL the worker once CreateExportJob has returned (the task is polling its job): the retry reuses that
     job (the id the first try recorded: task_state_store on Airflow 3.3+, an Airflow Variable below), no second
@@ -289,6 +301,8 @@ def test_worker_killed_right_after_create_the_retry_reuses_the_job(
         ),
     )
     (job_id,) = job_ids(aws) - jobs_before
+    if records_in_variables(state):
+        wait_until("the try's record of its job (an Airflow Variable)", lambda: len(job_records(api, dag_id)) == 1)
     worker = worker_running(deployment, ti)
     deployment.record(worker).kill()
     revive(worker)
@@ -298,6 +312,7 @@ def test_worker_killed_right_after_create_the_retry_reuses_the_job(
     )
     aws.control("complete_job", job_id=job_id)
     assert_tries(api, dag_id, run_id, {"create": 2})
+    assert job_records(api, dag_id) == [], "the task instance ended: its record must be gone"
     assert jobs_created(aws) - created_before == 1, "the retry started a second export"
     assert api.xcom(dag_id, run_id, "create") == job_id
 
@@ -335,6 +350,8 @@ def test_two_tasks_of_one_data_source_a_killed_one_touches_only_its_own_export(
         ),
     )
     assert jobs["first"] != jobs["second"] and jobs_created(aws) - created_before == 2
+    if records_in_variables(state):
+        wait_until("each task instance's record (an Airflow Variable)", lambda: len(job_records(api, dag_id)) == 2)
     order = [j["JobId"] for j in aws.control("jobs")["jobs"]]  # oldest first
     victim, other = sorted(jobs, key=lambda t: order.index(jobs[t]))  # the newer job is what data matching found
     os.kill(int(task_instance(api, dag_id, run_id, victim)["pid"]), signal.SIGKILL)
@@ -366,6 +383,7 @@ def test_two_tasks_of_one_data_source_a_killed_one_touches_only_its_own_export(
     assert tries == {victim: ("failed", 2), other: ("success", 1)}
     assert api.xcom(dag_id, run_id, other) == jobs[other]
     assert jobs_created(aws) - created_before == 2, "the killed task's retry started a second export"
+    assert job_records(api, dag_id) == [], "both task instances ended: their records must be gone"
 
 
 def test_deferred_create_retried_after_its_wait_failed_reuses_the_job(
