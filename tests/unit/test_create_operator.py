@@ -389,11 +389,22 @@ def test_retry_replaces_a_vanished_recorded_job(hook: SesExportJobHook, stubber:
     assert make_op(hook, wait_for_completion=False).execute(context) == "new"
 
 
-def test_retry_without_a_record_starts_its_own_job(hook: SesExportJobHook, stubber: Stubber, records: Records) -> None:
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_retry_without_a_record_starts_its_own_job(
+    hook: SesExportJobHook, stubber: Stubber, records: Records, deferrable: bool
+) -> None:
     """No record (the first try died before CreateExportJob returned): a new job. The retry never looks for another
-    job by what it exports (ListExportJobs would be an unexpected call to the Stubber)."""
+    job by what it exports (ListExportJobs would be an unexpected call to the Stubber), so the job the deferred wait's
+    trigger may cancel on a kill is this task instance's own."""
     stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
-    assert make_op(hook, wait_for_completion=False).execute(records.context(try_number=2)) == "new"
+    op = make_op(hook, wait_for_completion=deferrable, deferrable=deferrable)  # sync: returns once created
+    if not deferrable:
+        assert op.execute(records.context(try_number=2)) == "new"
+        return
+    with pytest.raises(_compat.TaskDeferred) as deferred:
+        op.execute(records.context(try_number=2))
+    _, kwargs = deferred.value.trigger.serialize()
+    assert (kwargs["job_id"], kwargs["cancel_on_kill"]) == ("new", True)
 
 
 def test_retry_of_a_completed_job_pushes_its_summary_without_a_new_export(
