@@ -10,7 +10,11 @@ at module level: this module is on the import path of every DAG using our operat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
@@ -51,13 +55,22 @@ try:  # Airflow 3.3+: task_state_store keeps a started job's id across tries
 except ImportError:
     # Not common-compat's stand-in for older Airflow: that one starts a new job on every try.
     class ResumableJobMixin:  # type: ignore[no-redef]
-        """Below Airflow 3.3 nothing keeps state across tries: this base only takes ``durable``."""
+        """Below Airflow 3.3 this base only takes ``durable``: :func:`resume_job` does the mixin's work."""
+
+        external_id_key: str = "remote_job_id"
 
         def __init__(self, *, durable: bool = True, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.durable = durable
 
     _AIRFLOW_RESUMES_JOBS = False
+
+try:
+    if not AIRFLOW_V_3:
+        raise ImportError
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:
+    from airflow.exceptions import TaskDeferred  # type: ignore[assignment,no-redef]
 
 if AIRFLOW_V_3:
     from airflow.sdk import Asset as AssetOrDataset
@@ -133,15 +146,147 @@ def sql_escape_word(hook: Any) -> Callable[[str], str] | None:
     return escape if callable(escape) else None
 
 
-def task_state_store(context: Any) -> Any | None:
-    """
-    Airflow's resumable-job store (``context["task_state_store"]``, Airflow 3.3+), or None where it does not exist.
+# -- a started job's id across tries: Airflow 3.3's task_state_store, or Airflow Variables before it -----------------
+#: The longest Airflow Variable key (the ``variable.key`` column, on Airflow 2 and 3 alike).
+_VARIABLE_KEY_MAX = 250
+#: Prefix of the Variables that hold a started job's id below Airflow 3.3.
+JOB_RECORD_PREFIX = "sesexport_job"
 
-    It keeps small JSON values per task instance across tries (XComs are cleared when a try starts), and
-    where it exists :class:`ResumableJobMixin` is Airflow's, which resumes a job through it.
+
+def _variables() -> Any:
+    """The Variable API a running task uses: the task SDK's (through the API server) on Airflow 3, the model on 2."""
+    if AIRFLOW_V_3:
+        from airflow.sdk import Variable
+    else:
+        from airflow.models import Variable  # type: ignore[assignment,no-redef]
+    return Variable
+
+
+class VariableTaskStore:
     """
-    getter = getattr(context, "get", None)
-    return getter("task_state_store") if getter is not None and _AIRFLOW_RESUMES_JOBS else None
+    Below Airflow 3.3: ``task_state_store``'s ``get``/``set``/``delete`` for one task instance, kept in Airflow
+    Variables, so a record written by a try survives its worker being killed and is read by the next try.
+
+    Each key is one Variable whose name holds a digest of the DAG, run, task and map index
+    (:meth:`variable_key`): no other task instance ever reads it.
+
+    :param dag_id: the task instance's DAG.
+    :param run_id: its DAG run.
+    :param task_id: its task.
+    :param map_index: its map index (-1 when not mapped).
+    """
+
+    def __init__(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> None:
+        self.scope = (dag_id, run_id, task_id, map_index)
+
+    @classmethod
+    def of(cls, context: Any) -> VariableTaskStore | None:
+        """The store of the context's task instance, or None when the context names none (a bare ``execute``)."""
+        ti = context.get("ti") if hasattr(context, "get") else None
+        dag_id, run_id, task_id = (getattr(ti, name, None) for name in ("dag_id", "run_id", "task_id"))
+        if not (isinstance(dag_id, str) and isinstance(run_id, str) and isinstance(task_id, str)):
+            return None
+        map_index = getattr(ti, "map_index", -1)
+        return cls(dag_id, run_id, task_id, map_index if isinstance(map_index, int) else -1)
+
+    def variable_key(self, key: str) -> str:
+        """
+        The Variable holding ``key`` for this task instance: ``sesexport_job.<dag_id>.<task_id>.<map_index>.<digest>``.
+
+        The names are for people reading the Variables list (cut to fit 250 characters, URL-safe: the task SDK puts
+        the key in a URL path); the digest, a SHA-256 of the DAG, run, task, map index and ``key``, is what keeps
+        every task instance's record apart.
+        """
+        dag_id, run_id, task_id, map_index = self.scope
+        digest = hashlib.sha256(json.dumps([dag_id, run_id, task_id, map_index, key]).encode()).hexdigest()[:32]
+        readable = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{JOB_RECORD_PREFIX}.{dag_id}.{task_id}.{map_index}")
+        return f"{readable[: _VARIABLE_KEY_MAX - len(digest) - 1]}.{digest}"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = _variables().get(self.variable_key(key), None)
+        return default if value is None else json.loads(value)
+
+    def set(self, key: str, value: Any) -> None:
+        description = "SesCreateExportJobOperator: the export job this task instance started (removed when it ends)"
+        _variables().set(self.variable_key(key), json.dumps(value), description)
+
+    def delete(self, key: str) -> None:
+        _variables().delete(self.variable_key(key))
+
+
+def resume_job(task: Any, context: Any) -> Any:
+    """
+    Run ``task``'s job the ``ResumableJobMixin`` way: reuse the job an earlier try of this task instance recorded
+    (unless it failed or is gone), else submit one and record its id before waiting for it.
+
+    Airflow 3.3+: Airflow's own ``execute_resumable`` with ``task_state_store``. Below 3.3: the same decisions over
+    a :class:`VariableTaskStore`. Only the id this task instance recorded is ever reused.
+
+    :param task: a ``ResumableJobMixin`` operator (``durable``, ``external_id_key``, ``submit_job``, ...).
+    :param context: the task context.
+    """
+    if _AIRFLOW_RESUMES_JOBS:
+        return task.execute_resumable(context)
+    store = VariableTaskStore.of(context) if task.durable else None
+    if store is None:
+        if task.durable:
+            task.log.warning("No task instance in the context: a retry of this try would start a new job.")
+        external_id = task.submit_job(context)
+        task.poll_until_complete(external_id, context)
+        return task.get_job_result(external_id, context)
+    recorded = store.get(task.external_id_key)
+    if recorded:
+        status = task.get_job_status(recorded, context)
+        if task.is_job_active(status):
+            task.log.info("Reconnecting to job %s (%s), which an earlier try of this task started.", recorded, status)
+            return task.poll_until_complete(recorded, context)
+        if task.is_job_succeeded(status):
+            task.log.info("Job %s, which an earlier try of this task started, already succeeded.", recorded)
+            return task.get_job_result(recorded, context)
+        task.log.warning("Job %s, which an earlier try started, is %s: starting a new one.", recorded, status)
+    external_id = task.submit_job(context)
+    store.set(task.external_id_key, external_id)
+    task.poll_until_complete(external_id, context)
+    return task.get_job_result(external_id, context)
+
+
+def _retried(context: Any, exc: BaseException) -> bool:
+    """Whether Airflow gives the task instance another try after this one raised ``exc``."""
+    if isinstance(exc, (AirflowFailException, AirflowSensorTimeout, AirflowSkipException)):
+        return False
+    ti = context.get("ti") if hasattr(context, "get") else None
+    try_number, max_tries = getattr(ti, "try_number", None), getattr(ti, "max_tries", None)
+    return isinstance(try_number, int) and isinstance(max_tries, int) and try_number <= max_tries
+
+
+@contextmanager
+def job_record_until_the_task_ends(task: Any, context: Any) -> Iterator[None]:
+    """
+    Below Airflow 3.3: remove the job id :func:`resume_job` recorded once this try ends the task instance (it
+    succeeds, is skipped, or fails with no retry left). A deferral or a failure with a retry to come keeps it, and a
+    killed worker runs nothing: the next try reads it. Airflow 3.3+ keeps its ``task_state_store`` itself.
+
+    :param task: the ``ResumableJobMixin`` operator.
+    :param context: the task context.
+    """
+    store = None if _AIRFLOW_RESUMES_JOBS or not task.durable else VariableTaskStore.of(context)
+    try:
+        yield
+    except TaskDeferred:
+        raise
+    except BaseException as exc:
+        if store is not None and not _retried(context, exc):
+            _forget(task, store)
+        raise
+    if store is not None:
+        _forget(task, store)
+
+
+def _forget(task: Any, store: VariableTaskStore) -> None:
+    try:
+        store.delete(task.external_id_key)
+    except Exception as exc:  # the task's outcome does not depend on the clean-up
+        task.log.warning("Could not remove the Variable %s: %s", store.variable_key(task.external_id_key), exc)
 
 
 __all__ = [
@@ -154,10 +299,13 @@ __all__ = [
     "Context",
     "PokeReturnValue",
     "ResumableJobMixin",
+    "TaskDeferred",
+    "VariableTaskStore",
     "default_deferrable",
     "get_async_client",
     "get_connection",
+    "job_record_until_the_task_ends",
     "mask_secret",
+    "resume_job",
     "sql_escape_word",
-    "task_state_store",
 ]

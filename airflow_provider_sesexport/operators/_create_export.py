@@ -1,12 +1,9 @@
 """
-Helpers of SesCreateExportJobOperator: pacing CreateExportJob calls, waiting for a free export slot, and finding
-the job a previous try started.
+Helpers of SesCreateExportJobOperator: pacing CreateExportJob calls and waiting for a free export slot.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import logging
 import random
 import threading
@@ -15,8 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.job_states import FAILURE_STATES, INTERMEDIATE_STATES
-from airflow_provider_sesexport.utils.job_summary import to_iso
+from airflow_provider_sesexport.utils.job_states import INTERMEDIATE_STATES
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
@@ -29,8 +25,6 @@ log = logging.getLogger(__name__)
 CREATE_MIN_SPACING = 1.1
 #: Attempts (each with botocore's own retries) while CreateExportJob keeps being throttled.
 CREATE_ATTEMPTS = 8
-#: Clock skew allowed between Airflow and AWS when comparing creation times.
-CLOCK_SKEW = dt.timedelta(seconds=60)
 
 _create_lock = threading.Lock()
 _last_create = 0.0
@@ -144,67 +138,3 @@ def create_in_free_slot(
             left,
         )
         slots.sleep(pause)
-
-
-def _canonical(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return to_iso(value.replace(microsecond=0))
-    if isinstance(value, dict):
-        return {k: _canonical(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
-    return value
-
-
-def same_request(job: dict[str, Any], request: dict[str, Any]) -> bool:
-    """
-    Whether a GetExportJob response describes the export ``request`` asks for (data source and format).
-
-    :param job: a GetExportJob response.
-    :param request: a validated CreateExportJob request.
-    """
-    wanted = json.dumps(_canonical(request["ExportDataSource"]), sort_keys=True)
-    found = json.dumps(_canonical(job.get("ExportDataSource") or {}), sort_keys=True)
-    fmt = (job.get("ExportDestination") or {}).get("DataFormat")
-    return wanted == found and fmt == request["ExportDestination"]["DataFormat"]
-
-
-def find_matching_job(hook: SesExportJobHook, request: dict[str, Any], since: dt.datetime) -> str | None:
-    """
-    The newest job since ``since`` exporting exactly what ``request`` asks for, unless it FAILED or was CANCELLED.
-
-    Lists jobs newest first (ListExportJobs), stops at the first one older than ``since``, and reads
-    candidates with GetExportJob to compare their data source.
-
-    :param hook: the hook.
-    :param request: a validated CreateExportJob request.
-    :param since: when the task's first try began.
-    """
-    source_type = source_type_of(request)
-    floor = since - CLOCK_SKEW
-    for item in hook.list_export_jobs(export_source_type=source_type, page_size=100):
-        created = item.get("CreatedTimestamp")
-        if isinstance(created, dt.datetime):
-            if created.tzinfo is None:
-                created = created.replace(tzinfo=dt.timezone.utc)
-            if created < floor:
-                return None
-        if item.get("JobStatus") in FAILURE_STATES or not item.get("JobId"):
-            continue
-        job = hook.get_export_job(item["JobId"])
-        if job.get("JobStatus") not in FAILURE_STATES and same_request(job, request):
-            return item["JobId"]
-    return None
-
-
-def first_try_started_at(context: Any) -> dt.datetime | None:
-    """
-    When the task's first try began, as far as the context tells: the DAG run's start (never later than it).
-
-    :param context: the task context.
-    """
-    candidates = (getattr(context.get("dag_run"), "start_date", None), getattr(context.get("ti"), "start_date", None))
-    for candidate in candidates:
-        if isinstance(candidate, dt.datetime):
-            return candidate if candidate.tzinfo else candidate.replace(tzinfo=dt.timezone.utc)
-    return None

@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
-from airflow_provider_sesexport._compat import ResumableJobMixin, default_deferrable, task_state_store
+from airflow_provider_sesexport._compat import (
+    ResumableJobMixin,
+    default_deferrable,
+    job_record_until_the_task_ends,
+    resume_job,
+)
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 
 # The rules the operators apply are imported inside the methods that run them: DAG files import this module
@@ -103,12 +108,15 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
     The request is checked against botocore's ``sesv2`` model before it is sent, and errors name the
     field. With ``durable`` (the default) a retried, cleared or resumed try reuses the job an earlier
     try of the same task instance started (unless it FAILED or was CANCELLED, or no longer exists)
-    instead of starting a second export; a reused COMPLETED job is not exported again. On Airflow 3.3+
-    this is Airflow's ``ResumableJobMixin``: the JobId is kept in ``task_state_store`` under
-    ``ses_export_job_id`` as soon as the job is created. On older Airflow, a retry looks for a job
-    exporting exactly the requested data source and format created since the DAG run started
-    (ListExportJobs, then GetExportJob). CreateExportJob's limit of one call per second is respected:
-    calls from one process are spaced and throttling is retried.
+    instead of starting a second export; a reused COMPLETED job is not exported again. The JobId is
+    recorded the moment CreateExportJob returns, and only that record is ever reused: a job another
+    task or DAG run started, even for the same data source, never is. On Airflow 3.3+ this is Airflow's
+    ``ResumableJobMixin``: the record is ``task_state_store``'s key ``ses_export_job_id``. On older
+    Airflow it is an Airflow Variable named after the DAG, run, task and map index
+    (``sesexport_job.<dag_id>.<task_id>.<map_index>.<digest>``), removed when the task instance ends
+    (it succeeds, or fails with no retry left); a killed worker leaves it for the retry.
+    CreateExportJob's limit of one call per second is respected: calls from one process are spaced and
+    throttling is retried.
 
     **No free export slot.** SES limits unfinished export jobs per source type (about 20) and refuses one more
     with ``LimitExceededException`` ("There are too many <METRICS_DATA> export jobs running ..."). The operator
@@ -121,9 +129,10 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
     watches the unfinished jobs) and the task resumes in a worker to create the job, so the job's id is kept
     as above and a retry never starts a second export.
 
-    Killing the task cancels a job it is still waiting for: ``on_kill`` while it waits in a worker, and,
-    while the wait is deferred, the trigger's ``on_kill`` when a user marks the task failed or
-    successful or clears it (never on a triggerer restart). Airflow calls a trigger's ``on_kill`` only
+    Killing the task cancels the job it is still waiting for, always one this task instance started (never
+    another task's export of the same data): ``on_kill`` while it waits in a worker, and, while the wait is
+    deferred, the trigger's ``on_kill`` when a user marks the task failed or successful or clears it (never
+    on a triggerer restart). Airflow calls a trigger's ``on_kill`` only
     from 3.3 on: on Airflow 2.10 to 3.2 a deferred job keeps running when its task is killed (cancel it
     with ``SesExportJobHook.cancel_export_job``). A job that finished in the meantime (SES: "Cannot cancel an
     export job that has a <COMPLETED> status.") is logged as such; it is not an error.
@@ -158,8 +167,8 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
     template_fields_renderers = {"export_data_source": "json"}
     ui_color = "#ffd89b"
 
-    #: ``task_state_store`` key holding the JobId across tries (Airflow 3.3+). Renaming it would
-    #: make tries already under way start a second export.
+    #: Key of the recorded JobId (``task_state_store`` on Airflow 3.3+, part of the Variable's digest before).
+    #: Renaming it would make tries already under way start a second export.
     external_id_key = "ses_export_job_id"
 
     def __init__(
@@ -203,32 +212,19 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         validate_seconds(self.slot_wait_timeout, "slot_wait_timeout")
 
     def execute(self, context: Context) -> str:
+        with job_record_until_the_task_ends(self, context):
+            return self._run(context)
+
+    def _run(self, context: Context) -> str:
+        """Create the job, or reuse the one this task instance recorded (:func:`resume_job`), and wait for it."""
         from airflow_provider_sesexport.utils.validation import build_create_export_job_request
 
         self._request = build_create_export_job_request(self.export_data_source, self.data_format)
         self._check_waiter_arguments()
         self._started = self._export_job_id = None
-        if task_state_store(context) is not None:
-            # Airflow 3.3+: ResumableJobMixin reconnects to the job whose id an earlier try stored
-            self.execute_resumable(context)
-        else:
-            job_id = self._find_previous_job(context) if self.durable else None
-            self.poll_until_complete(job_id or self.submit_job(context), context)
+        resume_job(self, context)
         assert self._export_job_id is not None
         return self._export_job_id
-
-    def _find_previous_job(self, context: Context) -> str | None:
-        """Below Airflow 3.3: the job an earlier try of this task started, found by what it exports."""
-        from airflow_provider_sesexport.operators._create_export import find_matching_job, first_try_started_at
-
-        ti = context.get("ti")
-        if ti is None or (getattr(ti, "try_number", 1) or 1) <= 1:
-            return None
-        since = first_try_started_at(context)
-        if since is None:
-            return None
-        assert self._request is not None
-        return find_matching_job(self.hook, self._request, since)
 
     def _use(self, job_id: str) -> None:
         if job_id != self._started:
@@ -291,18 +287,19 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         from airflow_provider_sesexport.triggers.ses_export import resumed_by_a_later_try
         from airflow_provider_sesexport.utils.validation import build_create_export_job_request
 
-        if resumed_by_a_later_try(context, event):  # Airflow 3.0: an earlier try's event; start afresh
-            return self.execute(context)
-        if not isinstance(event, dict) or event.get("status") not in ("free", "timeout"):
-            message = event.get("message") if isinstance(event, dict) else None
-            raise SesExportJobError(f"Waiting for a free SES export slot failed: {message or event!r}")
-        self._request = build_create_export_job_request(self.export_data_source, self.data_format)
-        self._slots = self._slot_wait(event.get("started_at"), int(event.get("attempts") or 0))
-        if event["status"] == "timeout":
-            raise self._slots.exhausted()
-        return self.execute(context)
+        with job_record_until_the_task_ends(self, context):
+            if resumed_by_a_later_try(context, event):  # Airflow 3.0: an earlier try's event; start afresh
+                return self._run(context)
+            if not isinstance(event, dict) or event.get("status") not in ("free", "timeout"):
+                message = event.get("message") if isinstance(event, dict) else None
+                raise SesExportJobError(f"Waiting for a free SES export slot failed: {message or event!r}")
+            self._request = build_create_export_job_request(self.export_data_source, self.data_format)
+            self._slots = self._slot_wait(event.get("started_at"), int(event.get("attempts") or 0))
+            if event["status"] == "timeout":
+                raise self._slots.exhausted()
+            return self._run(context)
 
-    # -- ResumableJobMixin (its execute_resumable calls these on Airflow 3.3+; execute uses them everywhere)
+    # -- ResumableJobMixin (its execute_resumable calls these on Airflow 3.3+, resume_job below 3.3)
     def submit_job(self, context: Context) -> str:
         """Start the export job (CreateExportJob, paced), waiting for a free export slot, and return its JobId."""
         from airflow_provider_sesexport.operators._create_export import create_in_free_slot
@@ -384,15 +381,16 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         from airflow_provider_sesexport.exceptions import SesExportJobError
         from airflow_provider_sesexport.triggers.ses_export import resumed_by_a_later_try, summary_from_event
 
-        if resumed_by_a_later_try(context, event):
-            assert event is not None
-            self.log.info("Try %s deferred this wait; this try starts afresh.", event["deferred_try"])
-            return self.execute(context)
+        with job_record_until_the_task_ends(self, context):
+            if resumed_by_a_later_try(context, event):
+                assert event is not None
+                self.log.info("Try %s deferred this wait; this try starts afresh.", event["deferred_try"])
+                return self._run(context)
 
-        summary = summary_from_event(event, SesExportJobError)
-        context["ti"].xcom_push(key="export_job", value=summary)
-        self.log.info("SES export job %s: status %s", summary["job_id"], summary["job_status"])
-        return summary["job_id"]
+            summary = summary_from_event(event, SesExportJobError)
+            context["ti"].xcom_push(key="export_job", value=summary)
+            self.log.info("SES export job %s: status %s", summary["job_id"], summary["job_status"])
+            return str(summary["job_id"])
 
     def on_kill(self) -> None:
         """Cancel the export job this task is waiting for, if it is still running (a finished one is only logged)."""

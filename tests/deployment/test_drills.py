@@ -3,14 +3,16 @@ throttle storm under 50 deferred waits. Each drill's DAG is in ``tests/deploymen
 
 Every fault window opens at the first call it should hit (an emulator rule or fault set once the task is seen doing
 that call), never on the clock. The drills marked ``newest_image_only`` run on the newest MWAA image (issue 11
-allows that); the create-retry drills also run on the other images, where Airflow < 3.3 finds the earlier try's
-job by ListExportJobs matching instead of ``ResumableJobMixin``.
+allows that); the create-retry drills also run on the other images, where Airflow < 3.3 records the job a try
+started in an Airflow Variable instead of ``task_state_store``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -145,6 +147,18 @@ def job_ids(aws: Aws) -> set[str]:
     return {j["JobId"] for j in aws.control("jobs")["jobs"]}
 
 
+def job_records(api: AirflowApi, dag_id: str) -> list[str]:
+    """The Airflow Variables holding a create task's JobId (Airflow < 3.3) for ``dag_id``'s tasks."""
+    prefix = f"sesexport_job.{dag_id}."
+    return [v["key"] for v in api.get("/variables", limit=100)["variables"] if v["key"].startswith(prefix)]
+
+
+def records_in_variables(state: State) -> bool:
+    """Airflow < 3.3 keeps the create task's JobId in an Airflow Variable; 3.3+ in ``task_state_store``."""
+    major, minor = (int(part) for part in state.image.split(".")[:2])
+    return (major, minor) < (3, 3)
+
+
 @pytest.mark.newest_image_only
 def test_killed_triggerer_hands_its_waits_to_the_other(
     api: AirflowApi, metadata_db: MetadataDb, aws: Aws, state: State, deployment: Deployment, revive: Any
@@ -267,10 +281,11 @@ def test_scheduler_restart_mid_run(
 
 
 def test_worker_killed_right_after_create_the_retry_reuses_the_job(
-    api: AirflowApi, aws: Aws, deployment: Deployment, revive: Any
+    api: AirflowApi, aws: Aws, state: State, deployment: Deployment, revive: Any
 ) -> None:
     """SIGKILL the worker once CreateExportJob has returned (the task is polling its job): the retry reuses that
-    job (Airflow 3.3+: ResumableJobMixin's stored id; older: ListExportJobs matching), no second export."""
+    job (the id the first try recorded: task_state_store on Airflow 3.3+, an Airflow Variable below), no second
+    export."""
     dag_id = "drill_create_in_worker"
     hold_new_jobs(aws, 1)
     created_before, jobs_before = jobs_created(aws), job_ids(aws)
@@ -286,6 +301,8 @@ def test_worker_killed_right_after_create_the_retry_reuses_the_job(
         ),
     )
     (job_id,) = job_ids(aws) - jobs_before
+    if records_in_variables(state):
+        wait_until("the try's record of its job (an Airflow Variable)", lambda: len(job_records(api, dag_id)) == 1)
     worker = worker_running(deployment, ti)
     deployment.record(worker).kill()
     revive(worker)
@@ -295,8 +312,85 @@ def test_worker_killed_right_after_create_the_retry_reuses_the_job(
     )
     aws.control("complete_job", job_id=job_id)
     assert_tries(api, dag_id, run_id, {"create": 2})
+    assert job_records(api, dag_id) == [], "the task instance ended: its record must be gone"
     assert jobs_created(aws) - created_before == 1, "the retry started a second export"
     assert api.xcom(dag_id, run_id, "create") == job_id
+
+
+def logged_job(state: State, dag_id: str, run_id: str, task_id: str, attempt: int, what: str) -> str | None:
+    """The JobId in a try's log line ``<what> <JobId>`` (``Started SES export job``, say), once it is there."""
+    for log in run_log_folder(state, dag_id, run_id).glob(f"task_id={task_id}/attempt={attempt}*.log"):
+        found = re.search(re.escape(what) + r" ([0-9A-Za-z-]+)", log.read_text(errors="replace"))
+        if found:
+            return found.group(1)
+    return None
+
+
+def test_two_tasks_of_one_data_source_a_killed_one_touches_only_its_own_export(
+    api: AirflowApi, aws: Aws, state: State
+) -> None:
+    """Two tasks export exactly the same data, each polling its job in a worker. SIGKILL the processes running the one
+    whose job is older: its retry reuses its own job (not the newer one of the same data), and when a user then marks it
+    failed, its on_kill cancels its own job. The other task's export is never touched: it completes, on try 1."""
+    dag_id = "drill_same_source"
+    hold_new_jobs(aws, 2)
+    created_before = jobs_created(aws)
+    run_id = start(api, dag_id)
+    jobs = wait_until(
+        "both tasks polling their new jobs",
+        lambda: (
+            (
+                found := {
+                    t: logged_job(state, dag_id, run_id, t, 1, "Started SES export job") for t in ("first", "second")
+                }
+            )
+            and all(found.values())
+            and all(task_instance(api, dag_id, run_id, t)["state"] == "running" for t in found)
+            and found
+        ),
+    )
+    assert jobs["first"] != jobs["second"] and jobs_created(aws) - created_before == 2
+    if records_in_variables(state):
+        wait_until("each task instance's record (an Airflow Variable)", lambda: len(job_records(api, dag_id)) == 2)
+    order = [j["JobId"] for j in aws.control("jobs")["jobs"]]  # oldest first
+    victim, other = sorted(jobs, key=lambda t: order.index(jobs[t]))  # the newer job is what data matching found
+    # SIGKILL the task and the process that runs and reports it (Airflow 2: `airflow tasks run`; 3: the task
+    # supervisor): nothing of the try is left to report, as when its worker dies (Airflow 3.0 fails a task whose
+    # process alone was killed without a retry), while the other task runs on
+    task_pid = int(task_instance(api, dag_id, run_id, victim)["pid"])
+    runner = parent_pid(task_pid)
+    assert runner, f"{victim}'s process {task_pid} has no parent"
+    for pid in (runner, task_pid):
+        os.kill(pid, signal.SIGKILL)
+    reused = wait_until(
+        f"{victim}'s retry reusing a job",
+        lambda: (
+            task_instance(api, dag_id, run_id, victim)["state"] == "running"
+            and logged_job(state, dag_id, run_id, victim, 2, "Reusing SES export job")
+        ),
+    )
+    assert reused == jobs[victim], f"{victim}'s retry adopted {other}'s export"
+    # a user marks the retry failed: the worker kills it, calling its on_kill (API v1's PATCH defaults to a dry run)
+    mark_failed = {"new_state": "failed", **({} if state.airflow_3 else {"dry_run": False})}
+    api.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{victim}", json=mark_failed)
+    statuses = wait_until(
+        f"{victim}'s on_kill cancelling a job",
+        lambda: (
+            (found := {j["JobId"]: j["JobStatus"] for j in aws.control("jobs")["jobs"]})
+            and "CANCELLED" in (found[jobs[victim]], found[jobs[other]])
+            and found
+        ),
+    )
+    assert statuses[jobs[victim]] == "CANCELLED", f"{victim}'s on_kill did not cancel its own job: {statuses}"
+    assert statuses[jobs[other]] == "PROCESSING", f"{victim} touched {other}'s export: {statuses}"
+    aws.control("complete_job", job_id=jobs[other])
+    api.wait_for_run(dag_id, run_id)
+    tis = {t: task_instance(api, dag_id, run_id, t) for t in (victim, other)}
+    tries = {t: (ti["state"], ti["try_number"]) for t, ti in tis.items()}
+    assert tries == {victim: ("failed", 2), other: ("success", 1)}
+    assert api.xcom(dag_id, run_id, other) == jobs[other]
+    assert jobs_created(aws) - created_before == 2, "the killed task's retry started a second export"
+    assert job_records(api, dag_id) == [], "both task instances ended: their records must be gone"
 
 
 def test_deferred_create_retried_after_its_wait_failed_reuses_the_job(

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_sesexport import _compat
 from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator
 from airflow_provider_sesexport.triggers import poller as poller_mod
 from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
@@ -53,6 +54,34 @@ def create_dag(dag_id: str, **kwargs: Any) -> Any:
             **kwargs,
         )
     return dag
+
+
+@pytest.fixture(params=["task_state_store", "variables"])
+def job_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where the create task records its job: Airflow 3.3's task_state_store, or (below 3.3, and on 3.3 through
+    ``_compat``) an Airflow Variable written through the running Airflow's own Variable API."""
+    if request.param == "task_state_store" and not AIRFLOW_RESUMES_JOBS:
+        pytest.skip("task_state_store exists from Airflow 3.3 on")
+    if request.param == "variables":
+        monkeypatch.setattr(_compat, "_AIRFLOW_RESUMES_JOBS", False)
+    return str(request.param)
+
+
+def job_variables() -> dict[str, str]:
+    """Every job record Variable in the metadata DB."""
+    from airflow.models import Variable
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(Variable).filter(Variable.key.like(f"{_compat.JOB_RECORD_PREFIX}.%")).all()
+        return {row.key: row.val for row in rows}
+
+
+def recorded_job(context: Any) -> Any:
+    """What the running task instance recorded, read back inside the task through the store it uses."""
+    store = context.get("task_state_store") if AIRFLOW_RESUMES_JOBS and _compat._AIRFLOW_RESUMES_JOBS else None
+    store = store or _compat.VariableTaskStore.of(context)
+    return store.get(SesCreateExportJobOperator.external_id_key)
 
 
 def only_job(emu: Any) -> dict[str, Any]:
@@ -135,27 +164,120 @@ def stored_job_id(dr: Any) -> Any:
         return None if row is None else json.loads(row.value)
 
 
-def test_retry_reuses_the_job_through_airflows_mechanism(
-    run_dag: Any, ses_export_emulator: Any, task_logs: Any
+def test_retry_reuses_the_job_through_its_record(
+    run_dag: Any, ses_export_emulator: Any, task_logs: Any, job_store: str
 ) -> None:
-    """Airflow 3.3+: ResumableJobMixin finds the JobId in task_state_store; older Airflow: ListExportJobs matching."""
+    """The retry reads the JobId its first try recorded (Airflow 3.3+: ResumableJobMixin and task_state_store; below:
+    an Airflow Variable, gone once the task succeeded). Nothing is looked up by data source (no ListExportJobs)."""
     emu = ses_export_emulator
     emu.add_rule(action="hang")
     emu.advance_after(reads=4)  # the first try gives up after 3 polls; the retry sees the job COMPLETED
 
-    dr = run_dag(create_dag("e2e_create_resumable", deferrable=False, waiter_max_attempts=3, retries=1))
+    dr = run_dag(create_dag(f"e2e_create_resumable_{job_store}", deferrable=False, waiter_max_attempts=3, retries=1))
 
     assert task_states(dr) == {"create": "success"}
     assert try_number(dr, "create") == 2
     job_id = xcom(dr, "create")
     assert job_id == only_job(emu)["JobId"]
-    listed = emu.stats()["operations"]["ListExportJobs"]["succeeded"]
-    if AIRFLOW_RESUMES_JOBS:
+    assert emu.stats()["operations"]["ListExportJobs"]["requests"] == 0
+    if job_store == "task_state_store":
         assert stored_job_id(dr) == job_id
         assert "Reconnecting to existing job" in task_logs()  # ResumableJobMixin's decision
-        assert listed == 0  # the matching path was not needed
     else:
-        assert listed >= 1
+        assert f"Reconnecting to job {job_id} (PROCESSING), which an earlier try of this task started" in task_logs()
+        assert job_variables() == {}  # the task instance ended: its record is gone
+
+
+def fail_first_tries(monkeypatch: pytest.MonkeyPatch, on_first_try: Any = None, on_retry: Any = None) -> list[Any]:
+    """Make each task instance's first wait end its try as a lost worker would (the retry follows); returns
+    ``(map_index, try_number, job_id, recorded job)`` per wait."""
+    from airflow_provider_sesexport._compat import AirflowException
+
+    original = SesCreateExportJobOperator._wait
+    waits: list[Any] = []
+
+    def wait(self: SesCreateExportJobOperator, job_id: str, context: Any) -> None:
+        ti = context["ti"]
+        waits.append((ti.map_index, ti.try_number, job_id, recorded_job(context)))
+        if ti.try_number == 1:
+            if on_first_try is not None:
+                on_first_try(job_id)
+            raise AirflowException("worker lost while waiting")
+        if on_retry is not None:
+            on_retry(self, job_id)
+        original(self, job_id, context)
+
+    monkeypatch.setattr(SesCreateExportJobOperator, "_wait", wait)
+    return waits
+
+
+def test_two_tasks_exporting_the_same_data_never_share_a_job(
+    run_dag: Any, ses_export_emulator: Any, monkeypatch: pytest.MonkeyPatch, job_store: str
+) -> None:
+    """Two task instances (map indexes 0 and 1) export exactly the same data; each first try fails after its job was
+    created. Each retry reuses its own job, never the other's (the newer one of the same data source)."""
+    emu = ses_export_emulator
+    emu.add_rule(action="hang")
+    waits = fail_first_tries(monkeypatch, on_retry=lambda op, job_id: emu.complete_job(job_id))
+    with DAG(dag_id=f"e2e_create_same_source_{job_store}", schedule=None, start_date=dt.datetime(2026, 1, 1)) as dag:
+        source = {
+            "MetricsDataSource": {**SOURCE["MetricsDataSource"], "StartDate": "2026-10-01", "EndDate": "2026-10-02"}
+        }
+        SesCreateExportJobOperator.partial(
+            task_id="create", waiter_delay=1, retries=1, retry_delay=dt.timedelta(seconds=0)
+        ).expand(export_data_source=[source, source])
+
+    dr = run_dag(dag)
+
+    assert task_states(dr) == {"create[0]": "success", "create[1]": "success"}
+    first_jobs = {index: job for index, tried, job, _ in waits if tried == 1}
+    assert len(set(first_jobs.values())) == 2 and emu.stats()["jobs_created"] == 2
+    for index, _, job_id, recorded in waits:
+        assert (job_id, recorded) == (first_jobs[index], first_jobs[index]), waits  # its own job, recorded at once
+    assert {i: xcom(dr, "create", map_index=i) for i in (0, 1)} == first_jobs
+    assert emu.stats()["operations"]["ListExportJobs"]["requests"] == 0
+    if job_store == "variables":
+        assert job_variables() == {}
+
+
+def test_a_killed_retry_cancels_its_own_job_never_another_tasks(
+    run_dag: Any, ses_export_emulator: Any, monkeypatch: pytest.MonkeyPatch, job_store: str
+) -> None:
+    """Between the tries another task starts an export of exactly the same data (newer than ours). The retry reuses
+    its own job, and when that retry is killed, on_kill cancels its own job: the other export runs on untouched."""
+    from airflow_provider_sesexport._compat import AirflowFailException
+
+    emu = ses_export_emulator
+    emu.add_rule(action="hang")
+    others: list[str] = []
+
+    def another_task_exports_the_same(job_id: str) -> None:
+        job = emu.client().get_export_job(JobId=job_id)
+        destination = {"DataFormat": job["ExportDestination"]["DataFormat"]}
+        others.append(
+            emu.client().create_export_job(ExportDataSource=job["ExportDataSource"], ExportDestination=destination)[
+                "JobId"
+            ]
+        )
+
+    def killed(op: SesCreateExportJobOperator, job_id: str) -> None:
+        op.on_kill()  # what the worker calls when the task is killed while it waits
+        raise AirflowFailException("killed")
+
+    waits = fail_first_tries(monkeypatch, on_first_try=another_task_exports_the_same, on_retry=killed)
+
+    dr = run_dag(create_dag(f"e2e_create_killed_retry_{job_store}", deferrable=False, retries=1), **AT)
+
+    assert task_states(dr) == {"create": "failed"}
+    ((_, _, mine, _), (_, tried, reused, recorded)) = waits
+    (other,) = others
+    assert (tried, reused, recorded) == (2, mine, mine) and other != mine
+    client = emu.client()
+    assert client.get_export_job(JobId=mine)["JobStatus"] == "CANCELLED"
+    assert client.get_export_job(JobId=other)["JobStatus"] == "PROCESSING"  # the other task's export: untouched
+    assert emu.stats()["operations"]["CancelExportJob"]["requests"] == 1
+    if job_store == "variables":
+        assert job_variables() == {}  # the last try failed: the task instance ended
 
 
 def test_not_durable_retry_starts_a_new_export(run_dag: Any, ses_export_emulator: Any) -> None:

@@ -264,5 +264,5 @@ def test_create_retried_after_job_was_created_starts_no_second_export(
     assert len(failures) == 1
     assert emu.stats()["jobs_created"] == 1, "the retry started a second export"
     (job,) = emu.jobs()
-    # found through task_state_store on Airflow 3.3+, by matching ListExportJobs on 2.10
+    # the JobId its first try recorded: task_state_store on Airflow 3.3+, an Airflow Variable below 3.3
     assert create.xcom_pull(task_ids="create") == job["JobId"] == failures[0]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from typing import Any
 from unittest import mock
 
@@ -10,6 +12,7 @@ import pendulum
 import pytest
 from botocore.stub import Stubber
 
+from airflow_provider_sesexport import _compat
 from airflow_provider_sesexport.exceptions import (
     SesExportJobCancelledError,
     SesExportJobError,
@@ -295,8 +298,66 @@ def test_execute_complete_failed_event_raises() -> None:
 
 
 # -- idempotent retries -------------------------------------------------------------------------------
-# On Airflow 3.3+ a retry finds the earlier try's job in task_state_store (ResumableJobMixin); older Airflow
-# has no task_state_store, so a store in the context is never read there and a retry matches ListExportJobs.
+# A try records the job it started the moment CreateExportJob returns, and a retry reuses only that record: on
+# Airflow 3.3+ Airflow's task_state_store (ResumableJobMixin), below 3.3 an Airflow Variable per task instance.
+# Each test runs on both stores; the Variable store also on Airflow 3.3 (patched through _compat).
+class FakeVariables:
+    """Airflow's Variable API (``get``/``set``/``delete`` class methods) over a dict."""
+
+    values: dict[str, str] = {}
+
+    @classmethod
+    def get(cls, key: str, default: Any = None) -> Any:
+        return cls.values.get(key, default)
+
+    @classmethod
+    def set(cls, key: str, value: str, description: str | None = None) -> None:
+        cls.values[key] = value
+
+    @classmethod
+    def delete(cls, key: str) -> None:
+        cls.values.pop(key, None)
+
+
+class Records:
+    """Where the operator records its job id for the task instance ``ti(...)`` builds, on one of the two stores."""
+
+    def __init__(self, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.kind = kind
+        self.store = FakeStore()
+        if kind == "variables":
+            FakeVariables.values = {}
+            monkeypatch.setattr(_compat, "_AIRFLOW_RESUMES_JOBS", False)
+            monkeypatch.setattr(_compat, "_variables", lambda: FakeVariables)
+
+    def context(self, try_number: int = 1, max_tries: int = 1, map_index: int = -1, **ti: Any) -> dict[str, Any]:
+        task_instance = FakeTI(try_number)
+        task_instance.max_tries = max_tries
+        task_instance.dag_id, task_instance.run_id = ti.get("dag_id", "d"), ti.get("run_id", "manual__1")
+        task_instance.task_id, task_instance.map_index = ti.get("task_id", "create"), map_index
+        context: dict[str, Any] = {"ti": task_instance}
+        if self.kind == "task_state_store":
+            context["task_state_store"] = self.store
+        return context
+
+    def _variable(self, context: dict[str, Any]) -> str:
+        store = _compat.VariableTaskStore.of(context)
+        assert store is not None
+        return store.variable_key("ses_export_job_id")
+
+    def recorded(self, context: dict[str, Any]) -> Any:
+        if self.kind == "task_state_store":
+            return self.store.values.get("ses_export_job_id")
+        value = FakeVariables.values.get(self._variable(context))
+        return None if value is None else json.loads(value)
+
+    def seed(self, context: dict[str, Any], job_id: str) -> None:
+        if self.kind == "task_state_store":
+            self.store.values["ses_export_job_id"] = job_id
+        else:
+            FakeVariables.values[self._variable(context)] = json.dumps(job_id)
+
+
 def test_is_airflows_resumable_job_operator_where_it_exists() -> None:
     op = SesCreateExportJobOperator(task_id="c", export_data_source=metrics_source())
     assert op.durable is True
@@ -319,139 +380,225 @@ def test_durable_comes_from_default_args() -> None:
     assert op.durable is False
 
 
-def test_state_store_records_the_job(hook: SesExportJobHook, stubber: Stubber) -> None:
+def test_the_job_is_recorded_before_the_wait(hook: SesExportJobHook, stubber: Stubber, records: Records) -> None:
+    """The record exists as soon as CreateExportJob returned: a try dying in its first poll leaves it for the retry."""
     stubber.add_response("create_export_job", {"JobId": "job-1"}, EXPECTED_CREATE)
-    store = FakeStore()
-    make_op(hook, wait_for_completion=False).execute({"ti": FakeTI(), "task_state_store": store})
-    assert store.values == ({"ses_export_job_id": "job-1"} if AIRFLOW_RESUMES_JOBS else {})
+    context = records.context()
+    seen: list[Any] = []
 
+    def wait(job_id: str, *args: Any) -> None:
+        seen.append(records.recorded(context))
+        raise ConnectionError("worker lost")
 
-def expect_new_job_without_resumable_jobs(stubber: Stubber) -> bool:
-    """Below Airflow 3.3 the store is not read: a retry without a DAG run start to match from creates a new job."""
-    if AIRFLOW_RESUMES_JOBS:
-        return False
-    stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
-    return True
+    with mock.patch.object(hook, "wait_for_export_job", side_effect=wait), pytest.raises(ConnectionError):
+        make_op(hook).execute(context)
+    assert seen == ["job-1"]
+    assert records.recorded(context) == "job-1"  # a try with a retry left keeps it
 
 
 @pytest.mark.parametrize("status", ["CREATED", "PROCESSING", "COMPLETED"])
-def test_retry_reuses_stored_job(hook: SesExportJobHook, stubber: Stubber, status: str) -> None:
-    store = FakeStore({"ses_export_job_id": "old"})
-    context = {"ti": FakeTI(2), "task_state_store": store}
-    if expect_new_job_without_resumable_jobs(stubber):
-        assert make_op(hook, wait_for_completion=False).execute(context) == "new"
-        return
+def test_retry_reuses_its_recorded_job(hook: SesExportJobHook, stubber: Stubber, records: Records, status: str) -> None:
+    context = records.context(try_number=2)
+    records.seed(context, "old")
     stubber.add_response("get_export_job", job_response(status, job_id="old"), {"JobId": "old"})
     assert make_op(hook, wait_for_completion=False).execute(context) == "old"
 
 
 @pytest.mark.parametrize("status", ["FAILED", "CANCELLED"])
-def test_retry_replaces_failed_stored_job(hook: SesExportJobHook, stubber: Stubber, status: str) -> None:
-    store = FakeStore({"ses_export_job_id": "old"})
-    if not expect_new_job_without_resumable_jobs(stubber):
-        stubber.add_response("get_export_job", job_response(status, job_id="old"), {"JobId": "old"})
-        stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
-    assert make_op(hook, wait_for_completion=False).execute({"ti": FakeTI(2), "task_state_store": store}) == "new"
-    assert store.values["ses_export_job_id"] == ("new" if AIRFLOW_RESUMES_JOBS else "old")
+def test_retry_replaces_a_failed_recorded_job(
+    hook: SesExportJobHook, stubber: Stubber, records: Records, status: str
+) -> None:
+    context = records.context(try_number=2, max_tries=2)
+    records.seed(context, "old")
+    stubber.add_response("get_export_job", job_response(status, job_id="old"), {"JobId": "old"})
+    stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
+    lost = mock.patch.object(hook, "wait_for_export_job", side_effect=ConnectionError("worker lost"))
+    with lost, pytest.raises(ConnectionError):
+        make_op(hook).execute(context)
+    assert records.recorded(context) == "new"
 
 
-def test_retry_replaces_vanished_stored_job(hook: SesExportJobHook, stubber: Stubber) -> None:
-    if not expect_new_job_without_resumable_jobs(stubber):
-        stubber.add_client_error("get_export_job", "NotFoundException", "gone", 404, expected_params={"JobId": "old"})
-        stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
-    store = FakeStore({"ses_export_job_id": "old"})
-    assert make_op(hook, wait_for_completion=False).execute({"ti": FakeTI(2), "task_state_store": store}) == "new"
+def test_retry_replaces_a_vanished_recorded_job(hook: SesExportJobHook, stubber: Stubber, records: Records) -> None:
+    context = records.context(try_number=2)
+    records.seed(context, "old")
+    stubber.add_client_error("get_export_job", "NotFoundException", "gone", 404, expected_params={"JobId": "old"})
+    stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
+    assert make_op(hook, wait_for_completion=False).execute(context) == "new"
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_retry_without_a_record_starts_its_own_job(
+    hook: SesExportJobHook, stubber: Stubber, records: Records, deferrable: bool
+) -> None:
+    """No record (the first try died before CreateExportJob returned): a new job. The retry never looks for another
+    job by what it exports (ListExportJobs would be an unexpected call to the Stubber), so the job the deferred wait's
+    trigger may cancel on a kill is this task instance's own."""
+    stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
+    op = make_op(hook, wait_for_completion=deferrable, deferrable=deferrable)  # sync: returns once created
+    if not deferrable:
+        assert op.execute(records.context(try_number=2)) == "new"
+        return
+    with pytest.raises(_compat.TaskDeferred) as deferred:
+        op.execute(records.context(try_number=2))
+    _, kwargs = deferred.value.trigger.serialize()
+    assert (kwargs["job_id"], kwargs["cancel_on_kill"]) == ("new", True)
 
 
 def test_retry_of_a_completed_job_pushes_its_summary_without_a_new_export(
-    hook: SesExportJobHook, stubber: Stubber
+    hook: SesExportJobHook, stubber: Stubber, records: Records
 ) -> None:
-    """ResumableJobMixin skips the wait for a job an earlier try saw COMPLETED: the summary still reaches XCom."""
-    store = FakeStore({"ses_export_job_id": "old"})
-    ti = FakeTI(2)
+    """A job an earlier try saw COMPLETED is not waited for again: its summary still reaches XCom."""
+    context = records.context(try_number=2)
+    records.seed(context, "old")
     summary = {"job_id": "old", "job_status": "COMPLETED"}
-    if expect_new_job_without_resumable_jobs(stubber):
-        expected = "new"
-    else:
-        stubber.add_response("get_export_job", job_response("COMPLETED", job_id="old"), {"JobId": "old"})
-        expected = "old"
+    stubber.add_response("get_export_job", job_response("COMPLETED", job_id="old"), {"JobId": "old"})
     with mock.patch.object(hook, "wait_for_export_job", return_value=summary) as wait:
-        assert make_op(hook).execute({"ti": ti, "task_state_store": store}) == expected
-    wait.assert_called_once_with(expected, 1, 120)
-    assert ti.pushed == {"export_job": summary}
+        assert make_op(hook).execute(context) == "old"
+    wait.assert_called_once_with("old", 1, 120)
+    assert context["ti"].pushed == {"export_job": summary}
 
 
-def test_deferrable_retry_defers_on_the_stored_job(hook: SesExportJobHook, stubber: Stubber) -> None:
-    try:
-        from airflow.sdk.exceptions import TaskDeferred
-    except ImportError:
-        from airflow.exceptions import TaskDeferred  # type: ignore[no-redef]
-
-    store = FakeStore({"ses_export_job_id": "old"})
-    if expect_new_job_without_resumable_jobs(stubber):
-        expected = "new"
-    else:
-        stubber.add_response("get_export_job", job_response("PROCESSING", job_id="old"), {"JobId": "old"})
-        expected = "old"
-    with pytest.raises(TaskDeferred) as deferred:
-        make_op(hook, deferrable=True).execute({"ti": FakeTI(2), "task_state_store": store})
+def test_deferrable_retry_defers_on_its_recorded_job(
+    hook: SesExportJobHook, stubber: Stubber, records: Records
+) -> None:
+    context = records.context(try_number=2)
+    records.seed(context, "old")
+    stubber.add_response("get_export_job", job_response("PROCESSING", job_id="old"), {"JobId": "old"})
+    with pytest.raises(_compat.TaskDeferred) as deferred:
+        make_op(hook, deferrable=True).execute(context)
     _, kwargs = deferred.value.trigger.serialize()
-    assert kwargs["job_id"] == expected
-    assert kwargs["cancel_on_kill"] is True  # the create operator's trigger cancels its job when the task is killed
+    assert kwargs["job_id"] == "old"
+    assert kwargs["cancel_on_kill"] is True  # the trigger cancels only this task instance's own job
+    assert records.recorded(context) == "old"  # a deferral does not end the task: the record stays
 
 
-def test_not_durable_starts_a_new_export_on_every_try(hook: SesExportJobHook, stubber: Stubber) -> None:
-    """durable=False: neither the store (3.3+) nor ListExportJobs (older Airflow) is consulted."""
+def test_not_durable_starts_a_new_export_on_every_try(
+    hook: SesExportJobHook, stubber: Stubber, records: Records
+) -> None:
+    """durable=False: the record is neither read nor written."""
     stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
-    store = FakeStore({"ses_export_job_id": "old"})
-    context = {"ti": FakeTI(2), "task_state_store": store, "dag_run": mock.Mock(start_date=START)}
+    context = records.context(try_number=2)
+    records.seed(context, "old")
     assert make_op(hook, wait_for_completion=False, durable=False).execute(context) == "new"
-    assert store.values == {"ses_export_job_id": "old"}
+    assert records.recorded(context) == "old"
 
 
-def listed(job_id: str, status: str, created: dt.datetime) -> dict[str, Any]:
-    return {"JobId": job_id, "ExportSourceType": "METRICS_DATA", "JobStatus": status, "CreatedTimestamp": created}
+def test_two_task_instances_of_one_data_source_each_reuse_their_own_job(
+    hook: SesExportJobHook, stubber: Stubber, records: Records
+) -> None:
+    """Two tasks (or map indexes, or runs) exporting the same data: each retry reuses its own job, and on_kill of one
+    cancels its own job only (the Stubber checks every JobId)."""
+    contexts = {
+        "mine": records.context(try_number=2, task_id="a"),
+        "theirs": records.context(try_number=2, task_id="b"),
+    }
+    if records.kind == "task_state_store":  # Airflow scopes each task instance's store itself
+        contexts["theirs"]["task_state_store"] = FakeStore({"ses_export_job_id": "theirs"})
+    for job_id, context in contexts.items():
+        if job_id == "mine" or records.kind == "variables":
+            records.seed(context, job_id)
+    for job_id, context in contexts.items():
+        stubber.add_response("get_export_job", job_response("PROCESSING", job_id=job_id), {"JobId": job_id})
+        op = make_op(hook, wait_for_completion=False)
+        assert op.execute(context) == job_id
+    stubber.add_response("get_export_job", job_response("PROCESSING", job_id="theirs"), {"JobId": "theirs"})
+    stubber.add_response("cancel_export_job", {}, {"JobId": "theirs"})
+    op.on_kill()  # the last task killed: its job, never the other's
 
 
-def test_retry_without_store_matches_data_source(hook: SesExportJobHook, stubber: Stubber) -> None:
-    run_start = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.timezone.utc)
-    later = run_start + dt.timedelta(minutes=1)
-    other = job_response("PROCESSING", job_id="other")
-    other["ExportDataSource"]["MetricsDataSource"]["Dimensions"] = {"ISP": ["gmail"]}
-    list_params = {"ExportSourceType": "METRICS_DATA", "PageSize": 100}
-    stubber.add_response(
-        "list_export_jobs",
-        {
-            "ExportJobs": [
-                listed("other", "PROCESSING", later),
-                listed("failed", "FAILED", later),
-                listed("mine", "PROCESSING", later),
-            ]
-        },
-        list_params,
-    )
-    stubber.add_response("get_export_job", other, {"JobId": "other"})
-    stubber.add_response("get_export_job", job_response("PROCESSING", job_id="mine"), {"JobId": "mine"})
-    context = {"ti": FakeTI(2), "dag_run": mock.Mock(start_date=run_start)}
-    assert make_op(hook, wait_for_completion=False).execute(context) == "mine"
+@pytest.mark.parametrize(
+    "other",
+    [{"map_index": 1}, {"map_index": 0}, {"run_id": "manual__2"}, {"task_id": "create_2"}, {"dag_id": "d2"}],
+)
+def test_each_task_instance_has_its_own_variable(variables: Records, other: dict[str, Any]) -> None:
+    mine = _compat.VariableTaskStore.of(variables.context())
+    theirs = _compat.VariableTaskStore.of(variables.context(**other))
+    assert mine is not None and theirs is not None
+    assert mine.variable_key("ses_export_job_id") != theirs.variable_key("ses_export_job_id")
+    again = _compat.VariableTaskStore.of(variables.context(try_number=3))
+    assert again is not None and again.variable_key("ses_export_job_id") == mine.variable_key("ses_export_job_id")
 
 
-def test_retry_without_store_ignores_jobs_from_before_the_run(hook: SesExportJobHook, stubber: Stubber) -> None:
-    run_start = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.timezone.utc)
-    stubber.add_response(
-        "list_export_jobs",
-        {"ExportJobs": [listed("yesterday", "COMPLETED", run_start - dt.timedelta(days=1))]},
-        {"ExportSourceType": "METRICS_DATA", "PageSize": 100},
-    )
+def test_variable_names_fit_and_are_url_safe(variables: Records) -> None:
+    """Airflow keeps Variable keys of up to 250 characters; the task SDK sends the key in a URL path."""
+    context = variables.context(dag_id="d" * 250, task_id="g.t" * 80, run_id="scheduled__2026-11-01T00:00:00+00:00/x")
+    store = _compat.VariableTaskStore.of(context)
+    assert store is not None
+    key = store.variable_key("ses_export_job_id")
+    assert len(key) <= 250 and re.fullmatch(r"[A-Za-z0-9_.-]+", key), key
+    assert key.startswith("sesexport_job.ddd")
+    short = _compat.VariableTaskStore("dag", "manual__1", "create", 3).variable_key("ses_export_job_id")
+    assert short.startswith("sesexport_job.dag.create.3.")
+
+
+def test_no_task_instance_no_variable(variables: Records, hook: SesExportJobHook, stubber: Stubber) -> None:
+    """A bare execute (no task instance in the context) records nothing."""
     stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
-    context = {"ti": FakeTI(2), "dag_run": mock.Mock(start_date=run_start)}
-    assert make_op(hook, wait_for_completion=False).execute(context) == "new"
+    assert make_op(hook, wait_for_completion=False).execute({"ti": None}) == "new"
+    assert FakeVariables.values == {}
 
 
-def test_first_try_does_not_search(hook: SesExportJobHook, stubber: Stubber) -> None:
-    stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
-    context = {"ti": FakeTI(1), "dag_run": mock.Mock(start_date=START)}
-    assert make_op(hook, wait_for_completion=False).execute(context) == "new"
+@pytest.mark.parametrize(
+    ("ending", "try_number", "kept"),
+    [
+        ("success", 1, False),
+        ("deferred", 1, True),
+        ("error", 1, True),  # a retry follows: it reads the record
+        ("error", 2, False),  # the last try failed: the task instance has ended
+        ("job failed", 1, False),  # AirflowFailException: no retry, whatever is left
+    ],
+)
+def test_the_variable_lives_until_the_task_instance_ends(
+    hook: SesExportJobHook, stubber: Stubber, variables: Records, ending: str, try_number: int, kept: bool
+) -> None:
+    stubber.add_response("create_export_job", {"JobId": "job-1"}, EXPECTED_CREATE)
+    context = variables.context(try_number=try_number, max_tries=1)
+    op = make_op(hook, deferrable=ending == "deferred")
+    if ending == "success":
+        stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})
+        assert op.execute(context) == "job-1"
+    elif ending == "deferred":
+        with pytest.raises(_compat.TaskDeferred):
+            op.execute(context)
+    elif ending == "error":
+        stubber.add_client_error("get_export_job", "AccessDeniedException", "denied", 403)
+        with pytest.raises(Exception, match="denied"):
+            op.execute(context)
+    else:
+        stubber.add_response("get_export_job", job_response("FAILED"), {"JobId": "job-1"})
+        with pytest.raises(SesExportJobFailedError):
+            op.execute(context)
+    assert variables.recorded(context) == ("job-1" if kept else None)
+
+
+@pytest.mark.parametrize(("event_status", "kept"), [("success", False), ("failed", False), ("timeout", True)])
+def test_a_deferred_wait_ending_removes_the_variable_unless_retried(
+    variables: Records, event_status: str, kept: bool
+) -> None:
+    """The wait resumes in execute_complete: its end is the task instance's end, unless a retry follows."""
+    op = SesCreateExportJobOperator(task_id="create", export_data_source=metrics_source())
+    context = variables.context(try_number=1, max_tries=1)
+    variables.seed(context, "job-1")
+    summary = {"job_id": "job-1", "job_status": "COMPLETED" if event_status == "success" else "FAILED"}
+    event = {"status": event_status, "job_id": "job-1", "summary": summary, "job_status": summary["job_status"]}
+    if event_status == "success":
+        assert op.execute_complete(context, event) == "job-1"
+    else:
+        with pytest.raises(SesExportJobError):
+            op.execute_complete(context, event)
+    assert variables.recorded(context) == ("job-1" if kept else None)
+
+
+def test_a_variable_that_cannot_be_removed_does_not_fail_the_task(
+    hook: SesExportJobHook, stubber: Stubber, variables: Records, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stubber.add_response("create_export_job", {"JobId": "job-1"}, EXPECTED_CREATE)
+
+    def refuse(key: str) -> None:
+        raise RuntimeError("API server unreachable")
+
+    monkeypatch.setattr(FakeVariables, "delete", refuse)
+    assert make_op(hook, wait_for_completion=False).execute(variables.context()) == "job-1"
 
 
 # -- throttling and on_kill --------------------------------------------------------------------------------

@@ -32,10 +32,9 @@ from airflow_provider_sesexport.utils.export_slots import SlotWait, backoff
 from airflow_provider_sesexport.utils.validation import SesExportInputError, build_create_export_job_request
 from tests.unit.responses import job_response
 from tests.unit.test_create_operator import (
-    AIRFLOW_RESUMES_JOBS,
     EXPECTED_CREATE,
-    FakeStore,
     FakeTI,
+    Records,
     make_op,
     metrics_source,
 )
@@ -247,21 +246,21 @@ def fake_slot_wait(op: SesCreateExportJobOperator, clock: Clock) -> None:
     op._slot_wait = build  # type: ignore[method-assign]
 
 
-def test_operator_waits_for_a_slot_and_keeps_the_job_id(hook: SesExportJobHook, stubber: Stubber) -> None:
+def test_operator_waits_for_a_slot_and_records_the_job_id(
+    hook: SesExportJobHook, stubber: Stubber, records: Records
+) -> None:
     refuse(stubber)
     list_unfinished(stubber, processing=3)
     stubber.add_response("create_export_job", {"JobId": "job-1"}, EXPECTED_CREATE)
-    op = make_op(hook, wait_for_completion=False)
+    op = make_op(hook)
     clock = Clock()
     fake_slot_wait(op, clock)
-    store = FakeStore()
-    context: dict[str, Any] = {"ti": FakeTI()}
-    if AIRFLOW_RESUMES_JOBS:
-        context["task_state_store"] = store
-    assert op.execute(context) == "job-1"  # type: ignore[arg-type]
+    context = records.context()
+    lost = mock.patch.object(hook, "wait_for_export_job", side_effect=ConnectionError("worker lost"))
+    with lost, pytest.raises(ConnectionError):
+        op.execute(context)  # type: ignore[arg-type]
     assert len(clock.sleeps) == 1
-    if AIRFLOW_RESUMES_JOBS:
-        assert store.values == {"ses_export_job_id": "job-1"}  # duplicate avoidance still keeps the id
+    assert records.recorded(context) == "job-1"  # recorded once created, for the retry
 
 
 def test_deferrable_operator_waits_for_the_slot_on_the_triggerer(hook: SesExportJobHook, stubber: Stubber) -> None:
@@ -331,20 +330,22 @@ def test_an_earlier_tries_event_starts_the_retry_afresh(hook: SesExportJobHook) 
     op = make_op(hook, deferrable=True)
     stale = {"status": "error", "message": "triggerer lost", "deferred_try": 1}
     context = {"ti": FakeTI(try_number=2)}
-    with mock.patch.object(op, "execute", return_value="job-7") as execute:
+    with mock.patch.object(op, "_run", return_value="job-7") as run:
         assert op.execute_after_slot_wait(context, stale) == "job-7"  # type: ignore[arg-type]
-    execute.assert_called_once_with(context)
+    run.assert_called_once_with(context)
     with pytest.raises(SesExportJobError, match="triggerer lost"):  # the same try's event still fails it
         op.execute_after_slot_wait({"ti": FakeTI(try_number=1)}, stale)  # type: ignore[arg-type]
 
 
-@pytest.mark.skipif(not AIRFLOW_RESUMES_JOBS, reason="task_state_store exists from Airflow 3.3 on")
-def test_resume_reconnects_to_a_job_stored_meanwhile(hook: SesExportJobHook, stubber: Stubber) -> None:
-    """The resumed try still goes through ResumableJobMixin: a stored, running job is reused, not re-created."""
+def test_resume_reconnects_to_a_job_recorded_meanwhile(
+    hook: SesExportJobHook, stubber: Stubber, records: Records
+) -> None:
+    """The resumed try still goes through the record: a recorded, running job is reused, not re-created."""
     stubber.add_response("get_export_job", job_response("PROCESSING"), {"JobId": "job-0"})
     op = make_op(hook, deferrable=True, wait_for_completion=False)
     event = {"status": "free", "source_type": "METRICS_DATA", "started_at": T0.isoformat(), "attempts": 1}
-    context = {"ti": FakeTI(try_number=2), "task_state_store": FakeStore({"ses_export_job_id": "job-0"})}
+    context = records.context(try_number=2)
+    records.seed(context, "job-0")
     assert op.execute_after_slot_wait(context, event) == "job-0"  # type: ignore[arg-type]
 
 

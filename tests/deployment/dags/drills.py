@@ -53,6 +53,13 @@ with DAG("drill_create_in_worker", schedule=None, start_date=START, catchup=Fals
         task_id="create", export_data_source=SOURCE, waiter_delay=POLL, waiter_max_attempts=1800, **RETRY
     )
 
+with DAG("drill_same_source", schedule=None, start_date=START, catchup=False, tags=["drill"]):
+    # two tasks exporting exactly the same data, each waiting in a worker: the drill kills one of them
+    for task_id in ("first", "second"):
+        SesCreateExportJobOperator(
+            task_id=task_id, export_data_source=SOURCE, waiter_delay=POLL, waiter_max_attempts=1800, **RETRY
+        )
+
 with DAG("drill_create_deferred", schedule=None, start_date=START, catchup=False, tags=["drill"]):
     # the drill lifts its fault between the failed try and the retry: a delay it can act in
     SesCreateExportJobOperator(
