@@ -23,7 +23,8 @@ from tests.unit.responses import job_response
 
 pytestmark = pytest.mark.integration
 ROWS = 5000
-BODY = b"id,value\n" + b"".join(b"%d,%d\n" % (i, i * 7) for i in range(ROWS))
+# a metrics CSV export (the copy stores only what is an export of the job's layout)
+BODY = b"ISP,SEND_VOLUME\n" + b"".join(b"isp-%d,%d.0000\n" % (i, i * 7) for i in range(ROWS))
 
 
 def s3_job(url: str, exported: int = ROWS) -> dict[str, Any]:
