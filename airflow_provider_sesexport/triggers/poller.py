@@ -6,8 +6,8 @@ One :class:`ExportJobPoller` exists per event loop and per client key (connectio
 client for that key, created off the event loop when the first waiter arrives and closed when the last
 one leaves. Each waited-for job is due at its own pace, at the multiples of its poll interval (the shortest
 of its waiters') on the monotonic clock: a wait with a short interval does not make the others poll faster,
-and waits with the same interval share their cycles whenever they started. Whenever a job is due, one poll
-cycle checks every job due then:
+and waits with the same interval share their cycles whenever they started. A wait that becomes due before the
+end of the poller's pause cuts the pause short. Whenever a job is due, one poll cycle checks every job due then:
 
 * ``ListExportJobs`` filtered by ``JobStatus`` CREATED, then PROCESSING (every page): jobs in those
   lists are still running, whatever their number;
@@ -206,6 +206,10 @@ class ExportJobPoller:
         self.closed = False
         self._task: asyncio.Task[None] | None = None
         self._close: Callable[[], Awaitable[None]] | None = None
+        #: when (``seams.clock``) the pause in progress ends; None outside a pause
+        self._pause_until: float | None = None
+        #: set to end the pause early (a new wait is due before its end)
+        self._wake = asyncio.Event()
 
     # -- subscriptions --------------------------------------------------------------------------
     def subscribe(self, job_id: str, poll_interval: float) -> asyncio.Future[dict[str, Any]]:
@@ -213,8 +217,8 @@ class ExportJobPoller:
         Wait for ``job_id``: the returned future resolves to its trigger event.
 
         The job is first checked at the next multiple of ``poll_interval`` on the clock, at most ``poll_interval``
-        seconds from now (sooner if another waiter of the same job asked for a shorter interval), by the first
-        cycle after that: a poller pausing for longer waits starts the next cycle when that pause ends.
+        seconds from now (sooner if another waiter of the same job asked for a shorter interval): a poller
+        pausing for longer waits is woken to pause until then instead (a throttling backoff still holds).
 
         :param job_id: the export job.
         :param poll_interval: seconds between checks of this job this waiter wants (a job with several
@@ -224,6 +228,8 @@ class ExportJobPoller:
         self.waiters.setdefault(job_id, {})[future] = poll_interval
         first_check = _next_multiple(self.seams.clock(), poll_interval)
         self.due[job_id] = min(self.due.get(job_id, first_check), first_check)
+        if self._pause_until is not None and self.due[job_id] < self._pause_until - _CLOCK_SLACK:
+            self._wake.set()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"ses-export-poller-{id(self)}")
         return future
@@ -313,7 +319,7 @@ class ExportJobPoller:
 
     # -- the loop -------------------------------------------------------------------------------
     async def _run(self) -> None:
-        clock, sleep = self.seams.clock, self.seams.sleep
+        clock = self.seams.clock
         try:
             self.client, self._close = await self.seams.open_client(self.spec)
         except Exception as exc:
@@ -326,10 +332,10 @@ class ExportJobPoller:
         try:
             not_before = clock()  # no cycle before this (the backoff after a failed one)
             while not self.closed:
-                await sleep(max(max(self.next_due(), not_before) - clock(), 0.0))  # yields even when due now
+                await self._pause_until_due(max(self.next_due(), not_before))
                 started = clock()
                 due = self.due_jobs(started) if started + _CLOCK_SLACK >= not_before else []
-                if not due:  # the job that was due left during the pause: pause until the next one is
+                if not due:  # woken for a new wait, or the job that was due left: pause until the next one is
                     continue
                 if await self.run_cycle(due):
                     self._checked(due, started)
@@ -344,6 +350,25 @@ class ExportJobPoller:
                     await self._close()
                 except Exception as exc:  # closing must never hide a result
                     log.warning("Closing the SES client failed: %s", aws_errors.describe(exc))
+
+    async def _pause_until_due(self, until: float) -> None:
+        """
+        Pause until ``until`` (``seams.clock``), or until :meth:`subscribe` wakes the poller for a wait due sooner.
+
+        Yields to the event loop even when ``until`` is now.
+        """
+        self._wake.clear()
+        self._pause_until = until
+        pause = asyncio.ensure_future(self.seams.sleep(max(until - self.seams.clock(), 0.0)))
+        woken = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait((pause, woken), return_when=asyncio.FIRST_COMPLETED)
+            if pause.done():
+                pause.result()  # a failing sleep is not swallowed
+        finally:
+            self._pause_until = None
+            pause.cancel()
+            woken.cancel()
 
     def _next_delay(self) -> float:
         base = self.interval

@@ -321,8 +321,8 @@ def validate_seconds(value: Any, param: str) -> float:
 
 #: The shortest pause between two polls of one wait (``poke_interval``, ``waiter_delay``, ``poll_interval``).
 #: Export jobs run for minutes; a shorter interval only spends SES's request rate, which every wait on the
-#: account shares (the triggerer's shared poller keeps each wait's own interval, yet its cycles follow the
-#: shortest one).
+#: account shares (the triggerer's shared poller checks each job at its own wait's interval, so a short one
+#: adds cycles of 2 + pages calls).
 MIN_POLL_INTERVAL = 1.0
 
 

@@ -623,7 +623,7 @@ def test_shorter_interval_is_used() -> None:
 class TimedSes(FakeSes):
     """The fake SES client, also noting the fake clock's time of every call."""
 
-    def __init__(self, time: FakeTime) -> None:
+    def __init__(self, time: FakeTime | ManualTime) -> None:
         super().__init__()
         self.time = time
         self.at: list[tuple[float, str, str | None]] = []
@@ -759,6 +759,132 @@ def test_a_cycle_cut_short_leaves_its_jobs_due(fake_time: FakeTime) -> None:
     ses = timed_run(fake_time, scenario)
     first, second = ses.gets("slow")
     assert first == 30.0 and 60.0 <= second <= 90.0  # backoff: 30 s to 60 s more at level 1, jittered
+
+
+class ManualTime:
+    """
+    Clock and sleep seams where a pause lasts until the test moves the clock past its end (:meth:`advance_to`), so
+    a pause can be cut short, as ``asyncio.sleep`` can, and things can happen in the middle of one.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleepers: list[tuple[float, asyncio.Future[None]]] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        entry = (self.now + max(delay, 0.0), asyncio.get_running_loop().create_future())
+        self.sleepers.append(entry)
+        try:
+            if delay <= 0:
+                await asyncio.sleep(0)
+            else:
+                await entry[1]
+        finally:
+            self.sleepers.remove(entry)
+
+    async def advance_to(self, when: float) -> None:
+        """Move the clock on to ``when``, ending each pause at its own end time, earliest first."""
+        while True:
+            await settle()
+            ends = [end for end, future in self.sleepers if not future.done()]
+            if not ends or min(ends) > when:
+                break
+            self.now = max(self.now, min(ends))
+            for end, future in self.sleepers:
+                if end <= self.now and not future.done():
+                    future.set_result(None)
+        self.now = when
+        await settle()
+
+
+async def settle() -> None:
+    """Let every task run until it waits for the clock (or something else)."""
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+def manual_run(time: ManualTime, scenario: Callable[[TimedSes], Coroutine[Any, Any, Any]]) -> TimedSes:
+    """Run ``scenario`` on a fresh loop whose pollers use a :class:`TimedSes` and ``time``."""
+    ses = TimedSes(time)
+    seams = poller_mod.PollerSeams(open_client=Factory(ses), clock=time.clock, sleep=time.sleep, rng=random.Random(7))
+
+    async def main() -> None:
+        poller_mod.use_seams(seams)
+        await scenario(ses)
+
+    asyncio.run(main())
+    return ses
+
+
+def test_a_short_wait_joining_mid_pause_is_checked_within_its_own_interval() -> None:
+    """
+    A 300 s wait alone makes the poller pause until t=300; a 30 s wait subscribing at t=100 is checked at t=120
+    (the next multiple of its interval), not when the long wait is next due.
+    """
+    time = ManualTime()
+
+    async def scenario(ses: TimedSes) -> None:
+        ses.jobs.update({"long": "PROCESSING", "short": "COMPLETED"})
+        long = asyncio.ensure_future(first_event(trigger("long", poll_interval=300)))
+        await time.advance_to(100)
+        short = asyncio.ensure_future(first_event(trigger("short", poll_interval=30)))
+        await time.advance_to(150)
+        assert short.done() and short.result()["status"] == "success"
+        long.cancel()
+        await asyncio.gather(long, return_exceptions=True)
+
+    ses = manual_run(time, scenario)
+    assert ses.gets("short") == [120.0]
+    assert ses.cycle_times() == [120.0]  # one cycle, for the short wait; the long one is not due before 300
+    assert ses.gets("long") == []
+
+
+def test_a_wait_joining_during_a_backoff_waits_for_the_backoff() -> None:
+    """Waking the poller for a new wait does not cut a throttling backoff short."""
+    time = ManualTime()
+
+    async def scenario(ses: TimedSes) -> None:
+        ses.jobs.update({"a": "PROCESSING", "b": "COMPLETED"})
+        ses.list_error = client_error("TooManyRequestsException", 429)
+        a = asyncio.ensure_future(first_event(trigger("a", poll_interval=10)))
+        await time.advance_to(10)  # the cycle at 10 s is throttled: the next one comes 10 to 20 s later
+        ses.list_error = None
+        await time.advance_to(12)
+        b = asyncio.ensure_future(first_event(trigger("b", poll_interval=1)))
+        await time.advance_to(40)
+        assert b.done() and b.result()["status"] == "success"
+        a.cancel()
+        await asyncio.gather(a, return_exceptions=True)
+
+    ses = manual_run(time, scenario)
+    lists = [t for t, op, _ in ses.at if op == "ListExportJobs"]
+    assert lists[0] == 10.0
+    assert 20.0 <= lists[1] <= 30.0  # not at 13 s, when the new wait was first due
+    assert ses.gets("b") == [lists[1]]
+
+
+def test_a_job_in_an_unknown_status_is_fetched_only_when_due(fake_time: FakeTime) -> None:
+    """
+    A job in a status SES may add later is in neither list, so each check of it costs a GetExportJob: it is
+    checked at its own interval only, not in every cycle of a faster wait.
+    """
+
+    async def scenario(ses: TimedSes) -> None:
+        ses.jobs.update({"fast": "PROCESSING", "odd": "ARCHIVING"})
+        fast = asyncio.ensure_future(first_event(trigger("fast", poll_interval=1)))
+        odd = asyncio.ensure_future(first_event(trigger("odd", poll_interval=30)))
+        await until(fake_time, 65)
+        ses.jobs["odd"] = "COMPLETED"
+        assert (await odd)["status"] == "success"
+        fast.cancel()
+        await asyncio.gather(fast, return_exceptions=True)
+
+    ses = timed_run(fake_time, scenario)
+    assert ses.gets("odd") == [30.0, 60.0, 90.0]
+    assert len(ses.cycle_times()) >= 65  # the 1 s wait cycled every second meanwhile
 
 
 def test_unsubscribe_is_idempotent_and_the_last_one_out_closes(ses: FakeSes, factory: Factory, run: Run) -> None:
