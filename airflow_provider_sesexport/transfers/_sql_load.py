@@ -1,9 +1,9 @@
 """
 Loading one export's rows into a SQL table in one transaction: staged, then merged.
 
-Every path ends the same way: in one transaction, the rows of the export's data source are deleted
-(``DELETE FROM <table> WHERE data_source = <key>``; skipped with ``replace=False``), the staged rows are
-inserted, the caller's last check runs, and the transaction commits. A failure anywhere rolls it all
+Every path ends the same way: in one transaction, the rows of the export's data source and of its job are
+deleted (``DELETE FROM <table> WHERE data_source = <key> OR job_id = <job>``; skipped with ``replace=False``),
+the staged rows are inserted, the caller's last check runs, and the transaction commits. A failure anywhere rolls it all
 back, so another connection sees the table as it was until the commit, then the complete new export.
 
 * **PostgreSQL**: ``COPY <staging> FROM STDIN (FORMAT csv)`` into a temporary table (``ON COMMIT DROP``)
@@ -61,7 +61,8 @@ class ExportLoad:
     :param table: the table as statements name it (quoted, schema-qualified).
     :param layout: the table's layout.
     :param data_source: the export's :func:`~airflow_provider_sesexport.transfers._sql_tables.data_source_key`.
-    :param replace: delete the rows of ``data_source`` first.
+    :param job_id: the export job's id.
+    :param replace: delete the rows of ``data_source`` and of ``job_id`` first.
     :param batch_size: rows per staging write (bounds memory).
     :param scrubber: removes NUL characters from text values (and counts them).
     """
@@ -73,6 +74,7 @@ class ExportLoad:
         table: str,
         layout: TableLayout,
         data_source: str,
+        job_id: str,
         *,
         replace: bool,
         batch_size: int,
@@ -83,6 +85,7 @@ class ExportLoad:
         self.table = table
         self.layout = layout
         self.data_source = data_source
+        self.job_id = job_id
         self.replace = replace
         self.batch_size = batch_size
         self.scrubber = scrubber
@@ -177,7 +180,7 @@ class ExportLoad:
         insert = f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({', '.join([placeholder] * len(names))})"
         with closing(conn.cursor()) as cur:
             if self.replace:
-                cur.execute(f"DELETE FROM {self.table} WHERE data_source = {placeholder}", (self.data_source,))
+                self._delete_predecessors(cur, placeholder)
             for batch in batches(rows, self.batch_size):
                 cur.executemany(insert, self._cells([(*row, self.data_source) for row in batch], conn))
                 self.rows += len(batch)
@@ -188,11 +191,18 @@ class ExportLoad:
     def _merge(self, cur: Any, placeholder: str) -> None:
         """Delete the data source's rows (with ``replace``) and insert the staged ones, in the open transaction."""
         if self.replace:
-            cur.execute(f"DELETE FROM {self.table} WHERE data_source = {placeholder}", (self.data_source,))
+            self._delete_predecessors(cur, placeholder)
         names = ", ".join(self.layout.row_names)
         cur.execute(
             f"INSERT INTO {self.table} ({names}, data_source) SELECT {names}, {placeholder} FROM {STAGING}",
             (self.data_source,),
+        )
+
+    def _delete_predecessors(self, cur: Any, placeholder: str) -> None:
+        """Delete the rows of earlier exports of the same data source, and of this job (whatever key it had then)."""
+        cur.execute(
+            f"DELETE FROM {self.table} WHERE data_source = {placeholder} OR job_id = {placeholder}",
+            (self.data_source, self.job_id),
         )
 
     def _cells(self, batch: Sequence[tuple[Any, ...]], conn: Any) -> list[tuple[Any, ...]]:

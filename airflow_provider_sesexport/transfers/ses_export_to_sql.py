@@ -132,6 +132,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
             table,
             layout,
             data_source_key(job),
+            job_id,
             replace=self.replace,
             batch_size=self.commit_every,
             scrubber=scrubber,

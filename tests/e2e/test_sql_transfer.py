@@ -303,7 +303,7 @@ def test_the_path_for_other_databases_replaces_in_one_transaction(sql_db: SqlDb)
         ]
 
     def load(source: str, batch: list[tuple[Any, ...]], check: Callable[[int], None] = lambda n: None) -> int:
-        export = ExportLoad(sql_db.hook(), None, "m", METRICS_TABLE, source, replace=True, batch_size=1,
+        export = ExportLoad(sql_db.hook(), None, "m", METRICS_TABLE, source, batch[0][-1], replace=True, batch_size=1,
                             scrubber=NulScrubber("j"))  # fmt: skip
         return export.run(iter(batch), check)
 

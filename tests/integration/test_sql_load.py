@@ -227,6 +227,17 @@ def test_a_re_export_with_fewer_rows_replaces_its_predecessor_only(ses: FakeSes,
     assert rows == sorted([("Gmail", 5.0, again), ("Yahoo", 6.0, again), ("Gmail", 9.0, other), ("Yahoo", 9.0, other)])
 
 
+def test_reloading_a_job_whose_data_source_key_changed_replaces_its_own_rows(ses: FakeSes, sql_db: SqlDb) -> None:
+    """The same job loaded again after its data-source key changed (GetExportJob echoing a field it did not before)
+    replaces its own rows: a load deletes the rows of its job as well as those of its data source."""
+    job = ses.add(metrics_source(["Gmail", "Yahoo"]), metrics_csv({"Gmail": 1, "Yahoo": 2}))
+    load(sql_db, job, table="m")
+    ses.jobs[job]["ExportDataSource"]["MetricsDataSource"]["Echoed"] = "a field SES added later"
+    load(sql_db, job, table="m")
+
+    assert sorted(sql_db.rows("m", "isp, value, job_id")) == [("Gmail", 1.0, job), ("Yahoo", 2.0, job)]
+
+
 def test_exported_records_count_mismatch_fails_before_the_commit(ses: FakeSes, sql_db: SqlDb) -> None:
     first = ses.add(INSIGHTS, insights_csv(10, "ok"))
     load(sql_db, first)
