@@ -214,6 +214,39 @@ class VariableTaskStore:
         _variables().delete(self.variable_key(key))
 
 
+def _max_tries(context: Any) -> Any:
+    ti = context.get("ti") if hasattr(context, "get") else None
+    return getattr(ti, "max_tries", None)
+
+
+def job_record(job_id: str, context: Any) -> dict[str, Any]:
+    """
+    What a try records for the job it started: the JobId and the task instance's ``max_tries``.
+
+    Airflow raises ``max_tries`` whenever the task instance is cleared (``clear_task_instances``, on 2.x and 3.x) and
+    never between its retries, so the pair tells a retry's record from one a Clear left behind. Neither store is
+    emptied on a Clear: a Variable outlives a try marked failed or timed out in the triggerer, and Airflow 3.3 keeps
+    ``task_state_store`` after success unless ``[state_store] clear_on_success`` is set.
+
+    :param job_id: the JobId CreateExportJob returned.
+    :param context: the task context.
+    """
+    return {"job_id": job_id, "max_tries": _max_tries(context)}
+
+
+def recorded_job_id(record: Any, context: Any) -> str | None:
+    """
+    The JobId of a :func:`job_record` written by this task instance since its last Clear, else None (a record from
+    before a Clear, or in any other form, is never reused).
+
+    :param record: what the store holds.
+    :param context: the task context.
+    """
+    if not isinstance(record, dict) or not isinstance(record.get("job_id"), str):
+        return None
+    return record["job_id"] if record.get("max_tries") == _max_tries(context) else None
+
+
 def resume_job(task: Any, context: Any) -> Any:
     """
     Run ``task``'s job the ``ResumableJobMixin`` way: reuse the job an earlier try of this task instance recorded
@@ -237,13 +270,14 @@ def resume_job(task: Any, context: Any) -> Any:
     recorded = store.get(task.external_id_key)
     if recorded:
         status = task.get_job_status(recorded, context)
+        job_id = recorded_job_id(recorded, context)
         if task.is_job_active(status):
-            task.log.info("Reconnecting to job %s (%s), which an earlier try of this task started.", recorded, status)
+            task.log.info("Reconnecting to job %s (%s), which an earlier try of this task started.", job_id, status)
             return task.poll_until_complete(recorded, context)
         if task.is_job_succeeded(status):
-            task.log.info("Job %s, which an earlier try of this task started, already succeeded.", recorded)
+            task.log.info("Job %s, which an earlier try of this task started, already succeeded.", job_id)
             return task.get_job_result(recorded, context)
-        task.log.warning("Job %s, which an earlier try started, is %s: starting a new one.", recorded, status)
+        task.log.warning("Job %s, which an earlier try started, is %s: starting a new one.", job_id or recorded, status)
     external_id = task.submit_job(context)
     store.set(task.external_id_key, external_id)
     task.poll_until_complete(external_id, context)
@@ -304,8 +338,10 @@ __all__ = [
     "default_deferrable",
     "get_async_client",
     "get_connection",
+    "job_record",
     "job_record_until_the_task_ends",
     "mask_secret",
+    "recorded_job_id",
     "resume_job",
     "sql_escape_word",
 ]

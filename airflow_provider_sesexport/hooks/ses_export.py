@@ -382,13 +382,11 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         return self._list_pages(build_list_export_jobs_request(export_source_type, job_status, page_size))
 
     def _list_pages(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        from airflow_provider_sesexport.utils import aws_errors
-
         while True:
             try:
                 response = self.conn.list_export_jobs(**request)
             except ClientError as exc:
-                raise aws_errors.translate(exc) from exc
+                raise self.translate_error(exc) from exc
             yield from response.get("ExportJobs", [])
             token = response.get("NextToken")
             if not token:

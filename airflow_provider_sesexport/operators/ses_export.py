@@ -13,7 +13,9 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow_provider_sesexport._compat import (
     ResumableJobMixin,
     default_deferrable,
+    job_record,
     job_record_until_the_task_ends,
+    recorded_job_id,
     resume_job,
 )
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 #: What :meth:`SesCreateExportJobOperator.get_job_status` reports for a JobId SES does not know.
 NOT_FOUND = "NOT_FOUND"
+#: What it reports for a job recorded before the task instance was cleared (a Clear starts a new export).
+RECORDED_BEFORE_CLEAR = "RECORDED_BEFORE_CLEAR"
 
 
 class SesExportJobResultOperator(AwsBaseOperator[SesExportJobHook]):
@@ -106,12 +110,14 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
     :class:`~airflow_provider_sesexport.sensors.ses_export.SesExportJobSensor`.
 
     The request is checked against botocore's ``sesv2`` model before it is sent, and errors name the
-    field. With ``durable`` (the default) a retried, cleared or resumed try reuses the job an earlier
+    field. With ``durable`` (the default) a retried or resumed try reuses the job an earlier
     try of the same task instance started (unless it FAILED or was CANCELLED, or no longer exists)
-    instead of starting a second export; a reused COMPLETED job is not exported again. The JobId is
-    recorded the moment CreateExportJob returns, and only that record is ever reused: a job another
-    task or DAG run started, even for the same data source, never is. On Airflow 3.3+ this is Airflow's
-    ``ResumableJobMixin``: the record is ``task_state_store``'s key ``ses_export_job_id``. On older
+    instead of starting a second export; a reused COMPLETED job is not exported again. A Clear of the
+    task instance starts a new export. The JobId is recorded (with the task instance's ``max_tries``,
+    which Airflow raises on every Clear) the moment CreateExportJob returns, and only that record is
+    ever reused: a job another task or DAG run started, even for the same data source, never is. On
+    Airflow 3.3+ this is Airflow's ``ResumableJobMixin``: the record is ``task_state_store``'s key
+    ``ses_export_job_id``. On older
     Airflow it is an Airflow Variable named after the DAG, run, task and map index
     (``sesexport_job.<dag_id>.<task_id>.<map_index>.<digest>``), removed when the task instance ends
     (it succeeds, or fails with no retry left); a killed worker leaves it for the retry.
@@ -300,8 +306,8 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
             return self._run(context)
 
     # -- ResumableJobMixin (its execute_resumable calls these on Airflow 3.3+, resume_job below 3.3)
-    def submit_job(self, context: Context) -> str:
-        """Start the export job (CreateExportJob, paced), waiting for a free export slot, and return its JobId."""
+    def submit_job(self, context: Context) -> dict[str, Any]:
+        """Start the export job (CreateExportJob, paced), waiting for a free export slot; return its record."""
         from airflow_provider_sesexport.operators._create_export import create_in_free_slot
 
         assert self._request is not None, "execute builds the request first"
@@ -311,14 +317,21 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         job_id = create_in_free_slot(self.hook, self._request, self._slots, self.log, hand_off)
         self.log.info("Started SES export job %s", job_id)
         self.job_id = self._started = job_id
-        return job_id
+        return job_record(job_id, context)
 
     def get_job_status(self, external_id: Any, context: Context) -> str:
-        """The job's ``JobStatus``, or ``NOT_FOUND`` when SES no longer knows the JobId."""
+        """
+        The recorded job's ``JobStatus``, ``NOT_FOUND`` when SES no longer knows the JobId, or
+        ``RECORDED_BEFORE_CLEAR`` when the record is not this task instance's since its last Clear.
+        """
         from airflow_provider_sesexport.exceptions import SesExportJobNotFoundError
 
+        job_id = recorded_job_id(external_id, context)
+        if job_id is None:
+            self.log.info("The recorded job was started before this task instance was cleared: not reusing it.")
+            return RECORDED_BEFORE_CLEAR
         try:
-            return str(self.hook.get_export_job(str(external_id)).get("JobStatus"))
+            return str(self.hook.get_export_job(job_id).get("JobStatus"))
         except SesExportJobNotFoundError:
             return NOT_FOUND
 
@@ -326,7 +339,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         """Whether the job can still be waited for (a status this provider does not know counts as running)."""
         from airflow_provider_sesexport.utils.job_states import TERMINAL_STATES
 
-        return status not in TERMINAL_STATES and status != NOT_FOUND
+        return status not in TERMINAL_STATES and status not in (NOT_FOUND, RECORDED_BEFORE_CLEAR)
 
     def is_job_succeeded(self, status: str) -> bool:
         """Whether the job is COMPLETED."""
@@ -336,7 +349,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
 
     def poll_until_complete(self, external_id: Any, context: Context) -> None:
         """Wait for the job, in this worker or deferred to the triggerer (unless ``wait_for_completion`` is off)."""
-        job_id = str(external_id)
+        job_id = str(external_id["job_id"])
         self._use(job_id)
         self.job_id = job_id
         if not self.wait_for_completion:
@@ -360,10 +373,10 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         """
         The JobId. For a job an earlier try already saw COMPLETED (the mixin skips the wait), push its summary too.
 
-        :param external_id: the JobId.
+        :param external_id: the job's record (:func:`~airflow_provider_sesexport._compat.job_record`).
         :param context: the task context.
         """
-        job_id = str(external_id)
+        job_id = str(external_id["job_id"])
         if self._export_job_id != job_id:
             self._use(job_id)
             if self.wait_for_completion:

@@ -81,7 +81,7 @@ def recorded_job(context: Any) -> Any:
     """What the running task instance recorded, read back inside the task through the store it uses."""
     store = context.get("task_state_store") if AIRFLOW_RESUMES_JOBS and _compat._AIRFLOW_RESUMES_JOBS else None
     store = store or _compat.VariableTaskStore.of(context)
-    return store.get(SesCreateExportJobOperator.external_id_key)
+    return _compat.recorded_job_id(store.get(SesCreateExportJobOperator.external_id_key), context)
 
 
 def only_job(emu: Any) -> dict[str, Any]:
@@ -161,7 +161,7 @@ def stored_job_id(dr: Any) -> Any:
             .filter_by(dag_id=dr.dag_id, run_id=dr.run_id, task_id="create", key="ses_export_job_id")
             .one_or_none()
         )
-        return None if row is None else json.loads(row.value)
+        return None if row is None else json.loads(row.value)["job_id"]
 
 
 def test_retry_reuses_the_job_through_its_record(
@@ -523,3 +523,49 @@ def test_triggerer_shutdown_or_a_killed_sensor_leaves_the_job_running(
 
     assert emu.client().get_export_job(JobId=trigger.job_id)["JobStatus"] in ("CREATED", "PROCESSING")  # running
     assert emu.stats()["operations"]["CancelExportJob"]["succeeded"] == 0
+
+
+def clear_in_airflow(dr: Any, dag: Any) -> Any:
+    """Clear the run's create task with Airflow's own ``clear_task_instances`` (as the UI does); the fresh TI."""
+    from airflow.models.taskinstance import TaskInstance, clear_task_instances
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.query(TaskInstance).filter_by(dag_id=dr.dag_id, run_id=dr.run_id, task_id="create").all()
+        if AIRFLOW_V_3:
+            clear_task_instances(tis, session)
+        else:
+            clear_task_instances(tis, session, dag=dag)
+    return dr.get_task_instance("create")
+
+
+def test_a_clear_raises_max_tries_past_the_record_of_every_earlier_try(
+    run_dag: Any, ses_export_emulator: Any, monkeypatch: pytest.MonkeyPatch, job_store: str
+) -> None:
+    """What a try records carries the task instance's max_tries; Airflow's Clear raises max_tries, so the cleared
+    task instance never takes that record for its own (Airflow 3.3 even keeps task_state_store through success and
+    Clear)."""
+    original = SesCreateExportJobOperator._wait
+    records: list[Any] = []
+
+    def wait(self: SesCreateExportJobOperator, job_id: str, context: Any) -> None:
+        store = context.get("task_state_store") if AIRFLOW_RESUMES_JOBS and _compat._AIRFLOW_RESUMES_JOBS else None
+        records.append((store or _compat.VariableTaskStore.of(context)).get(self.external_id_key))
+        original(self, job_id, context)
+
+    monkeypatch.setattr(SesCreateExportJobOperator, "_wait", wait)
+    dag = create_dag(f"e2e_create_clear_{job_store}", deferrable=False, retries=2)
+    dr = run_dag(dag, **AT)
+    assert task_states(dr) == {"create": "success"}
+    job_id = xcom(dr, "create")
+    (record,) = records
+    ran = dr.get_task_instance("create")
+    assert ran.max_tries == 2 and record == {"job_id": job_id, "max_tries": 2}
+    assert _compat.recorded_job_id(record, {"ti": ran}) == job_id  # a retry of that try would reuse it
+
+    cleared = clear_in_airflow(dr, dag)
+
+    assert cleared.max_tries == ran.try_number + 2 > record["max_tries"]
+    assert _compat.recorded_job_id(record, {"ti": cleared}) is None
+    if job_store == "task_state_store":
+        assert stored_job_id(dr) == job_id  # Airflow kept the record through success and Clear

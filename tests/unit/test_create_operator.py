@@ -346,16 +346,24 @@ class Records:
         return store.variable_key("ses_export_job_id")
 
     def recorded(self, context: dict[str, Any]) -> Any:
+        """The recorded JobId, checked to be recorded with the task instance's max_tries."""
         if self.kind == "task_state_store":
-            return self.store.values.get("ses_export_job_id")
-        value = FakeVariables.values.get(self._variable(context))
-        return None if value is None else json.loads(value)
-
-    def seed(self, context: dict[str, Any], job_id: str) -> None:
-        if self.kind == "task_state_store":
-            self.store.values["ses_export_job_id"] = job_id
+            record = self.store.values.get("ses_export_job_id")
         else:
-            FakeVariables.values[self._variable(context)] = json.dumps(job_id)
+            value = FakeVariables.values.get(self._variable(context))
+            record = None if value is None else json.loads(value)
+        if record is None:
+            return None
+        assert record == {"job_id": record["job_id"], "max_tries": context["ti"].max_tries}, record
+        return record["job_id"]
+
+    def seed(self, context: dict[str, Any], job_id: str, max_tries: int | None = None) -> None:
+        """Record ``job_id`` as a try of this task instance did (``max_tries``: as one before a Clear did)."""
+        record = {"job_id": job_id, "max_tries": context["ti"].max_tries if max_tries is None else max_tries}
+        if self.kind == "task_state_store":
+            self.store.values["ses_export_job_id"] = record
+        else:
+            FakeVariables.values[self._variable(context)] = json.dumps(record)
 
 
 def test_is_airflows_resumable_job_operator_where_it_exists() -> None:
@@ -402,6 +410,41 @@ def test_retry_reuses_its_recorded_job(hook: SesExportJobHook, stubber: Stubber,
     records.seed(context, "old")
     stubber.add_response("get_export_job", job_response(status, job_id="old"), {"JobId": "old"})
     assert make_op(hook, wait_for_completion=False).execute(context) == "old"
+
+
+@pytest.mark.parametrize(
+    ("try_number", "max_tries", "recorded_max_tries"),
+    [(2, 2, 1), (3, 4, 2), (5, 5, 4)],
+    ids=["cleared after try 1 of 2", "cleared after try 2 of 3", "cleared again after a retry"],
+)
+def test_a_clear_never_adopts_the_job_recorded_before_it(
+    hook: SesExportJobHook, stubber: Stubber, records: Records, try_number: int, max_tries: int, recorded_max_tries: int
+) -> None:
+    """A record left from before a Clear (the task marked failed or success while running, a deferral timed out, a
+    trigger crashed; Airflow 3.3 keeps task_state_store after success): the cleared try, whose max_tries Airflow
+    raised (try_number + retries), starts a new export without even asking about the old job (the Stubber refuses
+    any call not queued)."""
+    cleared = records.context(try_number=try_number, max_tries=max_tries)
+    records.seed(cleared, "before-clear", max_tries=recorded_max_tries)
+    stubber.add_response("create_export_job", {"JobId": "after-clear"}, EXPECTED_CREATE)
+    assert make_op(hook, wait_for_completion=False).execute(cleared) == "after-clear"
+    stubber.assert_no_pending_responses()
+    # the new job's record (task_state_store), or none: the task instance ended and its Variable went with it
+    assert records.recorded(cleared) == ("after-clear" if records.kind == "task_state_store" else None)
+
+
+@pytest.mark.parametrize("record", ["old", {"job_id": "old"}, {"max_tries": 1}, ["old", 1]])
+def test_a_record_in_another_form_is_not_reused(
+    hook: SesExportJobHook, stubber: Stubber, records: Records, record: Any
+) -> None:
+    context = records.context(try_number=2)
+    if records.kind == "task_state_store":
+        records.store.values["ses_export_job_id"] = record
+    else:
+        FakeVariables.values[records._variable(context)] = json.dumps(record)
+    stubber.add_response("create_export_job", {"JobId": "new"}, EXPECTED_CREATE)
+    assert make_op(hook, wait_for_completion=False).execute(context) == "new"
+    stubber.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize("status", ["FAILED", "CANCELLED"])
@@ -493,7 +536,7 @@ def test_two_task_instances_of_one_data_source_each_reuse_their_own_job(
         "theirs": records.context(try_number=2, task_id="b"),
     }
     if records.kind == "task_state_store":  # Airflow scopes each task instance's store itself
-        contexts["theirs"]["task_state_store"] = FakeStore({"ses_export_job_id": "theirs"})
+        contexts["theirs"]["task_state_store"] = FakeStore({"ses_export_job_id": {"job_id": "theirs", "max_tries": 1}})
     for job_id, context in contexts.items():
         if job_id == "mine" or records.kind == "variables":
             records.seed(context, job_id)

@@ -149,6 +149,22 @@ def test_list_export_jobs_empty_and_unfiltered(hook: SesExportJobHook, stubber: 
     assert list(hook.list_export_jobs()) == []
 
 
+def test_list_errors_name_the_region_the_hook_sends_to() -> None:
+    """ListExportJobs errors go through the hook's translate_error, as GetExportJob's do: the region is named."""
+    from botocore.stub import Stubber
+
+    from airflow_provider_sesexport.exceptions import SesExportVdmNotEnabledError
+
+    probe = SesExportJobHook(aws_conn_id=None, region_name="ap-southeast-4")
+    message = "To use this feature you must enable Virtual Deliverability Manager (list-7c1e)."
+    with Stubber(probe.conn) as stubber:
+        stubber.add_client_error("list_export_jobs", "BadRequestException", message, 400)
+        with pytest.raises(SesExportVdmNotEnabledError) as err:
+            list(probe.list_export_jobs())
+    assert err.value.region == "ap-southeast-4"
+    assert "--region ap-southeast-4" in str(err.value) and "list-7c1e" in str(err.value)
+
+
 def test_list_is_lazy(hook: SesExportJobHook, stubber: Stubber) -> None:
     stubber.add_response("list_export_jobs", {"ExportJobs": [_summary("a", "CREATED")], "NextToken": "t"}, {})
     iterator = hook.list_export_jobs()
