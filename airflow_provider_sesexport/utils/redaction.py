@@ -5,9 +5,13 @@ One place for hiding pre-signed URLs: the scrubbing rule every logged, raised or
 email data until it expires. Their secrets are the values of ``X-Amz-Signature``,
 ``X-Amz-Security-Token`` and ``X-Amz-Credential``, in any form: inside a whole URL, in a URL's path
 and query without its scheme (requests/urllib3 write ``Max retries exceeded with url: /f.csv?...``),
-percent-encoded once or twice (a URL quoted inside another URL or message), HTML-escaped (``&amp;``),
-as a header (``X-Amz-Security-Token: ...``) or a dict entry. :func:`redact_text` removes them all;
-:func:`mask_url` registers them with Airflow's secrets masker for log lines this package does not write.
+percent-encoded up to three times (a URL quoted inside another URL or message), HTML-escaped (``&amp;``,
+``&#61;``), JSON- or Python-escaped (``\\u003d``, JSON inside a JSON string), quoted or spaced
+(``X-Amz-Signature = "..."``), as a header (``X-Amz-Security-Token: ...``), a dict, bytes-dict or
+``parse_qsl`` tuple entry, the name itself percent-encoded (``X%2DAmz%2DSignature``). :func:`redact_text`
+removes them all, in linear time; code that holds the URL also passes its values (``known``) so that a value
+quoted without its name or wrapped across lines goes too. :func:`mask_url` registers them with Airflow's
+secrets masker for log lines this package does not write.
 """
 
 from __future__ import annotations
