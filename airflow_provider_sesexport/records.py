@@ -43,6 +43,7 @@ from itertools import chain
 from typing import IO, Any, Protocol
 
 from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportRecordsError
+from airflow_provider_sesexport.utils.redaction import redact_text
 
 MESSAGE_INSIGHTS = "MESSAGE_INSIGHTS"
 METRICS_DATA = "METRICS_DATA"
@@ -297,6 +298,10 @@ CHECK_HEAD_BYTES = 64 * 1024
 _PAGE_TYPE = re.compile(r"text/html|application/xhtml\+xml|(?:text|application)/xml|\S+/\S+\+xml")
 
 
+#: The most of a server's ``Content-Type`` an error quotes.
+MAX_CONTENT_TYPE_CHARS = 100
+
+
 class Download(Protocol):
     """What :class:`ExportCheck` reads of a download (an ``ExportStream``)."""
 
@@ -440,10 +445,13 @@ class ExportCheck:
     def _error(self, found: str) -> SesExportContentError:
         download = self._download
         size = download.size if download.size is not None else self._received
+        # the server's header: anything may be in it (a signed URL echoed by a proxy), at any length
+        content_type = redact_text(download.content_type or "no content type")
+        if len(content_type) > MAX_CONTENT_TYPE_CHARS:
+            content_type = content_type[:MAX_CONTENT_TYPE_CHARS] + "..."
         return SesExportContentError(
             f"SES export job {download.job_id!r}: the download is not a {self._data_format or 'CSV or JSON'} export "
-            f"file: got {download.content_type or 'no content type'}, {size} bytes, {found} (a proxy's or captive "
-            "portal's answer in S3's place?)."
+            f"file: got {content_type}, {size} bytes, {found} (a proxy's or captive portal's answer in S3's place?)."
         )
 
 

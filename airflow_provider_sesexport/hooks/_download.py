@@ -21,14 +21,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from airflow_provider_sesexport.exceptions import SesExportDownloadError
 from airflow_provider_sesexport.hooks.ses_export import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_ATTEMPTS
 from airflow_provider_sesexport.utils.aws_errors import describe, error_code
-from airflow_provider_sesexport.utils.redaction import redact_text, redact_url
+from airflow_provider_sesexport.utils.redaction import redact_text, redact_url, secret_values
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport.hooks.ses_export import SesExportDownloadMixin
@@ -50,12 +50,17 @@ class _Transient(Exception):
     """The server had a hiccup or the connection dropped: retry, resuming where we stopped."""
 
 
-def _s3_error_text(body: bytes) -> str:
-    """``Code: Message`` of an S3 XML error body, never the rest (it can echo the signature)."""
+def _s3_error_text(body: bytes, known: Iterable[str] = ()) -> str:
+    """
+    ``Code: Message`` of an S3 XML error body, never the rest (it can echo the signature), scrubbed.
+
+    :param body: the body's first bytes.
+    :param known: the secret values of the URL in use (:func:`~airflow_provider_sesexport.utils.redaction.redact_text`).
+    """
     code = _S3_ERROR_CODE.search(body)
     message = _S3_ERROR_MESSAGE.search(body)
     parts = [m.group(1).decode("utf-8", "replace") for m in (code, message) if m]
-    return redact_text(": ".join(parts)) if parts else "no error details"
+    return redact_text(": ".join(parts), known) if parts else "no error details"
 
 
 def origin(url: str) -> str:
@@ -73,13 +78,14 @@ def origin(url: str) -> str:
     return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
 
 
-def network_error_text(exc: BaseException) -> str:
+def network_error_text(exc: BaseException, known: Iterable[str] = ()) -> str:
     """
     ``Type: message`` of a requests/urllib3/socket error, scrubbed (its text carries the URL's path and query).
 
     :param exc: the error.
+    :param known: the secret values of the URL in use (:func:`~airflow_provider_sesexport.utils.redaction.redact_text`).
     """
-    return redact_text(f"{type(exc).__name__}: {exc}")
+    return redact_text(f"{type(exc).__name__}: {exc}", known)
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -135,6 +141,8 @@ class ExportStream(Iterator[bytes]):
         self.content_type: str | None = None
         self.url_refreshes = -1
         self.resumes = 0
+        #: the secret values of every URL this stream was given, replaced literally in every text it writes
+        self._known: set[str] = set()
         self._session: Any = None
         self._response: Any = None
         self._chunks: Iterator[bytes] | None = None
@@ -177,6 +185,7 @@ class ExportStream(Iterator[bytes]):
     # -- internals ----------------------------------------------------------------------------
     def _refresh(self) -> None:
         self.url, self.expires_at, self.job = self.hook._fresh_export_url(self.job_id)
+        self._known.update(secret_values(self.url))
         self.url_refreshes += 1
 
     def _release(self) -> None:
@@ -287,10 +296,8 @@ class ExportStream(Iterator[bytes]):
         response = self._get_same_origin(self.url, headers)
         self._response = response
         status = response.status_code
-        if status in (401, 403, 400):
-            raise _Rejected(f"HTTP {status} {_s3_error_text(response.raw.read(4096, decode_content=False))}")
-        if status == 404:
-            raise _Rejected(f"HTTP 404 {_s3_error_text(response.raw.read(4096, decode_content=False))}")
+        if status in (400, 401, 403, 404):
+            raise _Rejected(f"HTTP {status} {self._error_body(response, Urllib3Error)}")
         if status == 412:
             raise SesExportDownloadError(
                 f"The file of SES export job {self.job_id!r} changed during the download (If-Match failed)."
@@ -322,6 +329,25 @@ class ExportStream(Iterator[bytes]):
                 chunks = self._skip(chunks, offset)
         yield from self._deliver(chunks)
 
+    def _error_body(self, response: Any, urllib3_error: type[Exception]) -> str:
+        """
+        What an error response's body says (:func:`_s3_error_text`); a connection broken while reading it is transient.
+
+        :param response: the streamed response.
+        :param urllib3_error: urllib3's base error class.
+        """
+        import requests
+
+        failure = None
+        try:
+            body = response.raw.read(4096, decode_content=False)
+        except (urllib3_error, requests.RequestException, OSError) as exc:
+            failure = f"connection broken reading the HTTP {response.status_code} answer: "
+            failure += network_error_text(exc, self._known)
+        if failure is not None:  # raised outside the except block: no chained error carries the URL
+            raise _Transient(failure)
+        return _s3_error_text(body, self._known)
+
     def _get_same_origin(self, url: str, headers: dict[str, str]) -> Any:
         """
         GET ``url``, following redirects only within its origin (scheme, host and port).
@@ -346,7 +372,7 @@ class ExportStream(Iterator[bytes]):
                     verify=self.hook._download_verify(),
                 )
             except requests.RequestException as exc:
-                failure = f"request failed: {network_error_text(exc)}"
+                failure = f"request failed: {network_error_text(exc, self._known)}"
             if failure is not None:  # raised outside the except block: no chained requests error carries the URL
                 raise _Transient(failure)
             location = response.headers.get("Location") if response.is_redirect else None
@@ -376,7 +402,7 @@ class ExportStream(Iterator[bytes]):
             except StopIteration:
                 return
             except (urllib3_error, requests.RequestException, OSError) as exc:
-                failure = f"connection broken: {network_error_text(exc)}"
+                failure = f"connection broken: {network_error_text(exc, self._known)}"
             if failure is not None:  # raised outside the except block: no chained error carries the URL
                 raise _Transient(failure)
             yield chunk

@@ -60,6 +60,24 @@ def _mask_answer_urls(response_dict: dict[str, Any], **kwargs: Any) -> None:
         mask_url((job.get("FailureInfo") or {}).get("FailedRecordsS3Url"))
 
 
+#: The handler's id on a client's events (registered once however often a client is handed out).
+_MASK_HANDLER_ID = "airflow-provider-sesexport-mask-answer-urls"
+
+
+def mask_answer_urls(client: Any) -> Any:
+    """
+    Make ``client`` (a boto3 or an entered aiobotocore ``sesv2`` client) register GetExportJob answers' pre-signed
+    URLs with the secrets masker before botocore parses them, so botocore's DEBUG log of the body is masked too.
+
+    :param client: the client.
+    :return: the client.
+    """
+    events = getattr(getattr(client, "meta", None), "events", None)  # None: an aiobotocore client's creator
+    if events is not None:
+        events.register("before-parse.sesv2.GetExportJob", _mask_answer_urls, unique_id=_MASK_HANDLER_ID)
+    return client
+
+
 class SesExportDownloadMixin:
     """
     Download methods of :class:`SesExportJobHook`: the machinery behind them (``requests``, resuming,
@@ -246,11 +264,7 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         The ``sesv2`` client (see ``AwsBaseHook``), whose GetExportJob answers have their pre-signed URLs registered
         with the secrets masker before botocore parses them: botocore's DEBUG log of the response body is masked too.
         """
-        client = super().get_client_type(*args, **kwargs)
-        events = getattr(getattr(client, "meta", None), "events", None)  # None: an aiobotocore client's creator
-        if events is not None:
-            events.register("before-parse.sesv2.GetExportJob", _mask_answer_urls)
-        return client
+        return mask_answer_urls(super().get_client_type(*args, **kwargs))
 
     @property
     def config(self) -> Config:

@@ -117,7 +117,7 @@ async def open_client(spec: ClientSpec) -> ClientHandle:
     :func:`~airflow_provider_sesexport._compat.get_async_client`), not on the event loop.
     """
     from airflow_provider_sesexport._compat import get_async_client
-    from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+    from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook, mask_answer_urls
 
     def make_hook() -> SesExportJobHook:
         return SesExportJobHook(
@@ -130,7 +130,7 @@ async def open_client(spec: ClientSpec) -> ClientHandle:
     loop = asyncio.get_running_loop()
     hook = await loop.run_in_executor(None, make_hook)
     context = await get_async_client(hook)
-    client = await context.__aenter__()
+    client = mask_answer_urls(await context.__aenter__())
 
     async def close() -> None:
         await context.__aexit__(None, None, None)

@@ -103,7 +103,9 @@ def interpret_export_job(
     job_id: str, job: Mapping[str, Any], retrieved_at: dt.datetime | None = None
 ) -> ExportJobOutcome:
     """
-    Turn a GetExportJob response into its outcome. Pure: it logs nothing and raises nothing.
+    Turn a GetExportJob response into its outcome, registering its pre-signed URLs' secret values with the
+    secrets masker (every reader of a job comes here: sensor, operators, hook, the triggerer's poller). It logs
+    nothing and raises nothing.
 
     A status this provider does not know (a future SES addition) counts as still running, with a warning.
 
@@ -111,6 +113,8 @@ def interpret_export_job(
     :param job: the GetExportJob response (members may be missing).
     :param retrieved_at: when GetExportJob returned it; defaults to now.
     """
+    mask_url(s3_url_of(job))
+    mask_url(failure_of(job)[1])
     retrieved_at = retrieved_at or utcnow()
     summary = summarize_export_job(job, retrieved_at)
     summary["job_id"] = summary["job_id"] or job_id
@@ -161,16 +165,14 @@ def observe_export_job(
     retrieved_at: dt.datetime | None = None,
 ) -> ExportJobOutcome:
     """
-    One poll of a wait: register the job's pre-signed URLs with the secrets masker, log the poll line
-    (and the warning for an unknown status), raise for FAILED / CANCELLED, and return the outcome.
+    One poll of a wait: interpret the job (its pre-signed URLs registered with the secrets masker), log the poll
+    line (and the warning for an unknown status), raise for FAILED / CANCELLED, and return the outcome.
 
     :param job_id: the job id the caller asked about.
     :param job: the GetExportJob response.
     :param logger: where the poll line goes.
     :param retrieved_at: when GetExportJob returned it; defaults to now.
     """
-    mask_url(s3_url_of(job))
-    mask_url(failure_of(job)[1])
     outcome = interpret_export_job(job_id, job, retrieved_at)
     logger = logger or log
     logger.info("%s", outcome.poll_line())  # one line per poll, the same in every mode

@@ -5,14 +5,20 @@ One place for hiding pre-signed URLs: the scrubbing rule every logged, raised or
 email data until it expires. Their secrets are the values of ``X-Amz-Signature``,
 ``X-Amz-Security-Token`` and ``X-Amz-Credential``, in any form: inside a whole URL, in a URL's path
 and query without its scheme (requests/urllib3 write ``Max retries exceeded with url: /f.csv?...``),
-percent-encoded once or twice (a URL quoted inside another URL or message), HTML-escaped (``&amp;``),
-as a header (``X-Amz-Security-Token: ...``) or a dict entry. :func:`redact_text` removes them all;
-:func:`mask_url` registers them with Airflow's secrets masker for log lines this package does not write.
+percent-encoded up to three times (a URL quoted inside another URL or message), HTML-escaped (``&amp;``,
+``&#61;``), JSON- or Python-escaped (``\\u003d``, JSON inside a JSON string), quoted or spaced
+(``X-Amz-Signature = "..."``), as a header (``X-Amz-Security-Token: ...``), a dict, bytes-dict or
+``parse_qsl`` tuple entry, the name itself percent-encoded (``X%2DAmz%2DSignature``). :func:`redact_text`
+removes them all, in linear time; code that holds the URL also passes its values (``known``) so that a value
+quoted without its name or wrapped across lines goes too. :func:`mask_url` registers them with Airflow's
+secrets masker for log lines this package does not write.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from airflow_provider_sesexport._compat import mask_secret
@@ -22,16 +28,32 @@ SECRET_PARAMS = ("X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential")
 
 REDACTED = "<redacted>"
 
+#: Shorter known values are not replaced literally (they could be common words).
+_MIN_KNOWN = 8
+
 # A whole URL of any scheme (https, http, file, ...) with a query string or fragment.
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]{0,15}://[^\s'\"<>\\]+", re.IGNORECASE)
-# A query string holding a signed-URL parameter, without the URL's scheme (``/file.csv?X-Amz-...``).
-_SIGNED_QUERY = re.compile(r"\?[^\s'\"<>\\]*?X-Amz-[^\s'\"<>\\]*", re.IGNORECASE)
-# A secret parameter's value in any other form: name, a separator (``=`` raw or encoded once or twice, or
-# ``: `` of a header or a dict), then the value up to the next parameter (``&``, ``%26``, ``%2526``) or the text's end.
+# A query string holding a signed-URL parameter, without the URL's scheme (``/file.csv?X-Amz-...``). ``?`` is not
+# in the run before ``X-Amz-``, so runs tried from different ``?`` never overlap: linear time, whatever the text.
+_SIGNED_QUERY = re.compile(r"\?[^\s'\"<>\\?]*X-Amz-[^\s'\"<>\\]*", re.IGNORECASE)
+# ``-`` raw, percent-encoded up to three times, as an HTML entity or a JSON / Python escape.
+_DASH = r"(?:-|%(?:25){0,3}2D|&#45;|&#x0*2D;|\\u002D|\\x2D)"
+_NAME = rf"(X{_DASH}Amz{_DASH}(?:Signature|Security{_DASH}Token|Credential))"
+# Quotes and blanks around a separator: raw, backslash-escaped (JSON inside JSON), percent-encoded, HTML entities,
+# a bytes literal's ``b'``.
+_AROUND = r"(?:[ '\"]|\\(?!u003|x3)|b['\"]|&quot;|&#3[49];|&#x2[27];|&apos;|%(?:25){0,3}2[27])"
+# The separator itself: ``=`` or ``:`` raw, percent-encoded up to three times, as HTML entities or JSON / Python
+# escapes; a tab; the ``,`` after the quoted name of a ``(name, value)`` tuple.
+_CORE = r"(?:[=:\t]|(?<=['\"]),|%(?:25){0,3}3[DA]|&#61;|&#58;|&#x0*3[DA];|&equals;|&colon;|\\u003[DA]|\\x3[DA])"
+# A value runs to the next parameter (``&``, ``%26`` encoded up to three times), a quote, a blank or a bracket.
+_VALUE = r"(?:(?!%(?:25){0,3}26)[^\s&'\"<>\\,;)\]}])++"
+# A secret parameter's value in any form but inside a URL's query (handled above): the name in any encoding, a run of
+# separators, the value. A run of blanks alone separates a value only when it is secret-shaped (20 characters or
+# more), so prose such as "X-Amz-Signature mismatch" keeps its words. The runs are possessive (``*+``): never given
+# back, so matching stays linear and a scrubbed text is a fixed point (``==<redacted>`` is no separator and value).
 _SECRET_VALUE = re.compile(
-    r"(X-Amz-(?:Signature|Security-Token|Credential))"
-    r"(%(?:25)?3D|=|['\"]?\s*:\s*['\"]?)"
-    r"((?:(?!%26|%2526)[^\s&'\"<>\\,;)\]}])+)",
+    rf"{_NAME}((?:{_AROUND})*+{_CORE}(?:{_AROUND}|{_CORE})*+)({_VALUE})"
+    rf"|{_NAME}([ ]++)([A-Za-z0-9+/=%_.~-]{{20,}}+)",
     re.IGNORECASE,
 )
 
@@ -53,7 +75,7 @@ def redact_url(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")) + "?" + REDACTED
 
 
-def redact_text(text: str) -> str:
+def redact_text(text: str, known: Iterable[str] = ()) -> str:
     """
     Scrub ``text`` (an error message, another library's exception text, a log line) of pre-signed URL secrets.
 
@@ -61,11 +83,39 @@ def redact_text(text: str) -> str:
     ``X-Amz-Signature`` / ``X-Amz-Security-Token`` / ``X-Amz-Credential`` value left (percent-encoded,
     HTML-escaped, as a header) is replaced by ``<redacted>``.
 
+    Code that holds the URL (a download) also passes its secret values as ``known``: each is then replaced wherever
+    it appears, whatever surrounds it (without its name, wrapped across lines), raw or percent-encoded.
+
     :param text: any text.
+    :param known: secret values to replace literally (:func:`secret_values` of the URLs in use).
     """
+    if known:
+        text = _known_pattern(tuple(sorted(set(known)))).sub(REDACTED, text)
     text = _URL.sub(lambda m: redact_url(m.group(0)) or "", text)
     text = _SIGNED_QUERY.sub("?" + REDACTED, text)
-    return _SECRET_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    return _SECRET_VALUE.sub(_redact_value, text)
+
+
+def _redact_value(match: re.Match[str]) -> str:
+    name, separator = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(5))
+    return f"{name}{separator}{REDACTED}"
+
+
+@functools.lru_cache(maxsize=64)
+def _known_pattern(values: tuple[str, ...]) -> re.Pattern[str]:
+    """
+    Each known secret value raw and percent-encoded up to three times, blanks and line breaks allowed between its
+    characters (a value wrapped across lines), longest first.
+    """
+    variants: set[str] = set()
+    for value in values:
+        for _ in range(4):
+            variants.add(value)
+            value = quote(value, safe="")
+    ordered = sorted((v for v in variants if len(v) >= _MIN_KNOWN), key=len, reverse=True)
+    if not ordered:
+        return re.compile(r"(?!)")
+    return re.compile("|".join(r"\s*".join(map(re.escape, v)) for v in ordered), re.IGNORECASE)
 
 
 def secret_values(url: str) -> list[str]:

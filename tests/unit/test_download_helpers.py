@@ -129,3 +129,73 @@ def test_safe_url_is_redacted() -> None:
 def test_chunk_size_must_be_a_positive_int(bad: Any) -> None:
     with pytest.raises(ValueError, match="Invalid chunk_size"):
         ExportStream(FakeHook(), "job", chunk_size=bad)
+
+
+class FakeRaw:
+    """``response.raw``: ``read`` of an error body raises ``error`` (when set); ``stream`` yields ``body``."""
+
+    def __init__(self, body: bytes, error: Exception | None = None) -> None:
+        self.body, self.error = body, error
+
+    def read(self, amount: int, decode_content: bool = True) -> bytes:
+        if self.error is not None:
+            raise self.error
+        return self.body[:amount]
+
+    def stream(self, amount: int, decode_content: bool = True) -> Iterator[bytes]:
+        yield self.body
+
+
+class FakeResponse:
+    def __init__(self, status_code: int, raw: FakeRaw, headers: dict[str, str] | None = None) -> None:
+        self.status_code, self.raw, self.headers = status_code, raw, headers or {}
+        self.is_redirect = False
+
+    def close(self) -> None:
+        pass
+
+
+class FakeSession:
+    """``requests.Session``: each GET answers the next scripted response; remembers the URLs it was given."""
+
+    def __init__(self, responses: list[FakeResponse]) -> None:
+        self.responses, self.urls = iter(responses), []
+
+    def get(self, url: str, **kwargs: Any) -> FakeResponse:
+        self.urls.append(url)
+        return next(self.responses)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_connection_broken_while_reading_an_error_body_is_transient_resumed_and_scrubbed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reset while reading a 403's body is retried with a fresh URL, and its text (quoting the URL's signature
+    wrapped across lines, which no shape rule catches) is scrubbed with the values the stream knows."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from urllib3.exceptions import ProtocolError
+
+    from tests.leakcheck import find_leaks
+
+    hook = FakeHook()
+    hook.verify = None
+    stream = ExportStream(hook, "job", retry_delay=0).open()
+    signature = parse_qs(urlsplit(stream.url or "").query)["X-Amz-Signature"][0]
+    reset = ProtocolError(f"Connection reset reading /f?X-Amz-Signature={signature[:20]}\n{signature[20:]}")
+    data = b"ISP,VOLUME\n"
+    stream._session = session = FakeSession(
+        [
+            FakeResponse(403, FakeRaw(b"", reset)),
+            FakeResponse(200, FakeRaw(data), {"Content-Length": str(len(data))}),
+        ]
+    )
+    with caplog.at_level(logging.WARNING, logger="fake"):
+        assert b"".join(stream) == data
+    assert stream.resumes == 1 and hook.calls == 2 and session.urls[0] != session.urls[1]
+    warning = caplog.text
+    assert "connection broken reading the HTTP 403 answer: ProtocolError" in warning
+    assert signature[20:] not in warning and signature[:20] not in warning, warning
+    assert not find_leaks(warning, "warning")

@@ -195,3 +195,21 @@ def test_without_a_data_format_either_format_passes() -> None:
         assert run(data, FakeDownload(None), 9) == data
     with pytest.raises(SesExportContentError, match="not a CSV or JSON export file"):
         run(HTML.encode(), FakeDownload(None), 9)
+
+
+def test_a_hostile_content_type_is_scrubbed_and_capped_in_the_error() -> None:
+    """The server's Content-Type is its own text: a signed URL's values in it are scrubbed, and it is cut short."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from airflow_provider_sesexport.records import MAX_CONTENT_TYPE_CHARS
+    from tests.leakcheck import find_leaks, plant_url
+
+    signature = parse_qs(urlsplit(plant_url()).query)["X-Amz-Signature"][0]
+    content_type = f"text/html; X-Amz-Signature={signature}; padding={'p' * 5000}"
+    assert find_leaks(content_type[:MAX_CONTENT_TYPE_CHARS], "content type")  # the value is within the cap
+    with pytest.raises(SesExportContentError) as err:
+        drain(ExportCheck(FakeDownload("CSV", content_type, 10)).checked(chunks(b"<html>x</html>", 4)), [])
+    message = str(err.value)
+    assert signature not in message and not find_leaks(message, "error"), message
+    assert "got text/html; X-Amz-Signature=<redacted>; padding=ppp" in message and "p..., 10 bytes" in message
+    assert "p" * 100 not in message and len(message) < MAX_CONTENT_TYPE_CHARS + 250

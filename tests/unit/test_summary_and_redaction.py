@@ -66,10 +66,26 @@ def test_redact_text() -> None:
 
 def _forms(url: str) -> dict[str, str]:
     """Every way a pre-signed URL's secrets reach a text: the forms the scrubbing rule must catch."""
-    from urllib.parse import parse_qs, quote, urlsplit
+    from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
     parts = urlsplit(url)
     token = parse_qs(parts.query)["X-Amz-Security-Token"][0]
+    signature = parse_qs(parts.query)["X-Amz-Signature"][0]
+    params = parse_qsl(parts.query)
+    separators = [
+        ("&#61;", "&#61;", ""),
+        ("&#x3D;", "&#x3D;", ""),
+        ("double quotes", '="', '"'),
+        ("single quotes", "='", "'"),
+        ("spaced =", " = ", ""),
+        ("tab", "\t", ""),
+        ("tab and =", "\t=\t", ""),
+        ("spaces only", "   ", ""),
+        ("\\u003d", "\\u003d", ""),
+        ("%3D", "%3D", ""),
+        ("%25253D", "%25253D", ""),
+        ("colon, quoted", '": "', '"'),
+    ]
     return {
         "whole url": f"download failed for {url} (403)",
         "urllib3, no scheme": (
@@ -85,6 +101,20 @@ def _forms(url: str) -> dict[str, str]:
         "header": f"X-Amz-Security-Token: {token}\r\nHost: h",
         "dict repr": str({k: v[0] for k, v in parse_qs(parts.query).items()}),
         "chained exception text": f'ConnectionError(MaxRetryError("url: {parts.path}?{parts.query}"))',
+        # the review's forms: each separator, quoting and encoding of a name and its value
+        **{
+            f"separator {name}": f"got X-Amz-Signature{sep}{signature}{end} and X-Amz-Security-Token{sep}{token}{end}"
+            for name, sep, end in separators
+        },
+        "bytes-keyed dict repr": str({k.encode(): v.encode() for k, v in params}),
+        "parse_qsl tuple list": str(params),
+        "JSON inside a JSON string": json.dumps({"error": json.dumps(dict(params))}),
+        "JSON inside JSON inside JSON": json.dumps({"e": json.dumps({"error": json.dumps(dict(params))})}),
+        "url-encoded three times": f"see {quote(quote(quote(url, safe=''), safe=''), safe='')}",
+        "name percent-encoded": quote(parts.query, safe="=&"),
+        "name percent-encoded, value in a header": f"X%2DAmz%2DSecurity%2DToken: {token}\r\n",
+        "html entities for = and &": parts.query.replace("=", "&#61;").replace("&X", "&amp;X"),
+        "unicode-escaped query": parts.query.replace("=", "\\u003d").replace("-", "\\u002d"),
     }
 
 
@@ -145,3 +175,50 @@ def test_the_masker_hides_a_third_party_log_line_of_the_secret_values() -> None:
     masked = str(redact(line))
     assert not find_leaks(masked, "masked"), masked
     assert "***" in masked
+
+
+@pytest.mark.parametrize(
+    "adversarial",
+    [
+        "?" * 200_000,
+        "?a" * 100_000,
+        "?X-Amz" * 33_000,
+        "X-Amz-Signature" + " " * 200_000,
+        "X-Amz-Signature=" * 12_000,
+        "X-Amz-Signature\t" * 12_000,
+        "X%2DAmz%2DSignature%25" + "25" * 100_000,
+        "X-Amz-Signature='" + "%2525" * 40_000,
+        "http://" * 28_000,
+    ],
+    ids=lambda text: repr(text[:24]),
+)
+def test_redact_text_is_linear_on_adversarial_text(adversarial: str) -> None:
+    """200 KB built to make a backtracking pattern quadratic: measured under 0.05 s each, so 0.5 s is 10x margin."""
+    import time
+
+    started = time.perf_counter()
+    redact_text(adversarial)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_known_values_are_replaced_wherever_they_appear_even_wrapped_across_lines() -> None:
+    """What holds the URL passes its values: a value wrapped across lines, or quoted without its name, goes too."""
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    from airflow_provider_sesexport.utils.redaction import secret_values
+    from tests.leakcheck import find_leaks, plant_url
+
+    url = plant_url()
+    query = parse_qs(urlsplit(url).query)
+    signature, token = query["X-Amz-Signature"][0], query["X-Amz-Security-Token"][0]
+    text = (
+        f"X-Amz-Signature={signature[:30]}\n{signature[30:]} then the token {token[:50]}\r\n    {token[50:]};"
+        f" bare {token} and quoted twice {quote(quote(token, safe=''), safe='')}"
+    )
+    assert signature[30:] in redact_text(text)  # by shape alone, the wrapped tail survives
+    scrubbed = redact_text(text, known=secret_values(url))
+    for fragment in (signature[:30], signature[30:], token[:50], token[50:]):
+        assert fragment not in scrubbed, scrubbed
+    assert not find_leaks(scrubbed, "wrapped")
+    assert "then the token" in scrubbed and "quoted twice" in scrubbed
+    assert redact_text(scrubbed, known=secret_values(url)) == scrubbed

@@ -1032,3 +1032,80 @@ def test_event_names_the_try_that_deferred(ses: FakeSes, run: Run) -> None:
     event = run(first_event(trigger(deferred_try=2)))
     assert event["status"] == "success" and event["deferred_try"] == 2
     assert "deferred_try" not in run(first_event(trigger()))
+
+
+# -- masking in the triggerer ------------------------------------------------------------------------------
+def _masked_by_airflow(line: str) -> str:
+    """``line`` as Airflow's real secrets masker writes it."""
+    try:
+        from airflow.sdk.log import redact
+    except ImportError:  # Airflow 2
+        from airflow.utils.log.secrets_masker import redact  # type: ignore[no-redef]
+    return str(redact(line))
+
+
+def _planted_job(status: str, job_id: str) -> tuple[dict[str, Any], str]:
+    from tests.leakcheck import plant_url
+
+    job = job_response(status, job_id=job_id)
+    url = plant_url()
+    if status == "COMPLETED":
+        job["ExportDestination"]["S3Url"] = url
+    else:
+        job["FailureInfo"] = {"ErrorMessage": "Access denied", "FailedRecordsS3Url": url}
+    return job, url
+
+
+@pytest.mark.parametrize("status", ["COMPLETED", "FAILED"])
+def test_a_poll_registers_the_answer_urls_secret_values_with_the_masker(ses: FakeSes, run: Run, status: str) -> None:
+    """The triggerer's own log lines (a third party's, botocore's) are masked: the poll registered the values."""
+    from tests.leakcheck import find_leaks, secret_values_of
+
+    job, url = _planted_job(status, "job-mask")
+    values = secret_values_of(url)
+    line = "third-party line: " + " ".join(values)
+    assert find_leaks(line, "line") and not find_leaks(_masked_by_airflow("x"), "x")
+    assert len(find_leaks(_masked_by_airflow(line), "before")) == len(values)  # not registered before the poll
+    ses.jobs["job-mask"] = status
+    with mock.patch.object(ses, "get_export_job", mock.AsyncMock(return_value=job)):
+        event = run(first_event(trigger("job-mask")))
+    assert event["job_status"] == status
+    masked = _masked_by_airflow(line)
+    assert not find_leaks(masked, "masked"), masked
+    assert masked.count("***") >= len(values)
+
+
+def test_the_triggerers_client_registers_answer_urls_before_botocore_parses_them() -> None:
+    """open_client's aiobotocore client has the sync client's ``before-parse`` handler: the raw body is masked first."""
+    import json
+
+    from aiobotocore.session import get_session
+
+    from tests.leakcheck import find_leaks, secret_values_of
+
+    job, url = _planted_job("COMPLETED", "job-raw")
+    line = "botocore DEBUG body: " + " ".join(secret_values_of(url))
+    creator = get_session().create_client(
+        "sesv2",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="example",
+    )
+
+    async def emit_before_parse() -> None:
+        with mock.patch("airflow_provider_sesexport._compat.get_async_client", mock.AsyncMock(return_value=creator)):
+            client, close = await poller_mod.open_client(poller_mod.ClientSpec.of(None, "us-east-1", None, None))
+        try:
+            await client.meta.events.emit(
+                "before-parse.sesv2.GetExportJob",
+                operation_model=None,
+                response_dict={"body": json.dumps(job, default=str).encode(), "status_code": 200, "headers": {}},
+                customized_response_dict={},
+            )
+        finally:
+            await close()
+
+    assert find_leaks(_masked_by_airflow(line), "before")
+    asyncio.run(emit_before_parse())
+    assert not find_leaks(_masked_by_airflow(line), "masked")
