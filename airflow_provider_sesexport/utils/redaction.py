@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
@@ -45,15 +46,18 @@ _AROUND = r"(?:[ '\"]|\\(?!u003|x3)|b['\"]|&quot;|&#3[49];|&#x2[27];|&apos;|%(?:
 # The separator itself: ``=`` or ``:`` raw, percent-encoded up to three times, as HTML entities or JSON / Python
 # escapes; a tab; the ``,`` after the quoted name of a ``(name, value)`` tuple.
 _CORE = r"(?:[=:\t]|(?<=['\"]),|%(?:25){0,3}3[DA]|&#61;|&#58;|&#x0*3[DA];|&equals;|&colon;|\\u003[DA]|\\x3[DA])"
+# Possessive runs (``*+``, ``++``) exist from Python 3.11 on; Python 3.10 gets greedy runs: the same matches (a
+# scrubbed text may be scrubbed once more), each run still starting only after a parameter's name.
+_POSSESSIVE = "+" if sys.version_info >= (3, 11) else ""
 # A value runs to the next parameter (``&``, ``%26`` encoded up to three times), a quote, a blank or a bracket.
-_VALUE = r"(?:(?!%(?:25){0,3}26)[^\s&'\"<>\\,;)\]}])++"
+_VALUE = rf"(?:(?!%(?:25){{0,3}}26)[^\s&'\"<>\\,;)\]}}])+{_POSSESSIVE}"
 # A secret parameter's value in any form but inside a URL's query (handled above): the name in any encoding, a run of
 # separators, the value. A run of blanks alone separates a value only when it is secret-shaped (20 characters or
 # more), so prose such as "X-Amz-Signature mismatch" keeps its words. The runs are possessive (``*+``): never given
 # back, so matching stays linear and a scrubbed text is a fixed point (``==<redacted>`` is no separator and value).
 _SECRET_VALUE = re.compile(
-    rf"{_NAME}((?:{_AROUND})*+{_CORE}(?:{_AROUND}|{_CORE})*+)({_VALUE})"
-    rf"|{_NAME}([ ]++)([A-Za-z0-9+/=%_.~-]{{20,}}+)",
+    rf"{_NAME}((?:{_AROUND})*{_POSSESSIVE}{_CORE}(?:{_AROUND}|{_CORE})*{_POSSESSIVE})({_VALUE})"
+    rf"|{_NAME}([ ]+{_POSSESSIVE})([A-Za-z0-9+/=%_.~-]{{20,}}{_POSSESSIVE})",
     re.IGNORECASE,
 )
 
