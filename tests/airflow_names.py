@@ -172,3 +172,15 @@ def allow_execute_in_this_thread() -> None:
     sentinel = ExecutorSafeguard._sentinel
     if not hasattr(sentinel, "callers"):
         sentinel.callers = {}
+
+
+def masker_redact(line: str) -> str:
+    """``line`` as the running Airflow's secrets masker writes it (its home moved: 3.1+, 3.0, 2.x)."""
+    try:
+        from airflow.sdk.log import redact
+    except ImportError:
+        try:
+            from airflow.sdk.execution_time.secrets_masker import redact  # type: ignore[no-redef]
+        except ImportError:
+            from airflow.utils.log.secrets_masker import redact  # type: ignore[no-redef]
+    return str(redact(line))

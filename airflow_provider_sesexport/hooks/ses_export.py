@@ -41,9 +41,18 @@ DEFAULT_CHUNK_SIZE = 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 6
 
 
+#: The loggers botocore (and aiobotocore) write a response's body to, at DEBUG.
+_BODY_LOGGERS = ("botocore.parsers", "aiobotocore.parsers")
+
+
 def _mask_answer_urls(response_dict: dict[str, Any], **kwargs: Any) -> None:
     """
-    botocore ``before-parse`` handler: register a GetExportJob answer's pre-signed URLs with the secrets masker.
+    botocore ``before-parse`` handler: while botocore logs response bodies (DEBUG), register a GetExportJob answer's
+    pre-signed URLs with the secrets masker before the body is logged.
+
+    Only then: every registration recompiles the masker's pattern of every value registered so far, so the
+    triggerer, one process for days, would pay more for each job it ever saw (task processes register anyway,
+    in :func:`~airflow_provider_sesexport.utils.export_job.observe_export_job`).
 
     :param response_dict: the raw HTTP response (``body`` is the JSON document).
     """
@@ -51,6 +60,8 @@ def _mask_answer_urls(response_dict: dict[str, Any], **kwargs: Any) -> None:
 
     from airflow_provider_sesexport.utils.redaction import mask_url
 
+    if not any(logging.getLogger(name).isEnabledFor(logging.DEBUG) for name in _BODY_LOGGERS):
+        return
     try:
         job = json.loads(response_dict.get("body") or b"{}")
     except ValueError:

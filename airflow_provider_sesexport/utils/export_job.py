@@ -103,9 +103,10 @@ def interpret_export_job(
     job_id: str, job: Mapping[str, Any], retrieved_at: dt.datetime | None = None
 ) -> ExportJobOutcome:
     """
-    Turn a GetExportJob response into its outcome, registering its pre-signed URLs' secret values with the
-    secrets masker (every reader of a job comes here: sensor, operators, hook, the triggerer's poller). It logs
-    nothing and raises nothing.
+    Turn a GetExportJob response into its outcome (every reader of a job comes here: sensor, operators, hook, the
+    triggerer's poller). It logs nothing, raises nothing and registers nothing with the secrets masker: a task
+    process does that in :func:`observe_export_job`; the long-lived triggerer, whose masker would grow with every
+    job it ever saw, only when botocore logs response bodies (``hooks.ses_export.mask_answer_urls``).
 
     A status this provider does not know (a future SES addition) counts as still running, with a warning.
 
@@ -113,8 +114,6 @@ def interpret_export_job(
     :param job: the GetExportJob response (members may be missing).
     :param retrieved_at: when GetExportJob returned it; defaults to now.
     """
-    mask_url(s3_url_of(job))
-    mask_url(failure_of(job)[1])
     retrieved_at = retrieved_at or utcnow()
     summary = summarize_export_job(job, retrieved_at)
     summary["job_id"] = summary["job_id"] or job_id
@@ -173,6 +172,8 @@ def observe_export_job(
     :param logger: where the poll line goes.
     :param retrieved_at: when GetExportJob returned it; defaults to now.
     """
+    mask_url(s3_url_of(job))
+    mask_url(failure_of(job)[1])
     outcome = interpret_export_job(job_id, job, retrieved_at)
     logger = logger or log
     logger.info("%s", outcome.poll_line())  # one line per poll, the same in every mode

@@ -7,6 +7,7 @@ import pytest
 
 from airflow_provider_sesexport.utils.job_summary import summarize_export_job, url_expires_at
 from airflow_provider_sesexport.utils.redaction import redact_text, redact_url
+from tests.airflow_names import masker_redact
 from tests.unit.responses import CREATED, PRESIGNED, job_response
 
 RETRIEVED = dt.datetime(2026, 11, 1, 6, 30, 1, tzinfo=dt.timezone.utc)
@@ -168,11 +169,7 @@ def test_the_masker_hides_a_third_party_log_line_of_the_secret_values() -> None:
     line = f"Response body: {{'X-Amz-Security-Token': {token!r}}}, path {urlsplit(url).path}?{urlsplit(url).query}"
     assert find_leaks(line, "line")
     mask_url(url)
-    try:
-        from airflow.sdk.log import redact
-    except ImportError:  # Airflow 2
-        from airflow.utils.log.secrets_masker import redact  # type: ignore[no-redef]
-    masked = str(redact(line))
+    masked = masker_redact(line)
     assert not find_leaks(masked, "masked"), masked
     assert "***" in masked
 
