@@ -184,3 +184,26 @@ def masker_redact(line: str) -> str:
         except ImportError:
             from airflow.utils.log.secrets_masker import redact  # type: ignore[no-redef]
     return str(redact(line))
+
+
+def forget_masked_values() -> None:
+    """
+    Empty the secrets masker of this process (every home it has had: 3.1+, 3.0, 2.x).
+
+    Each registration recompiles the masker's pattern of every value so far: across a whole test session the
+    values of thousands of URLs would make every later GetExportJob slower than the URLs' scaled lifetime.
+    """
+    import sys
+
+    for name in (
+        "airflow.sdk._shared.secrets_masker",
+        "airflow._shared.secrets_masker",
+        "airflow.sdk.execution_time.secrets_masker",
+        "airflow.utils.log.secrets_masker",
+    ):
+        module = sys.modules.get(name)
+        masker = getattr(module, "_secrets_masker", None)
+        if masker is not None:
+            instance = masker()
+            instance.patterns = set()
+            instance.replacer = None

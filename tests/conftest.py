@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,15 @@ import pytest  # noqa: E402
 
 # tests/deployment drive a running deployment: collected only under `python -m deployment test` (make deploy-test).
 collect_ignore = [] if os.environ.get("SESEXPORT_DEPLOYMENT_STATE") else ["deployment"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_secrets_masker() -> Iterator[None]:
+    """Each test starts with an empty secrets masker, as a task process does (see ``forget_masked_values``)."""
+    yield
+    from tests.airflow_names import forget_masked_values
+
+    forget_masked_values()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
