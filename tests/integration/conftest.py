@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_sesexport.emulator.pytest_plugin import (  # noqa: F401
+from ses_export_emulator.pytest_plugin import (  # noqa: F401
     ses_export_emulator_factory,
 )
 from tests.sql_fixtures import postgres_db, postgres_server, sql_db, sqlite_db  # noqa: F401  (SQL databases)

@@ -15,10 +15,10 @@ import pytest
 from botocore.exceptions import ClientError
 from packaging.version import Version
 
-from airflow_provider_sesexport.emulator import SesExportEmulator
 from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportDestinationExistsError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
+from ses_export_emulator import SesExportEmulator
 from tests.airflow_names import allow_execute_in_this_thread
 from tests.integration.conftest import MotoS3
 from tests.integration.test_transfer_s3 import execute, make_job, operator, source_bytes

@@ -17,10 +17,10 @@ import pytest
 import requests
 
 from airflow_provider_sesexport._compat import AirflowFailException
-from airflow_provider_sesexport.emulator import SesExportEmulator
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator, SesExportTransferError
 from airflow_provider_sesexport.utils.validation import SesExportInputError
+from ses_export_emulator import SesExportEmulator
 from tests.integration.conftest import MotoS3
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from airflow_provider_sesexport.emulator import SesExportEmulator
-from airflow_provider_sesexport.emulator.pytest_plugin import (  # noqa: F401
+from ses_export_emulator import SesExportEmulator
+from ses_export_emulator.pytest_plugin import (  # noqa: F401
     pytest_configure,
     ses_export_emulator,
     ses_export_emulator_factory,

@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_provider_sesexport.emulator import NonLoopbackRefused, SesExportEmulator
-from airflow_provider_sesexport.emulator.config import is_loopback
+from ses_export_emulator import NonLoopbackRefused, SesExportEmulator
+from ses_export_emulator.config import is_loopback
 
 from .conftest import NO_RETRIES
 from .helpers import create, http
@@ -104,7 +104,7 @@ def test_session_fixture(ses_export_emulator_session: SesExportEmulator) -> None
 def _start_cli(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_sesexport.emulator", *args],
+        [sys.executable, "-m", "ses_export_emulator", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -133,7 +133,7 @@ def test_cli_prints_endpoint_and_connection_and_serves() -> None:
 def test_cli_refuses_non_loopback() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_sesexport.emulator", "--host", "0.0.0.0", "--port", "0"],
+        [sys.executable, "-m", "ses_export_emulator", "--host", "0.0.0.0", "--port", "0"],
         capture_output=True,
         text=True,
         env=env,
@@ -143,7 +143,7 @@ def test_cli_refuses_non_loopback() -> None:
 
 
 def test_cli_main_help(capsys: Any) -> None:
-    from airflow_provider_sesexport.emulator.cli import main
+    from ses_export_emulator.cli import main
 
     with pytest.raises(SystemExit):
         main(["--help"])

@@ -5,7 +5,7 @@ pytest fixtures (registered through the ``pytest11`` entry point ``ses_export_em
   with ``AIRFLOW_CONN_AWS_DEFAULT``, ``AWS_DEFAULT_REGION`` and dummy ``AWS_ACCESS_KEY_ID`` /
   ``AWS_SECRET_ACCESS_KEY`` set for the test. Tune it with
   ``@pytest.mark.ses_export_emulator(time_scale=0.1, seed=3, ...)`` (any
-  :class:`~airflow_provider_sesexport.emulator.SesExportEmulator` option).
+  :class:`~ses_export_emulator.SesExportEmulator` option).
 * ``ses_export_emulator_session``: one emulator for the session (same defaults, env set for the session).
 * ``ses_export_emulator_factory``: ``factory(**options)`` starts more emulators; all stop at teardown
   (the environment is not touched: use ``emu.airflow_conn_json()``).
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_sesexport.emulator.control import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, SesExportEmulator
+from ses_export_emulator.control import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, SesExportEmulator
 
 FIXTURE_DEFAULTS: dict[str, Any] = {"port": 0, "seed": 0, "time_scale": 0.01}
 
