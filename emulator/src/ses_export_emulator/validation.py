@@ -1,37 +1,32 @@
 """
-Request validation with botocore's own ``sesv2`` service model.
+Request validation: what real SES checks, in the order and (where known) the words it uses.
 
-Four layers, each failing with :class:`ValidationFailed` (sent as ``BadRequestException``):
+The emulator's own rules, written from AWS's definition of the API (botocore's ``sesv2`` service model)
+and the SES v2 API reference, so that it checks a client independently of the client's own rules.
+Every failure is :class:`ValidationFailed`, answered as a 400 ``BadRequestException``:
 
-1. the checks real SES runs first on a create, worded as it words them ("1 validation error detected:
-   Value at 'exportDestination' failed to satisfy constraint: Member must not be null", the same for
-   ``exportDestination.dataFormat``, or "... Member must satisfy enum value set: [CSV, JSON]");
-2. wire decoding: the JSON body and the path parameters become the operation's input params,
-   timestamps (epoch seconds on the rest-json wire, or ISO-8601 strings) become datetimes;
-3. the model walker the provider uses too (:mod:`airflow_provider_sesexport.utils.model_validation`):
-   botocore's ParamValidator (required members, types, unknown members, ``min``), then what it skips
-   (enums, ``max`` lengths and values, map sizes);
-4. what the real service enforces beyond the model, with its messages: no ``S3Url`` in a create
-   ("Providing a custom S3 URL is not supported"), exactly one data source ("One data source must be
-   provided"), StartDate strictly before EndDate ("Invalid date range"), metrics ranges from midnight
-   to midnight UTC, ListExportJobs' PageSize.
+1. the destination, checked first ("1 validation error detected: Value at 'exportDestination' failed to
+   satisfy constraint: Member must not be null", likewise ``exportDestination.dataFormat`` and its enum);
+2. the wire: the JSON body and the path parameters become input params, timestamps (epoch seconds, or
+   ISO-8601 strings) aware datetimes;
+3. the model: botocore's ParamValidator (types, required and unknown members, minima), then the
+   constraints it leaves to the service: enum values, maximum lengths and item counts, map sizes,
+   integer maxima;
+4. what the service enforces beyond the model: no ``S3Url`` in a create, exactly one data source,
+   StartDate strictly before EndDate, a metrics range from midnight to midnight UTC, PageSize 1..100.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import functools
+from collections.abc import Iterator
+from datetime import datetime, time, timezone
 from typing import Any
 
-from botocore.model import Shape, StringShape
-
-from airflow_provider_sesexport.utils.model_validation import (
-    ParamValidationFailed,
-    Violation,
-    check_request,
-    date_range_violation,
-    operation_model,
-    partial_day_violation,
-)
+import botocore.session
+from botocore.model import Shape
+from botocore.utils import parse_timestamp
+from botocore.validate import ParamValidator
 
 
 class ValidationFailed(Exception):
@@ -44,144 +39,175 @@ PARTIAL_DAYS = (
     "To get daily aggregated data you must not specify partial-day timestamps. "
     "Please make your interval go from midnight to midnight UTC."
 )
+#: ListExportJobs' PageSize range (the SES v2 API reference; the model gives no bounds).
+PAGE_SIZES = range(1, 101)
 
 
-def _constraint_errors(body: dict[str, Any]) -> None:
+@functools.cache
+def input_shape(operation: str) -> Shape | None:
+    """
+    The input shape of one ``sesv2`` operation, from botocore's copy of AWS's service model.
+
+    :param operation: the operation name, e.g. ``CreateExportJob``.
+    """
+    return botocore.session.get_session().get_service_model("sesv2").operation_model(operation).input_shape
+
+
+def _destination_first(body: dict[str, Any]) -> None:
     """
     The destination checks real SES runs before any other, in its own wording.
 
     :param body: the CreateExportJob JSON body.
     """
     destination = body.get("ExportDestination")
-    problem = None
     if destination is None:
-        problem = "Value at 'exportDestination' failed to satisfy constraint: Member must not be null"
-    elif isinstance(destination, dict):
-        data_format = destination.get("DataFormat")
-        shape = operation_model("CreateExportJob").input_shape.members["ExportDestination"].members["DataFormat"]
-        allowed = shape.enum if isinstance(shape, StringShape) else []
-        if data_format is None:
-            problem = "Value at 'exportDestination.dataFormat' failed to satisfy constraint: Member must not be null"
-        elif isinstance(data_format, str) and data_format not in allowed:
-            problem = (
-                "Value at 'exportDestination.dataFormat' failed to satisfy constraint: "
-                f"Member must satisfy enum value set: [{', '.join(allowed)}]"
-            )
-    if problem is not None:
-        raise ValidationFailed(f"1 validation error detected: {problem}")
+        where, rule = "exportDestination", "Member must not be null"
+    elif not isinstance(destination, dict):
+        return  # a type error: the model check words it
+    elif destination.get("DataFormat") is None:
+        where, rule = "exportDestination.dataFormat", "Member must not be null"
+    else:
+        destination_shape = input_shape("CreateExportJob").members["ExportDestination"]  # type: ignore[union-attr]
+        formats = destination_shape.members["DataFormat"].enum
+        if not isinstance(destination["DataFormat"], str) or destination["DataFormat"] in formats:
+            return
+        where, rule = "exportDestination.dataFormat", f"Member must satisfy enum value set: [{', '.join(formats)}]"
+    raise ValidationFailed(f"1 validation error detected: Value at '{where}' failed to satisfy constraint: {rule}")
 
 
-def _to_datetime(value: Any) -> Any:
+def _wire_time(value: Any) -> Any:
     """
-    Wire timestamp (epoch seconds or ISO-8601 string) to an aware datetime; anything else unchanged.
+    A wire timestamp (epoch seconds or ISO-8601 text) as an aware datetime; any other value as it is.
 
-    :param value: the wire value.
+    :param value: the decoded JSON value.
     """
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        try:
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             return datetime.fromtimestamp(value, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            return value
-    if isinstance(value, str):
-        try:
-            from botocore.utils import parse_timestamp
-
+        if isinstance(value, str):
             return parse_timestamp(value)
-        except (ValueError, TypeError):
-            return value
+    except (OverflowError, OSError, ValueError, TypeError):
+        pass
     return value
 
 
 def decode(shape: Shape, value: Any) -> Any:
     """
-    Convert a decoded JSON value into botocore input params (timestamps to datetimes), recursively.
+    A decoded JSON value as botocore input params (timestamps as datetimes), recursively.
 
     :param shape: the value's shape.
     :param value: the JSON value.
     """
     kind = shape.type_name
     if kind == "timestamp":
-        return _to_datetime(value)
+        return _wire_time(value)
     if kind == "structure" and isinstance(value, dict):
         members = shape.members  # type: ignore[attr-defined]
-        return {k: decode(members[k], v) if k in members else v for k, v in value.items()}
+        return {name: decode(members[name], v) if name in members else v for name, v in value.items()}
     if kind == "list" and isinstance(value, list):
-        return [decode(shape.member, v) for v in value]  # type: ignore[attr-defined]
+        return [decode(shape.member, item) for item in value]  # type: ignore[attr-defined]
     if kind == "map" and isinstance(value, dict):
-        return {k: decode(shape.value, v) for k, v in value.items()}  # type: ignore[attr-defined]
+        return {key: decode(shape.value, item) for key, item in value.items()}  # type: ignore[attr-defined]
     return value
 
 
-def _shown(value: Any) -> str:
+def _beyond_param_validator(shape: Shape, value: Any, where: str) -> Iterator[str]:
     """
-    A violation's value as a message shows it: a list or map by its size, a datetime in ISO-8601.
+    The model constraints ParamValidator does not check, one sentence per breach.
 
-    :param value: the offending value.
+    :param shape: the value's shape.
+    :param value: the value, already type-checked by ParamValidator.
+    :param where: the value's path in botocore's notation (``Metrics[0].Name``; a map key ``Dimensions key``).
     """
-    if isinstance(value, list):
-        return f"{len(value)} items"
-    if isinstance(value, dict):
-        return f"{len(value)} keys"
-    return value.isoformat() if isinstance(value, datetime) else repr(value)
+    bounds = shape.metadata
+    kind = shape.type_name
+    if kind == "structure":
+        for name, item in value.items():
+            member = shape.members.get(name)  # type: ignore[attr-defined]
+            if member is not None:
+                yield from _beyond_param_validator(member, item, f"{where}.{name}" if where else name)
+    elif kind == "list":
+        if len(value) > bounds.get("max", len(value)):
+            yield f"Value at '{where}' has {len(value)} items: Member must have at most {bounds['max']} items"
+        for index, item in enumerate(value):
+            yield from _beyond_param_validator(shape.member, item, f"{where}[{index}]")  # type: ignore[attr-defined]
+    elif kind == "map":
+        if not bounds.get("min", 0) <= len(value) <= bounds.get("max", len(value)):
+            low, high = bounds.get("min", 0), bounds.get("max", "any number of")
+            yield f"Value at '{where}' has {len(value)} keys: Member must have from {low} to {high} keys"
+        for key, item in value.items():
+            yield from _beyond_param_validator(shape.key, key, f"{where} key")  # type: ignore[attr-defined]
+            yield from _beyond_param_validator(shape.value, item, f"{where}.{key}")  # type: ignore[attr-defined]
+    elif kind == "string":
+        enum = shape.enum  # type: ignore[attr-defined]
+        if enum and value not in enum:
+            yield f"Value {value!r} at '{where}': Member must satisfy enum value set: [{', '.join(enum)}]"
+        if len(value) > bounds.get("max", len(value)):
+            yield f"Value at '{where}' is {len(value)} characters long: Member must have at most {bounds['max']}"
+    elif kind in ("integer", "long") and value > bounds.get("max", value):
+        yield f"Value {value!r} at '{where}': Member must be less than or equal to {bounds['max']}"
 
 
-def _message(violation: Violation) -> str:
+def _check_model(operation: str, shape: Shape, params: dict[str, Any]) -> None:
     """
-    A model violation worded as botocore words its own reports.
+    The request against the operation's model: ParamValidator first, then what it leaves to the service.
 
-    :param violation: the violation.
+    :param operation: the operation name.
+    :param shape: its input shape.
+    :param params: the decoded params.
     """
-    return f"Invalid value for parameter {violation.path}: {_shown(violation.value)}, expected {violation.expected}"
+    report = ParamValidator().validate(params, shape)
+    if report.has_errors():
+        raise ValidationFailed(report.generate_report().replace("\n", " "))
+    breaches = list(_beyond_param_validator(shape, params, ""))
+    if breaches:
+        count = f"{len(breaches)} validation error{'s' if len(breaches) > 1 else ''} detected"
+        raise ValidationFailed(f"{count} in {operation}: " + "; ".join(breaches))
 
 
-def _check_dates(source: dict[str, Any], path: str) -> None:
+def _utc(value: datetime) -> datetime:
     """
-    StartDate must be strictly before EndDate, else SES answers 400 "Invalid date range".
+    An aware datetime in UTC; a naive one is taken as UTC, as epoch seconds on the wire are.
 
-    :param source: a data source with datetimes.
-    :param path: its dotted name.
+    :param value: the datetime.
     """
-    violation = date_range_violation(source, path)
-    if violation is not None:
+    return value.astimezone(timezone.utc) if value.utcoffset() is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _check_source(name: str, source: dict[str, Any]) -> None:
+    """
+    A data source's dates: StartDate strictly before EndDate; a metrics range in whole UTC days.
+
+    Metrics are daily totals over ``[StartDate, EndDate)``; a Message Insights range is
+    ``[StartDate, EndDate]`` at any time of day.
+
+    :param name: ``MetricsDataSource`` or ``MessageInsightsDataSource``.
+    :param source: the data source, dates decoded.
+    """
+    start, end = source["StartDate"], source["EndDate"]
+    if not _utc(start) < _utc(end):
         raise ValidationFailed(
-            f"Invalid date range: {violation.path} is {_shown(violation.value)}, expected {violation.expected}"
+            f"Invalid date range: ExportDataSource.{name}.EndDate ({end.isoformat()}) "
+            f"must be after StartDate ({start.isoformat()})"
         )
-
-
-def _semantic_create(params: dict[str, Any]) -> None:
-    """
-    CreateExportJob rules the model cannot express, worded as real SES words them.
-
-    Metrics are daily aggregates over ``[StartDate, EndDate)``, so both must be midnight UTC; a
-    Message Insights range is ``[StartDate, EndDate]`` at any time of day.
-
-    :param params: validated params.
-    """
-    destination = params.get("ExportDestination") or {}
-    if "S3Url" in destination:
-        raise ValidationFailed(CUSTOM_S3_URL)
-    source = params.get("ExportDataSource") or {}
-    has_metrics = "MetricsDataSource" in source
-    has_insights = "MessageInsightsDataSource" in source
-    if has_metrics == has_insights:
-        raise ValidationFailed(ONE_DATA_SOURCE)
-    name = "MetricsDataSource" if has_metrics else "MessageInsightsDataSource"
-    _check_dates(source[name], f"ExportDataSource.{name}")
-    if has_metrics and partial_day_violation(source[name], f"ExportDataSource.{name}") is not None:
+    if name == "MetricsDataSource" and any(_utc(day).time() != time.min for day in (start, end)):
         raise ValidationFailed(PARTIAL_DAYS)
 
 
-def _semantic_list(params: dict[str, Any]) -> None:
+def _check_create(params: dict[str, Any]) -> None:
     """
-    ListExportJobs rules: PageSize in 1..100.
+    CreateExportJob's rules beyond the model, worded as real SES words them.
 
-    :param params: validated params.
+    :param params: the params, past the model check.
     """
-    size = params.get("PageSize")
-    if isinstance(size, int) and not 1 <= size <= 100:
-        raise ValidationFailed(f"PageSize={size} is out of range 1..100")
+    if "S3Url" in params["ExportDestination"]:
+        raise ValidationFailed(CUSTOM_S3_URL)
+    sources = [
+        name for name in ("MetricsDataSource", "MessageInsightsDataSource") if name in params["ExportDataSource"]
+    ]
+    if len(sources) != 1:
+        raise ValidationFailed(ONE_DATA_SOURCE)
+    _check_source(sources[0], params["ExportDataSource"][sources[0]])
 
 
 def validate_request(operation: str, body: Any, path_params: dict[str, str] | None = None) -> dict[str, Any]:
@@ -193,22 +219,16 @@ def validate_request(operation: str, body: Any, path_params: dict[str, str] | No
     :param path_params: URI parameters (e.g. ``{"JobId": ...}``).
     :raises ValidationFailed: with a message naming the field.
     """
-    shape = operation_model(operation).input_shape
+    shape = input_shape(operation)
     if not isinstance(body, dict):
         raise ValidationFailed("The request body must be a JSON object")
     if operation == "CreateExportJob":
-        _constraint_errors(body)
-    params: dict[str, Any] = decode(shape, dict(body)) if shape is not None else {}
-    if path_params:
-        params.update(path_params)
-    try:
-        violations = check_request(operation, params)
-    except ParamValidationFailed as exc:
-        raise ValidationFailed(f"Parameter validation failed: {exc.report}".replace("\n", " ")) from None
-    if violations:
-        raise ValidationFailed("; ".join(_message(violation) for violation in violations))
+        _destination_first(body)
+    params: dict[str, Any] = {**(decode(shape, body) if shape is not None else {}), **(path_params or {})}
+    if shape is not None:
+        _check_model(operation, shape, params)
     if operation == "CreateExportJob":
-        _semantic_create(params)
-    elif operation == "ListExportJobs":
-        _semantic_list(params)
+        _check_create(params)
+    elif operation == "ListExportJobs" and "PageSize" in params and params["PageSize"] not in PAGE_SIZES:
+        raise ValidationFailed(f"PageSize={params['PageSize']} is out of range 1..100")
     return params
