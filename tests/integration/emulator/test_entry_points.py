@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -83,6 +84,31 @@ def test_function_fixture_marker_options(ses_export_emulator: SesExportEmulator)
     assert ses_export_emulator.options.seed == 5
     assert ses_export_emulator.options.time_scale == 0.5
     assert ses_export_emulator.options.processing_seconds == 9
+
+
+@pytest.mark.ses_export_emulator(seed=5, time_scale=0.5)
+class TestMarkersAddUp:
+    @pytest.mark.ses_export_emulator(time_scale=0.2, processing_seconds=9)
+    def test_the_closest_marker_wins_an_option_they_share(self, ses_export_emulator: SesExportEmulator) -> None:
+        options = ses_export_emulator.options
+        assert (options.seed, options.time_scale, options.processing_seconds) == (5, 0.2, 9)
+
+
+@pytest.mark.ses_export_emulator(conn_id="ses_emu_planted")
+def test_marker_conn_id_points_that_connection(ses_export_emulator: SesExportEmulator) -> None:
+    conn = json.loads(os.environ["AIRFLOW_CONN_SES_EMU_PLANTED"])
+    assert conn["extra"]["endpoint_url"] == ses_export_emulator.endpoint_url
+    assert ses_export_emulator.endpoint_url not in os.environ.get("AIRFLOW_CONN_AWS_DEFAULT", "")
+
+
+def test_factory_touches_the_environment_only_for_a_conn_id(
+    ses_export_emulator_factory: Callable[..., SesExportEmulator],
+) -> None:
+    quiet = ses_export_emulator_factory()
+    assert not [value for value in os.environ.values() if quiet.endpoint_url in value]
+    named = ses_export_emulator_factory(conn_id="second_emu", seed=4)
+    assert named.options.seed == 4
+    assert json.loads(os.environ["AIRFLOW_CONN_SECOND_EMU"])["extra"]["endpoint_url"] == named.endpoint_url
 
 
 def test_airflow_hook_uses_fixture_connection(ses_export_emulator: SesExportEmulator) -> None:

@@ -97,12 +97,6 @@ def completed(client: Any, source: dict[str, Any], data_format: str = "CSV") -> 
 
 
 @pytest.fixture
-def emu(ses_export_emulator_factory: Factory) -> SesExportEmulator:
-    """An emulator with its default (real-SES) behaviour, fast and without create throttling."""
-    return ses_export_emulator_factory(create_rate_limit=None)
-
-
-@pytest.fixture
 def client(emu: SesExportEmulator) -> Any:
     """A plain boto3 client for ``emu``."""
     return plain_boto3(emu)
