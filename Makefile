@@ -71,4 +71,4 @@ bench-deployed:
 	.venv-mwaa-$(IMAGE)/bin/python benchmarks/deployed_triggers.py --image $(IMAGE) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-mwaa-* .deployment build dist *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mwaa-* .deployment build dist *.egg-info emulator/build emulator/src/*.egg-info .mypy_cache .ruff_cache
