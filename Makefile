@@ -11,10 +11,10 @@ AIRFLOW_SPEC ?= apache-airflow>=3.3,<3.4
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml emulator/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade uv
-	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install -q "$(AIRFLOW_SPEC)" -e ".[dev]"
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install -q "$(AIRFLOW_SPEC)" -e ".[dev]" -e ./emulator
 	touch $@
 
 lint: venv
@@ -37,7 +37,7 @@ integration: venv
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 demo: venv
-	$(BIN)/python -m airflow_provider_sesexport.emulator.demo
+	$(BIN)/python scripts/demo.py
 
 # Unit, e2e, reliability and leak-check suites in an MWAA-exact environment: make mwaa-test IMAGE=2.10.3
 IMAGE ?= 2.10.3
@@ -71,4 +71,4 @@ bench-deployed:
 	.venv-mwaa-$(IMAGE)/bin/python benchmarks/deployed_triggers.py --image $(IMAGE) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-mwaa-* .deployment build dist *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mwaa-* .deployment build dist *.egg-info emulator/build emulator/src/*.egg-info .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@
 #   bash .ci/mwaa_env.sh IMAGE install-check|test|deploy|python-version
 #
 # deploy: also the packages a running MWAA environment has (the Postgres and FAB providers, psycopg2) and moto's
-# server, all constrained, for `make deployment` (deployment/).
+# server, all constrained, for `make deployment` (deployment/). test and deploy install the emulator (emulator/) too.
 set -euo pipefail
 image=${1:?usage: mwaa_env.sh IMAGE install-check|test|deploy}
 action=${2:-test}
@@ -62,11 +62,21 @@ fi
 echo "MWAA $image: wheel installed, pip left every package alone ($(wc -l < "$venv/freeze-after.txt") packages)"
 "$venv/bin/python" -m pip check || true
 
+if [ "$action" = test ] || [ "$action" = deploy ]; then
+  # The emulator (its own distribution, emulator/) goes in beside the provider's wheel as a test tool: after the check
+  # above, which is about the provider's wheel alone, and constrained like the other tools. Its build writes in the
+  # tree too, so it takes the build lock.
+  flock "$here/dist/.build-lock" env VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q \
+    --reinstall-package ses-export-emulator "$here/emulator" -c "$constraints"
+fi
+
 if [ "$action" = test ]; then
   # Test tools, constrained too so they cannot move what the image pins.
-  # The SQL transfer's tests load into SQLite and PostgreSQL through the image's own providers and driver.
+  # The SQL transfer's tests load into SQLite and PostgreSQL through the image's own providers and driver;
+  # tests/unit/test_distributions.py builds the wheels with setuptools, offline.
   VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q pytest hypothesis "moto[server,s3]" requests \
-    apache-airflow-providers-postgres apache-airflow-providers-sqlite psycopg2-binary -c "$constraints"
+    apache-airflow-providers-postgres apache-airflow-providers-sqlite psycopg2-binary "setuptools>=70.1" \
+    -c "$constraints"
   cd "$here"
   "$venv/bin/python" -m pytest tests/unit tests/e2e tests/reliability tests/zz_leakcheck -q -p no:cacheprovider ${PYTEST_ARGS:-}
 fi

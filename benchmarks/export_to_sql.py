@@ -218,10 +218,10 @@ def main() -> None:
 
     import requests
 
-    from airflow_provider_sesexport.emulator import SesExportEmulator
     from airflow_provider_sesexport.records import count_records
     from benchmarks.export_transfer import moto_server_process, s3_client
     from deployment.services import PostgresServer
+    from ses_export_emulator import SesExportEmulator
 
     with SesExportEmulator(port=0, time_scale=0.01, create_rate_limit=None) as probe:
         job = probe.client().get_export_job(JobId=create_job(probe))

@@ -374,7 +374,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(REPO))
-    from airflow_provider_sesexport.emulator import SesExportEmulator
+    from ses_export_emulator import SesExportEmulator
 
     with SesExportEmulator(port=0, time_scale=0.01, create_rate_limit=None) as probe:
         _, base_size = create_job(probe)

@@ -52,7 +52,7 @@ SOURCE: dict[str, Any] = {
 
 # -- the emulator, in its own process -----------------------------------------------------------------
 def _serve_emulator(queue: Any, stop: Any) -> None:
-    from airflow_provider_sesexport.emulator import SesExportEmulator
+    from ses_export_emulator import SesExportEmulator
 
     # N concurrent waits: far more unfinished jobs than real SES's 20 per source type
     with SesExportEmulator(port=0, create_rate_limit=None, max_unfinished_jobs=None) as emu:

@@ -4,7 +4,7 @@ Session-wide detector of leaked pre-signed URL secrets, by value.
 A pre-signed ``S3Url`` is a bearer credential for customer email data. Its secrets are the values of
 ``X-Amz-Signature``, ``X-Amz-Security-Token`` and ``X-Amz-Credential`` (its access key id). Every URL a
 test serves or stubs carries unique values: the emulator's presigner makes and records each one
-(:func:`airflow_provider_sesexport.emulator.presign.issued_secrets`, also the emulator's
+(:func:`ses_export_emulator.presign.issued_secrets`, also the emulator's
 ``issued_secrets`` control operation), and tests that stub a URL get it from :func:`plant_url`, which
 records its values in the same registry. The check looks for exactly those values, raw, URL-encoded
 once or twice, with or without the rest of the URL around them: a value found is a leak whatever
@@ -41,7 +41,7 @@ from urllib.parse import quote, unquote
 
 import pytest
 
-from airflow_provider_sesexport.emulator import presign
+from ses_export_emulator import presign
 
 #: The shapes of the secret values the presigner and :func:`plant_url` make: an index into the text
 #: (candidates are then looked up among the values issued; a shape alone is never a finding).
@@ -54,7 +54,7 @@ SCANNED_SUITES = ("unit", "e2e", "reliability")
 ALLOWED_XCOM_KEYS = frozenset({"s3_url"})
 
 #: Loggers of the test servers themselves (they legitimately see the URLs they serve).
-SERVER_LOGGERS = ("airflow_provider_sesexport.emulator", "aiohttp", "werkzeug", "moto")
+SERVER_LOGGERS = ("ses_export_emulator", "aiohttp", "werkzeug", "moto")
 
 
 def plant_url(

@@ -1,9 +1,4 @@
-"""
-The export-file layout facts shared by the reader (:mod:`airflow_provider_sesexport.records`) and the emulator.
-
-This module imports nothing from Airflow, so the emulator (which must start without configuring
-Airflow) can use it.
-"""
+"""The export-file layout facts the reader (:mod:`airflow_provider_sesexport.records`) relies on."""
 
 from __future__ import annotations
 

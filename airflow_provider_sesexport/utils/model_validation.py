@@ -1,12 +1,11 @@
 """
-Checking a request against botocore's ``sesv2`` model: the one walker the provider and the emulator share.
+Checking a request against botocore's ``sesv2`` model.
 
 :func:`check_request` runs botocore's own ParamValidator (types, required and unknown members, ``min``),
 then the constraints it leaves to the service (enums, ``max`` lengths and values, map sizes), and
-returns neutral :class:`Violation` objects; each side words them its own way (the provider as a
-``SesExportInputError`` naming the user's parameter, the emulator as a 400 ``BadRequestException``).
-:func:`date_range_violation` and :func:`partial_day_violation` are the SES rules beyond the model that both
-sides enforce.
+returns neutral :class:`Violation` objects, which the provider words as a ``SesExportInputError`` naming the
+user's parameter. :func:`date_range_violation` and :func:`partial_day_violation` are SES rules beyond the model.
+The emulator (``ses-export-emulator``) has its own copy of these rules, written independently, so each checks the other.
 
 botocore is imported on first use, so importing this module from a DAG file costs nothing.
 """

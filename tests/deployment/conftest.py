@@ -263,8 +263,8 @@ class Aws:
 
     def control(self, operation: str, **values: Any) -> Any:
         """Run one of the emulator's control operations over HTTP."""
-        from airflow_provider_sesexport.emulator.cli import request_of
-        from airflow_provider_sesexport.emulator.operations import OPERATIONS
+        from ses_export_emulator.cli import request_of
+        from ses_export_emulator.operations import OPERATIONS
 
         with urllib.request.urlopen(request_of(OPERATIONS[operation], self.endpoint, values), timeout=30) as answer:
             return json.loads(answer.read() or b"{}")

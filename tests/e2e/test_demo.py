@@ -1,4 +1,4 @@
-"""`make demo` runs the demo module; this runs the same module in a fresh process and checks what it shows."""
+"""`make demo` runs scripts/demo.py; this runs the same script in a fresh process and checks what it shows."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from tests.conftest import REPO
 def test_demo_runs_the_whole_product_offline() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_sesexport.emulator.demo", "--time-scale", "0.5"],
+        [sys.executable, str(REPO / "scripts" / "demo.py"), "--time-scale", "0.5"],
         cwd=REPO,
         env=env,
         capture_output=True,

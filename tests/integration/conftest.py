@@ -3,8 +3,7 @@ Integration fixtures: moto's S3 in server mode on 127.0.0.1 (real HTTP), next to
 
 ``moto_server`` is one ThreadedMotoServer per session on a free loopback port; ``moto_s3`` gives a test
 a fresh bucket and an Airflow connection (``AIRFLOW_CONN_MOTO_S3``) pointing at the server. The
-emulator fixtures are imported from the package's pytest plugin so they also work when the plugin's
-entry point is not registered (PYTHONPATH runs).
+emulator fixtures are the ``ses-export-emulator`` distribution's pytest plugin (installed by ``make venv``).
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_sesexport.emulator.pytest_plugin import (  # noqa: F401
-    ses_export_emulator_factory,
-)
 from tests.sql_fixtures import postgres_db, postgres_server, sql_db, sqlite_db  # noqa: F401  (SQL databases)
 from tests.unit.test_transfer_lineage import openlineage  # noqa: F401  (OpenLineage stand-ins)
 

@@ -6,7 +6,6 @@ an export stored. The SES export emulator is the source, moto's S3 server the de
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -15,36 +14,31 @@ import pytest
 from botocore.exceptions import ClientError
 from packaging.version import Version
 
-from airflow_provider_sesexport.emulator import SesExportEmulator
 from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportDestinationExistsError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
+from ses_export_emulator import SesExportEmulator
 from tests.airflow_names import allow_execute_in_this_thread
 from tests.integration.conftest import MotoS3
-from tests.integration.test_transfer_s3 import execute, make_job, operator, source_bytes
+from tests.integration.test_transfer_s3 import (  # noqa: F401  (no_download_retry_delay: autouse here too)
+    execute,
+    make_job,
+    no_download_retry_delay,
+    operator,
+    source_bytes,
+)
 
-pytestmark = pytest.mark.integration
+#: Jobs completed by hand, real-time URLs, the emulator reachable as ``ses_emu``.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.ses_export_emulator(conn_id="ses_emu", create_rate_limit=None, time_scale=1.0),
+]
 MIB = 1024 * 1024
 #: Planted in the page served in S3's place: it must not end up in S3, nor in an error.
 PLANTED = "X-Amz-Signature=planted0123456789abcdef"
 PAGE = (
     f"<!DOCTYPE html>\n<html><body><h1>Proxy error</h1><a href='https://x.invalid/?{PLANTED}'>retry</a></body></html>"
 )
-
-
-@pytest.fixture
-def emulator(
-    ses_export_emulator_factory: Callable[..., SesExportEmulator], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., SesExportEmulator]:
-    """Start an emulator reachable as ``ses_emu`` (jobs completed by hand, real-time URLs)."""
-
-    def start(**options: Any) -> SesExportEmulator:
-        emu = ses_export_emulator_factory(create_rate_limit=None, time_scale=1.0, **options)
-        monkeypatch.setenv("AIRFLOW_CONN_SES_EMU", emu.airflow_conn_json())
-        monkeypatch.setattr(SesExportJobHook, "download_retry_delay", 0.0)
-        return emu
-
-    return start
 
 
 def open_uploads(moto_s3: MotoS3) -> list[Any]:
@@ -194,17 +188,22 @@ def race(ops: list[SesExportToS3Operator], monkeypatch: pytest.MonkeyPatch) -> l
     return results
 
 
-@pytest.mark.parametrize(("rows", "multiplier"), [(300, 1), (3_000, 10)], ids=["put_object", "multipart"])
+@pytest.mark.parametrize(
+    ("rows", "multiplier"),
+    [
+        pytest.param(300, 1, id="put_object"),
+        pytest.param(3_000, 10, id="multipart", marks=pytest.mark.ses_export_emulator(row_multiplier=10)),
+    ],
+)
 def test_two_copies_to_one_key_at_once_one_wins(
-    emulator: Callable[..., SesExportEmulator],
+    ses_export_emulator: SesExportEmulator,
     moto_s3: MotoS3,
     monkeypatch: pytest.MonkeyPatch,
     rows: int,
     multiplier: int,
 ) -> None:
-    emu = emulator(row_multiplier=multiplier)
-    jobs = [make_job(emu, "CSV", rows=rows), make_job(emu, "CSV", rows=rows)]
-    files = [source_bytes(emu, job) for job in jobs]
+    jobs = [make_job(ses_export_emulator, "CSV", rows=rows), make_job(ses_export_emulator, "CSV", rows=rows)]
+    files = [source_bytes(ses_export_emulator, job) for job in jobs]
     assert files[0] != files[1]
     if multiplier > 1:
         assert all(len(f) > 5 * MIB for f in files)  # a multipart upload each
@@ -230,16 +229,15 @@ def test_two_copies_to_one_key_at_once_one_wins(
 @pytest.mark.parametrize("data_format", ["CSV", "JSON"])
 @pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "binary/octet-stream"])
 def test_a_page_served_with_200_is_not_stored(
-    emulator: Callable[..., SesExportEmulator],
+    ses_export_emulator: SesExportEmulator,
     moto_s3: MotoS3,
     data_format: str,
     content_type: str,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    emu = emulator()
-    job_id = make_job(emu, data_format, rows=100)
-    emu.set_faults(download_body=PAGE, download_content_type=content_type)
+    job_id = make_job(ses_export_emulator, data_format, rows=100)
+    ses_export_emulator.set_faults(download_body=PAGE, download_content_type=content_type)
     caplog.set_level("INFO")
     with pytest.raises(SesExportContentError) as err:
         execute(operator(job_id, moto_s3, key="ses/x", part_size=5 * MIB))
@@ -252,10 +250,9 @@ def test_a_page_served_with_200_is_not_stored(
     assert "planted" not in message + out + errout + caplog.text
 
 
-def test_the_page_stops_the_sql_loaders_reader_too(emulator: Callable[..., SesExportEmulator]) -> None:
-    emu = emulator()
-    job_id = make_job(emu, "CSV", rows=100)
-    emu.set_faults(download_body=PAGE, download_content_type="text/html")
+def test_the_page_stops_the_sql_loaders_reader_too(ses_export_emulator: SesExportEmulator) -> None:
+    job_id = make_job(ses_export_emulator, "CSV", rows=100)
+    ses_export_emulator.set_faults(download_body=PAGE, download_content_type="text/html")
     records = SesExportJobHook(aws_conn_id="ses_emu").iter_export_records(job_id, chunk_size=16)
     with pytest.raises(
         SesExportContentError, match=f"{job_id!r}: the download is not a CSV export file: got text/html"
@@ -264,15 +261,15 @@ def test_the_page_stops_the_sql_loaders_reader_too(emulator: Callable[..., SesEx
 
 
 def test_an_export_without_records_is_stored_with_a_warning(
-    emulator: Callable[..., SesExportEmulator],
+    ses_export_emulator: SesExportEmulator,
     moto_s3: MotoS3,
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    emu = emulator()  # like real SES: no ExportedRecordsCount to compare with
-    job_id = make_job(emu, "CSV", rows=50)
-    header = source_bytes(emu, job_id).split(b"\n", 1)[0] + b"\n"
-    emu.set_faults(download_body=header.decode(), download_content_type="text/csv")
+    # like real SES: no ExportedRecordsCount to compare with
+    job_id = make_job(ses_export_emulator, "CSV", rows=50)
+    header = source_bytes(ses_export_emulator, job_id).split(b"\n", 1)[0] + b"\n"
+    ses_export_emulator.set_faults(download_body=header.decode(), download_content_type="text/csv")
     caplog.set_level("WARNING")
     uri, xcom = execute(operator(job_id, moto_s3, key="empty.csv"))
     assert moto_s3.get("empty.csv") == header

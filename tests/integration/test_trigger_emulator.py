@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_sesexport.triggers import poller as poller_mod
 from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.ses_export_emulator(time_scale=0.05, create_rate_limit=None)]
 
 SOURCE: dict[str, Any] = {
     "MetricsDataSource": {
@@ -52,19 +52,11 @@ async def wait_until(predicate: Any, timeout: float = 20) -> None:
         await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-def emu(ses_export_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Any:
-    marker = request.node.get_closest_marker("ses_export_emulator")  # per-test emulator options
-    emulator = ses_export_emulator_factory(time_scale=0.05, create_rate_limit=None, **(marker.kwargs if marker else {}))
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", emulator.airflow_conn_json())
-    return emulator
-
-
 # 30 waits at once: more unfinished jobs of one source type than real SES's 20
 @pytest.mark.ses_export_emulator(max_unfinished_jobs=None)
-def test_many_waits_share_one_client_and_batch_their_polls(emu: Any) -> None:
-    emu.add_rule(action="hang")
-    job_ids = create_jobs(emu, 30)
+def test_many_waits_share_one_client_and_batch_their_polls(ses_export_emulator: Any) -> None:
+    ses_export_emulator.add_rule(action="hang")
+    job_ids = create_jobs(ses_export_emulator, 30)
     opened: list[Any] = []
 
     async def counting_open_client(spec: poller_mod.ClientSpec) -> poller_mod.ClientHandle:
@@ -74,19 +66,19 @@ def test_many_waits_share_one_client_and_batch_their_polls(emu: Any) -> None:
 
     async def scenario() -> list[dict[str, Any]]:
         poller_mod.use_seams(poller_mod.PollerSeams(open_client=counting_open_client))  # this event loop only
-        emu.reset_stats()
+        ses_export_emulator.reset_stats()
         tasks = [asyncio.ensure_future(first_event(SesExportJobTrigger(job_id=j, poll_interval=POLL))) for j in job_ids]
-        await wait_until(lambda: ops(emu, "ListExportJobs") >= 6)  # three cycles
+        await wait_until(lambda: ops(ses_export_emulator, "ListExportJobs") >= 6)  # three cycles
         # 30 hanging jobs in one page per status: two ListExportJobs per cycle, no GetExportJob at all
-        assert ops(emu, "GetExportJob") == 0
+        assert ops(ses_export_emulator, "GetExportJob") == 0
         for job_id in job_ids[:3]:
-            emu.complete_job(job_id)
+            ses_export_emulator.complete_job(job_id)
         await asyncio.wait_for(asyncio.gather(*tasks[:3]), 20)
-        assert ops(emu, "GetExportJob") == 3  # only the jobs that left the lists
+        assert ops(ses_export_emulator, "GetExportJob") == 3  # only the jobs that left the lists
         assert not any(t.done() for t in tasks[3:])
-        emu.fail_job(job_ids[3], "Metrics unavailable")
+        ses_export_emulator.fail_job(job_ids[3], "Metrics unavailable")
         for job_id in job_ids[4:]:
-            emu.complete_job(job_id)
+            ses_export_emulator.complete_job(job_id)
         return list(await asyncio.wait_for(asyncio.gather(*tasks), 20))
 
     events = asyncio.run(scenario())
@@ -96,15 +88,15 @@ def test_many_waits_share_one_client_and_batch_their_polls(emu: Any) -> None:
     assert events[0]["summary"]["job_status"] == "COMPLETED"
     assert events[0]["summary"]["s3_url_expires_at"]
     assert "X-Amz-Signature" not in str(events)
-    assert ops(emu, "GetExportJob") == 30
+    assert ops(ses_export_emulator, "GetExportJob") == 30
 
 
 # the event's error_code is the model's NotFoundException (real SES: BadRequestException "Invalid JobId")
 @pytest.mark.ses_export_emulator(not_found_style="404")
-def test_outcomes_over_http(emu: Any) -> None:
-    emu.add_rule(action="hang")
-    done, failed, cancelled, deleted, late = create_jobs(emu, 5)
-    emu.client().cancel_export_job(JobId=cancelled)
+def test_outcomes_over_http(ses_export_emulator: Any) -> None:
+    ses_export_emulator.add_rule(action="hang")
+    done, failed, cancelled, deleted, late = create_jobs(ses_export_emulator, 5)
+    ses_export_emulator.client().cancel_export_job(JobId=cancelled)
 
     async def scenario() -> list[dict[str, Any]]:
         deadline = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1.5)
@@ -118,9 +110,9 @@ def test_outcomes_over_http(emu: Any) -> None:
             )
         )
         await asyncio.sleep(0.5)
-        emu.complete_job(done)
-        emu.fail_job(failed, "The identity has no VDM data")
-        emu.delete_job(deleted)
+        ses_export_emulator.complete_job(done)
+        ses_export_emulator.fail_job(failed, "The identity has no VDM data")
+        ses_export_emulator.delete_job(deleted)
         return list(await asyncio.wait_for(asyncio.gather(*tasks), 20))
 
     events = asyncio.run(scenario())
@@ -130,26 +122,28 @@ def test_outcomes_over_http(emu: Any) -> None:
     assert events[3]["error_code"] == "NotFoundException"
 
 
-def test_throttling_storm_slows_the_wait_but_never_fails_it(emu: Any) -> None:
-    emu.add_rule(action="hang")
-    (job_id,) = create_jobs(emu, 1)
+def test_throttling_storm_slows_the_wait_but_never_fails_it(ses_export_emulator: Any) -> None:
+    ses_export_emulator.add_rule(action="hang")
+    (job_id,) = create_jobs(ses_export_emulator, 1)
 
     async def scenario() -> dict[str, Any]:
         task = asyncio.ensure_future(first_event(SesExportJobTrigger(job_id=job_id, poll_interval=POLL)))
-        await wait_until(lambda: ops(emu, "ListExportJobs") >= 2)
-        emu.throttle_next(3, "ListExportJobs")  # the poller's next 3 listings, however late they come
-        await wait_until(lambda: emu.stats()["operations"]["ListExportJobs"]["throttled"] >= 3, timeout=60)
-        emu.complete_job(job_id)  # the control API is not throttled
+        await wait_until(lambda: ops(ses_export_emulator, "ListExportJobs") >= 2)
+        ses_export_emulator.throttle_next(3, "ListExportJobs")  # the poller's next 3 listings, however late they come
+        await wait_until(
+            lambda: ses_export_emulator.stats()["operations"]["ListExportJobs"]["throttled"] >= 3, timeout=60
+        )
+        ses_export_emulator.complete_job(job_id)  # the control API is not throttled
         return await asyncio.wait_for(task, 60)
 
     event = asyncio.run(scenario())
     assert event["status"] == "success"
-    assert emu.stats()["total_throttled"] == 3
+    assert ses_export_emulator.stats()["total_throttled"] == 3
 
 
-def test_restart_rebuilds_trigger_from_serialized_form(emu: Any) -> None:
-    emu.add_rule(action="hang")
-    (job_id,) = create_jobs(emu, 1)
+def test_restart_rebuilds_trigger_from_serialized_form(ses_export_emulator: Any) -> None:
+    ses_export_emulator.add_rule(action="hang")
+    (job_id,) = create_jobs(ses_export_emulator, 1)
     original = SesExportJobTrigger(
         job_id=job_id,
         poll_interval=POLL,
@@ -161,7 +155,7 @@ def test_restart_rebuilds_trigger_from_serialized_form(emu: Any) -> None:
 
     async def first_triggerer() -> tuple[str, dict[str, Any]]:
         task = asyncio.ensure_future(first_event(original))
-        await wait_until(lambda: ops(emu, "ListExportJobs") >= 2)
+        await wait_until(lambda: ops(ses_export_emulator, "ListExportJobs") >= 2)
         serialized = original.serialize()
         task.cancel()  # the triggerer goes away
         with pytest.raises(asyncio.CancelledError):
@@ -171,7 +165,7 @@ def test_restart_rebuilds_trigger_from_serialized_form(emu: Any) -> None:
         return serialized
 
     classpath, kwargs = asyncio.run(first_triggerer())
-    emu.complete_job(job_id)  # finishes while no triggerer runs
+    ses_export_emulator.complete_job(job_id)  # finishes while no triggerer runs
 
     module, _, name = classpath.rpartition(".")
     rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
@@ -181,15 +175,15 @@ def test_restart_rebuilds_trigger_from_serialized_form(emu: Any) -> None:
     assert event["job_id"] == job_id
 
 
-def test_access_denied_listing_falls_back_to_get_over_http(emu: Any) -> None:
+def test_access_denied_listing_falls_back_to_get_over_http(ses_export_emulator: Any) -> None:
     """An IAM policy without ses:ListExportJobs: the poller falls back to per-job GetExportJob, all over HTTP."""
-    (job_id,) = create_jobs(emu, 1)
-    emu.set_faults(deny_operations=["ListExportJobs"])
+    (job_id,) = create_jobs(ses_export_emulator, 1)
+    ses_export_emulator.set_faults(deny_operations=["ListExportJobs"])
 
     async def scenario() -> dict[str, Any]:
         return await asyncio.wait_for(first_event(SesExportJobTrigger(job_id=job_id, poll_interval=POLL)), 30)
 
     event = asyncio.run(scenario())
     assert event["status"] == "success"
-    assert ops(emu, "GetExportJob") >= 1
-    assert ops(emu, "ListExportJobs") == 1  # denied once, then never asked again by this poller
+    assert ops(ses_export_emulator, "GetExportJob") >= 1
+    assert ops(ses_export_emulator, "ListExportJobs") == 1  # denied once, then never asked again by this poller

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_sesexport.emulator.exportfile import build_export_file
 from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportDownloadError
 from airflow_provider_sesexport.records import CHECK_HEAD_BYTES, ExportCheck, iter_records
+from ses_export_emulator.exportfile import build_export_file
 
 #: What the error says when the content type alone shows it is not an export.
 TYPE = "not a content type an export is served with"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-HEAVY_PREFIXES = ("aiobotocore", "aiohttp", "airflow_provider_sesexport.emulator", "moto", "requests_toolbelt")
+HEAVY_PREFIXES = ("aiobotocore", "aiohttp", "ses_export_emulator", "moto", "requests_toolbelt")
 
 _PROBE = """
 import json, sys
@@ -57,7 +57,7 @@ HEAVY = (
     # extra links: the copy's link is a property, so a DAG file does not load the link classes (BaseOperatorLink)
     "airflow.providers.amazon.aws.links",
     "airflow_provider_sesexport.links",
-    "airflow_provider_sesexport.emulator",
+    "ses_export_emulator",
     "airflow_provider_sesexport.triggers",
     # the rules, loaded by the methods that apply them (the transfer's __init__ among them), not at import;
     # the JobStatus sets a DAG file needs are the hook's, so no module of utils/ is loaded either
@@ -166,28 +166,3 @@ def test_compat_version_check_agrees_with_probing_the_task_sdk() -> None:
     from tests.airflow_names import AIRFLOW_V_3 as TASK_SDK_PRESENT
 
     assert AIRFLOW_V_3 is TASK_SDK_PRESENT
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        "airflow_provider_sesexport.emulator",
-        "airflow_provider_sesexport.emulator.cli",
-        "airflow_provider_sesexport.emulator.demo",
-        "airflow_provider_sesexport.emulator.pytest_plugin",
-    ],
-)
-def test_the_emulator_does_not_import_airflow(module: str) -> None:
-    """
-    Importing Airflow configures it from the environment of that moment, so the emulator must not.
-
-    pytest loads the emulator's plugin before any test sets ``AIRFLOW_HOME``, and the demo imports
-    the emulator before it prepares its own Airflow home: either would leave Airflow configured with
-    the default home and database.
-    """
-    probe = (
-        f"import json, sys; import {module}; "
-        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow')))"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

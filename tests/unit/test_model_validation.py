@@ -1,4 +1,4 @@
-"""Unit tests for the model walker the provider and the emulator share (``utils.model_validation``)."""
+"""Unit tests for the provider's model walker (``utils.model_validation``)."""
 
 from __future__ import annotations
 

@@ -150,7 +150,7 @@ def test_whole_utc_days_and_insights_ranges_at_any_time_are_accepted(source: dic
         ({"StartDate": "2026-10-31", "EndDate": END}, None),  # not decoded: left to the other checks
     ],
 )
-def test_partial_day_violation_is_the_rule_the_emulator_shares(source: dict[str, Any], violation: str | None) -> None:
+def test_partial_day_violation_names_the_first_date_off_midnight(source: dict[str, Any], violation: str | None) -> None:
     found = model_validation.partial_day_violation(source, "ExportDataSource.MetricsDataSource")
     if violation is None:
         assert found is None

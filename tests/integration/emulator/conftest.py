@@ -1,9 +1,4 @@
-"""
-Fixtures for the emulator conformance suite.
-
-The package's pytest11 plugin is not registered when the package is not installed (PYTHONPATH
-runs), so its fixtures are imported here explicitly; when it is registered these simply shadow it.
-"""
+"""Fixtures for the emulator conformance suite, on the emulator's own pytest plugin (its ``pytest11`` entry point)."""
 
 from __future__ import annotations
 
@@ -13,20 +8,14 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from airflow_provider_sesexport.emulator import SesExportEmulator
-from airflow_provider_sesexport.emulator.pytest_plugin import (  # noqa: F401
-    pytest_configure,
-    ses_export_emulator,
-    ses_export_emulator_factory,
-    ses_export_emulator_session,
-)
+from ses_export_emulator import SesExportEmulator
 
 # botocore reads ``max_attempts`` as *retries* (1 => 2 attempts); ``total_max_attempts`` counts the first try.
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 @pytest.fixture
-def emu(ses_export_emulator_factory: Callable[..., SesExportEmulator]) -> SesExportEmulator:  # noqa: F811
+def emu(ses_export_emulator_factory: Callable[..., SesExportEmulator]) -> SesExportEmulator:
     """A fast emulator (time_scale 0.01) without create-rate limiting."""
     return ses_export_emulator_factory(create_rate_limit=None)
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from airflow_provider_sesexport.emulator import Rule, SesExportEmulator
+from ses_export_emulator import Rule, SesExportEmulator
 
 from .conftest import NO_RETRIES
 from .helpers import (

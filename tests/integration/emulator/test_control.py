@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_sesexport.emulator import SesExportEmulator
-from airflow_provider_sesexport.emulator.cli import main
-from airflow_provider_sesexport.emulator.control import _Control
-from airflow_provider_sesexport.emulator.jobs import JobError
-from airflow_provider_sesexport.emulator.operations import OPERATIONS, markdown_table
+from ses_export_emulator import SesExportEmulator
+from ses_export_emulator.cli import main
+from ses_export_emulator.control import _Control
+from ses_export_emulator.jobs import JobError
+from ses_export_emulator.operations import OPERATIONS, markdown_table
 
 from .helpers import check_output, create, http
 
@@ -221,7 +221,7 @@ def test_advance_after_over_http(emu: SesExportEmulator, client: Any) -> None:
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
-        [sys.executable, "-m", "airflow_provider_sesexport.emulator", *args],
+        [sys.executable, "-m", "ses_export_emulator", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -271,7 +271,7 @@ def test_cli_control_other_operations_and_errors(emu: SesExportEmulator, client:
 def test_cli_start_up_flags_still_work() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_sesexport.emulator", "--port", "0", "--time-scale", "0.01",
+        [sys.executable, "-m", "ses_export_emulator", "--port", "0", "--time-scale", "0.01",
          "--fail-next", "1", "--deny-operation", "ListExportJobs", "--error-status", "503",
          "--throttle-all-seconds", "30", "--expire-urls-immediately", "--quiet"],
         stdout=subprocess.PIPE,

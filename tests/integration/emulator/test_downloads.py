@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from airflow_provider_sesexport.emulator import SesExportEmulator
-from airflow_provider_sesexport.emulator.exportfile import MESSAGE_INSIGHTS_COLUMNS
+from ses_export_emulator import SesExportEmulator
+from ses_export_emulator.exportfile import MESSAGE_INSIGHTS_COLUMNS
 
 from .conftest import NO_RETRIES
 from .helpers import START, create, download, http, insights_source, metrics_source, wait_status

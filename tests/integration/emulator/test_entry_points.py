@@ -8,14 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from airflow_provider_sesexport.emulator import NonLoopbackRefused, SesExportEmulator
-from airflow_provider_sesexport.emulator.config import is_loopback
+from ses_export_emulator import NonLoopbackRefused, SesExportEmulator
+from ses_export_emulator.config import is_loopback
 
 from .conftest import NO_RETRIES
 from .helpers import create, http
@@ -85,6 +86,31 @@ def test_function_fixture_marker_options(ses_export_emulator: SesExportEmulator)
     assert ses_export_emulator.options.processing_seconds == 9
 
 
+@pytest.mark.ses_export_emulator(seed=5, time_scale=0.5)
+class TestMarkersAddUp:
+    @pytest.mark.ses_export_emulator(time_scale=0.2, processing_seconds=9)
+    def test_the_closest_marker_wins_an_option_they_share(self, ses_export_emulator: SesExportEmulator) -> None:
+        options = ses_export_emulator.options
+        assert (options.seed, options.time_scale, options.processing_seconds) == (5, 0.2, 9)
+
+
+@pytest.mark.ses_export_emulator(conn_id="ses_emu_planted")
+def test_marker_conn_id_points_that_connection(ses_export_emulator: SesExportEmulator) -> None:
+    conn = json.loads(os.environ["AIRFLOW_CONN_SES_EMU_PLANTED"])
+    assert conn["extra"]["endpoint_url"] == ses_export_emulator.endpoint_url
+    assert ses_export_emulator.endpoint_url not in os.environ.get("AIRFLOW_CONN_AWS_DEFAULT", "")
+
+
+def test_factory_touches_the_environment_only_for_a_conn_id(
+    ses_export_emulator_factory: Callable[..., SesExportEmulator],
+) -> None:
+    quiet = ses_export_emulator_factory()
+    assert not [value for value in os.environ.values() if quiet.endpoint_url in value]
+    named = ses_export_emulator_factory(conn_id="second_emu", seed=4)
+    assert named.options.seed == 4
+    assert json.loads(os.environ["AIRFLOW_CONN_SECOND_EMU"])["extra"]["endpoint_url"] == named.endpoint_url
+
+
 def test_airflow_hook_uses_fixture_connection(ses_export_emulator: SesExportEmulator) -> None:
     pytest.importorskip("airflow.providers.amazon.aws.hooks.base_aws")
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -104,7 +130,7 @@ def test_session_fixture(ses_export_emulator_session: SesExportEmulator) -> None
 def _start_cli(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_sesexport.emulator", *args],
+        [sys.executable, "-m", "ses_export_emulator", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -133,7 +159,7 @@ def test_cli_prints_endpoint_and_connection_and_serves() -> None:
 def test_cli_refuses_non_loopback() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run(
-        [sys.executable, "-m", "airflow_provider_sesexport.emulator", "--host", "0.0.0.0", "--port", "0"],
+        [sys.executable, "-m", "ses_export_emulator", "--host", "0.0.0.0", "--port", "0"],
         capture_output=True,
         text=True,
         env=env,
@@ -143,7 +169,7 @@ def test_cli_refuses_non_loopback() -> None:
 
 
 def test_cli_main_help(capsys: Any) -> None:
-    from airflow_provider_sesexport.emulator.cli import main
+    from ses_export_emulator.cli import main
 
     with pytest.raises(SystemExit):
         main(["--help"])

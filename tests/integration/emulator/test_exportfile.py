@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_sesexport.emulator.exportfile import build_export_file
+from ses_export_emulator.exportfile import build_export_file
 
 START = datetime(2024, 3, 1, tzinfo=timezone.utc)
 

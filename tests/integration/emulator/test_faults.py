@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, HTTPClientError
 
-from airflow_provider_sesexport.emulator import SesExportEmulator
+from ses_export_emulator import SesExportEmulator
 
 from .conftest import NO_RETRIES
 from .helpers import create, http

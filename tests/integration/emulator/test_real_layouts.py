@@ -19,7 +19,7 @@ import boto3
 import pytest
 import requests
 
-from airflow_provider_sesexport.emulator import SesExportEmulator
+from ses_export_emulator import SesExportEmulator
 
 from .helpers import START, insights_source, metrics_source, wait_status
 

@@ -22,7 +22,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from airflow_provider_sesexport.emulator import SesExportEmulator
+from ses_export_emulator import SesExportEmulator
 
 from .helpers import MODEL, check_output, download, http, wait_status
 from .test_entry_points import _start_cli
@@ -94,12 +94,6 @@ def completed(client: Any, source: dict[str, Any], data_format: str = "CSV") -> 
     assert job["JobStatus"] == "COMPLETED"
     check_output("GetExportJob", job)
     return job
-
-
-@pytest.fixture
-def emu(ses_export_emulator_factory: Factory) -> SesExportEmulator:
-    """An emulator with its default (real-SES) behaviour, fast and without create throttling."""
-    return ses_export_emulator_factory(create_rate_limit=None)
 
 
 @pytest.fixture
@@ -216,7 +210,7 @@ def test_fact05_vdm_cli_flag_and_control_command() -> None:
             "sesv2", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
         )
         assert bad_request(client, metrics()).startswith(VDM)
-        control = [sys.executable, "-m", "airflow_provider_sesexport.emulator", "control", "set-vdm"]
+        control = [sys.executable, "-m", "ses_export_emulator", "control", "set-vdm"]
         result = subprocess.run(
             [*control, "--endpoint", endpoint, "--enabled"], capture_output=True, text=True, timeout=60
         )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from airflow_provider_sesexport.emulator import SesExportEmulator
+from ses_export_emulator import SesExportEmulator
 
 from .helpers import END, START, http, insights_source, metrics_source
 

@@ -2,17 +2,17 @@
 :class:`EmulatorCore`: the state of one emulator (jobs, faults, URL signer, counters).
 
 It has no aiohttp dependency, so the control-operation table can name it without starting a server.
-The control operations that change it are in :mod:`~airflow_provider_sesexport.emulator.operations`.
+The control operations that change it are in :mod:`~ses_export_emulator.operations`.
 """
 
 from __future__ import annotations
 
-from airflow_provider_sesexport.emulator.config import EmulatorOptions
-from airflow_provider_sesexport.emulator.exportfile import mix64
-from airflow_provider_sesexport.emulator.faults import FaultInjector, TokenBucket
-from airflow_provider_sesexport.emulator.jobs import JobStore
-from airflow_provider_sesexport.emulator.presign import UrlSigner
-from airflow_provider_sesexport.emulator.stats import Stats
+from ses_export_emulator.config import EmulatorOptions
+from ses_export_emulator.exportfile import mix64
+from ses_export_emulator.faults import FaultInjector, TokenBucket
+from ses_export_emulator.jobs import JobStore
+from ses_export_emulator.presign import UrlSigner
+from ses_export_emulator.stats import Stats
 
 
 class EmulatorCore:

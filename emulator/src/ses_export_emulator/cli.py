@@ -3,7 +3,7 @@
 ``ses-export-emulator control OPERATION ...``: run one control operation on a running emulator.
 
 Both take their control flags from the control-operation table
-(:data:`~airflow_provider_sesexport.emulator.operations.OPERATIONS`): the start-up fault flags are the
+(:data:`~ses_export_emulator.operations.OPERATIONS`): the start-up fault flags are the
 parameters of ``set_faults``, and each ``control`` subcommand is one row, sent to its HTTP route.
 """
 
@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
-from airflow_provider_sesexport.emulator.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, NonLoopbackRefused
-from airflow_provider_sesexport.emulator.control import SesExportEmulator
-from airflow_provider_sesexport.emulator.operations import OPERATIONS, ControlOperation, Param
+from ses_export_emulator.config import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_REGION, NonLoopbackRefused
+from ses_export_emulator.control import SesExportEmulator
+from ses_export_emulator.operations import OPERATIONS, ControlOperation, Param
 
 DEFAULT_ENDPOINT = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 

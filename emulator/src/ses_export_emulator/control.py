@@ -2,7 +2,7 @@
 :class:`SesExportEmulator`: run the emulator in a background thread with its own event loop.
 
 Control methods come from the control-operation table
-(:data:`~airflow_provider_sesexport.emulator.operations.OPERATIONS`) and are thread-safe: they run on
+(:data:`~ses_export_emulator.operations.OPERATIONS`) and are thread-safe: they run on
 the server's loop (the state is loop-confined).
 """
 
@@ -19,11 +19,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 from urllib.parse import urlencode
 
-from airflow_provider_sesexport.emulator import operations
-from airflow_provider_sesexport.emulator.config import DEFAULT_HOST, DEFAULT_REGION, EmulatorOptions
-from airflow_provider_sesexport.emulator.core import EmulatorCore
-from airflow_provider_sesexport.emulator.faults import FaultConfig
-from airflow_provider_sesexport.emulator.jobs import Rule
+from ses_export_emulator import operations
+from ses_export_emulator.config import DEFAULT_HOST, DEFAULT_REGION, EmulatorOptions
+from ses_export_emulator.core import EmulatorCore
+from ses_export_emulator.faults import FaultConfig
+from ses_export_emulator.jobs import Rule
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -180,7 +180,7 @@ class SesExportEmulator:
             return self
         from aiohttp import web
 
-        from airflow_provider_sesexport.emulator.server import EmulatorCore, build_app
+        from ses_export_emulator.server import EmulatorCore, build_app
 
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)

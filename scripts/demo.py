@@ -1,11 +1,14 @@
 """
-``make demo``: the whole product, offline, in about a minute.
+``make demo`` (``python scripts/demo.py``): the whole product, offline, in about a minute.
 
 Starts the emulator on 127.0.0.1, points Airflow's ``aws_default`` connection at it, starts an export
 job with ``SesExportJobHook``, runs ``example_dags/example_ses_export_gate.py`` in a real Airflow
 (``dag.test()`` on a temporary SQLite metadata DB), then shows the sensor's poke lines, the statistics,
 the export URL with its query string stripped, and the first lines of the export file. Everything it
 starts is stopped; the exit status is non-zero if anything failed.
+
+A repository script, in neither wheel: it needs ``example_dags/``. Airflow and the provider are imported
+only once the temporary ``AIRFLOW_HOME`` is set.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ses_export_emulator import SesExportEmulator
+
 DAG_ID = "example_ses_export_gate"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _say(text: str = "") -> None:
@@ -80,7 +86,6 @@ def run_demo(dags_folder: Path, time_scale: float) -> int:
     home = Path(tempfile.mkdtemp(prefix="ses-export-demo-"))
     log_file = home / "airflow-run.log"
     _prepare_airflow(home, dags_folder)
-    from airflow_provider_sesexport.emulator import SesExportEmulator
 
     try:
         # the emulator's default behaviour is real SES's (Statistics: ProcessedRecordsCount only)
@@ -156,16 +161,16 @@ def run_demo(dags_folder: Path, time_scale: float) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """
-    Entry point of ``python -m airflow_provider_sesexport.emulator.demo``.
+    Entry point of ``python scripts/demo.py``.
 
     :param argv: command-line arguments.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1] if __doc__ else None)
-    parser.add_argument("--dags-folder", type=Path, default=Path.cwd() / "example_dags")
+    parser.add_argument("--dags-folder", type=Path, default=REPO / "example_dags")
     parser.add_argument("--time-scale", type=float, default=1.0)
     args = parser.parse_args(argv)
     if not (args.dags_folder / f"{DAG_ID}.py").is_file():
-        parser.error(f"--dags-folder {args.dags_folder} has no {DAG_ID}.py (run from the repository root)")
+        parser.error(f"--dags-folder {args.dags_folder} has no {DAG_ID}.py ")
     return run_demo(args.dags_folder.resolve(), args.time_scale)
 
 

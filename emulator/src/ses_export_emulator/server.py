@@ -12,7 +12,7 @@ Routes:
   ``PUT /v2/email/export-jobs/{JobId}/cancel`` (CancelExportJob);
 * ``GET|HEAD /_exports/{JobId}/{file}?X-Amz-...``: pre-signed-style downloads (Range supported);
 * ``/_emulator/...``: JSON control API, one route per row of
-  :data:`~airflow_provider_sesexport.emulator.operations.OPERATIONS`.
+  :data:`~ses_export_emulator.operations.OPERATIONS`.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from airflow_provider_sesexport.emulator.core import EmulatorCore
-from airflow_provider_sesexport.emulator.exportfile import ExportFile, FailedRecordsFile
-from airflow_provider_sesexport.emulator.jobs import Job, JobError, source_type_of
-from airflow_provider_sesexport.emulator.operations import OPERATIONS, ControlOperation
-from airflow_provider_sesexport.emulator.validation import ValidationFailed, validate_request
+from ses_export_emulator.core import EmulatorCore
+from ses_export_emulator.exportfile import ExportFile, FailedRecordsFile
+from ses_export_emulator.jobs import Job, JobError, source_type_of
+from ses_export_emulator.operations import OPERATIONS, ControlOperation
+from ses_export_emulator.validation import ValidationFailed, validate_request
 
 __all__ = ["EmulatorCore", "build_app"]
 
@@ -499,7 +499,7 @@ def build_app(core: EmulatorCore) -> web.Application:
     """
     The aiohttp application for ``core``: the four API operations, downloads, and one JSON control
     route per control operation (``GET /_emulator/stats``, ``POST /_emulator/advance-after``, ...; see
-    :data:`~airflow_provider_sesexport.emulator.operations.OPERATIONS`).
+    :data:`~ses_export_emulator.operations.OPERATIONS`).
 
     :param core: the emulator state.
     """

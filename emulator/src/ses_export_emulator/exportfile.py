@@ -4,8 +4,7 @@ Export files in the layouts real SES writes, generated deterministically and str
 Layouts (``ExportDestination.DataFormat``), as real SES writes them, not compressed:
 
 * Message Insights CSV (``text/csv``): every header and value double-quoted and followed by a comma,
-  so each line ends with ``,``; the columns of
-  :data:`~airflow_provider_sesexport.utils.export_layout.MESSAGE_INSIGHTS_COLUMNS`; timestamps as
+  so each line ends with ``,``; the header :data:`MESSAGE_INSIGHTS_HEADER`; timestamps as
   ``2026-09-23 14:05:07.123 UTC``; an empty value is ``""``; one row per recipient of a message.
 * Message Insights JSON (``application/json``): ``[`` on its own line, one object per line, every
   object after the first preceded by a comma at the start of its line, then ``]``; the keys of the
@@ -48,11 +47,18 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
-
 _MASK = (1 << 64) - 1
 DEFAULT_CHUNK_BYTES = 256 * 1024
 DEFAULT_MESSAGE_INSIGHTS_ROWS = 1000
+#: The first line of a Message Insights CSV export, as real SES writes it (AWS's developer guide lists the fields):
+#: the emulator's own statement of the layout, so a reader with a wrong column list fails against it.
+MESSAGE_INSIGHTS_HEADER = (
+    b'"messageid","sendtimestamp","isp","fromaddress","destination","subject","last_delivery_event",'
+    b'"last_engagement_event","last_delivery_event_timestamp","last_engagement_event_timestamp",'
+    b'"bounce_sub_type","diagnostic_code",\n'
+)
+#: Its column names, in order (also the keys of a JSON export's objects).
+MESSAGE_INSIGHTS_COLUMNS = tuple(name.strip('"') for name in MESSAGE_INSIGHTS_HEADER.decode().split(",")[:-1])
 #: Messages the emulated account sends per UTC day (so a one-day range holds more than 10,000).
 MESSAGES_PER_DAY = 14_400
 
@@ -356,7 +362,7 @@ class MessageInsightsFile(ExportFile):
         self.processed = self.matching * self.blocks
         self.filters = {"Include": data_source.get("Include") or {}, "Exclude": data_source.get("Exclude") or {}}
         if self.csv_mode:
-            self.header = b"".join(b'"%s",' % c.encode() for c in MESSAGE_INSIGHTS_COLUMNS) + b"\n"
+            self.header = MESSAGE_INSIGHTS_HEADER
             self.content_type = "text/csv"
         else:
             self.header, self.footer, self.content_type = b"[\n", b"]\n", "application/json"

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
-from airflow_provider_sesexport.emulator.faults import FaultConfig
+from ses_export_emulator.faults import FaultConfig
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4590

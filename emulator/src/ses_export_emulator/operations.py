@@ -4,7 +4,7 @@ The emulator's control operations, each defined once: :data:`OPERATIONS`.
 An entry is a function applying the operation to the emulator state (:class:`EmulatorCore`) plus its
 HTTP route; its name, parameters with their types and one-line description are read from the
 function's signature and docstring (a function taking ``**kwargs`` lists what they may be in
-``extra``). From this table come the :class:`~airflow_provider_sesexport.emulator.SesExportEmulator`
+``extra``). From this table come the :class:`~ses_export_emulator.SesExportEmulator`
 methods, the ``/_emulator/...`` HTTP routes, the ``ses-export-emulator control`` subcommands and
 the README's list of control operations (:func:`markdown_table`).
 
@@ -21,10 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from airflow_provider_sesexport.emulator import presign
-from airflow_provider_sesexport.emulator.core import EmulatorCore
-from airflow_provider_sesexport.emulator.faults import FaultConfig
-from airflow_provider_sesexport.emulator.jobs import Advance, ReadCall, Rule, Terminal
+from ses_export_emulator import presign
+from ses_export_emulator.core import EmulatorCore
+from ses_export_emulator.faults import FaultConfig
+from ses_export_emulator.jobs import Advance, ReadCall, Rule, Terminal
 
 NO_DEFAULT: Any = inspect.Parameter.empty
 _WIRE_TYPES = (str, int, float, bool)
@@ -292,7 +292,7 @@ def set_faults(core: EmulatorCore, **options: Any) -> dict[str, Any]:
     """
     Change some fault settings (the others stay) or start a storm; returns the new settings.
 
-    :param options: :class:`~airflow_provider_sesexport.emulator.faults.FaultConfig` fields, and
+    :param options: :class:`~ses_export_emulator.faults.FaultConfig` fields, and
         ``throttle_all_seconds`` / ``fail_all_seconds`` (+ ``fail_all_status``) storms.
     """
     storm = {p.name: options.pop(p.name) for p in _STORMS if p.name in options}
@@ -363,9 +363,9 @@ def add_rule(core: EmulatorCore, rule: Rule | None = None, **fields: Any) -> dic
     """
     Add an outcome rule deciding how matching new jobs end: ``fail``, ``hang`` or ``complete``.
 
-    :param rule: a :class:`~airflow_provider_sesexport.emulator.jobs.Rule` (Python only), or give its
+    :param rule: a :class:`~ses_export_emulator.jobs.Rule` (Python only), or give its
         fields as keywords; ``fail_next=n`` is short for ``action="fail", count=n``.
-    :param fields: :class:`~airflow_provider_sesexport.emulator.jobs.Rule` fields.
+    :param fields: :class:`~ses_export_emulator.jobs.Rule` fields.
     """
     if rule is None:
         if fields.get("fail_next") is not None:
@@ -382,7 +382,7 @@ def fail_next(core: EmulatorCore, n: int = 1, message: str | None = None, **crit
 
     :param n: how many.
     :param message: their FailureInfo.ErrorMessage.
-    :param criteria: only jobs matching these :class:`~airflow_provider_sesexport.emulator.jobs.Rule`
+    :param criteria: only jobs matching these :class:`~ses_export_emulator.jobs.Rule`
         criteria (``job_index``, ``job_id``, ``source_type``).
     """
     if message is not None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
 
-from airflow_provider_sesexport.emulator.exportfile import ExportFile, build_export_file, mix64
+from ses_export_emulator.exportfile import ExportFile, build_export_file, mix64
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 Outcome = Literal["fail", "hang", "complete"]
