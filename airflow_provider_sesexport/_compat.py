@@ -10,6 +10,7 @@ at module level: this module is on the import path of every DAG using our operat
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as AIRFLOW_VERSION
+from airflow.configuration import conf
 
 # The major version is all we compare; "3.1.0rc1" and "3.0.0.dev0" count as 3 (no `packaging` needed).
 AIRFLOW_V_3 = int(AIRFLOW_VERSION.split(".", 1)[0]) >= 3
@@ -102,8 +104,6 @@ def mask_secret(secret: str) -> None:
 
 def default_deferrable() -> bool:
     """``[operators] default_deferrable``, the value Airflow users expect ``deferrable`` to default to."""
-    from airflow.configuration import conf
-
     return conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
@@ -117,8 +117,6 @@ async def get_async_client(hook: Any) -> Any:
     """
     if hasattr(hook, "get_async_conn"):
         return await hook.get_async_conn()
-    import asyncio
-
     return await asyncio.get_running_loop().run_in_executor(None, lambda: hook.async_conn)
 
 

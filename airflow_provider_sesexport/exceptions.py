@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from airflow_provider_sesexport._compat import AirflowException, AirflowFailException
+from airflow_provider_sesexport.utils.redaction import redact_url
 
 
 class SesExportJobError(AirflowException):
@@ -25,8 +26,6 @@ class _SesExportJobEndedBadly(SesExportJobError):
         error_message: str | None = None,
         failed_records_url: str | None = None,
     ) -> None:
-        from airflow_provider_sesexport.utils.redaction import redact_url
-
         self.job_id = job_id
         self.job_status = job_status
         self.error_message = error_message

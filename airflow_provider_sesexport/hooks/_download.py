@@ -19,20 +19,28 @@ Two URL forms are handled: the documented https pre-signed URL (read with ``requ
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from botocore.exceptions import BotoCoreError, ClientError
+from urllib3.exceptions import HTTPError as Urllib3Error
+
 from airflow_provider_sesexport.exceptions import SesExportDownloadError
-from airflow_provider_sesexport.hooks.ses_export import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_ATTEMPTS
 from airflow_provider_sesexport.utils.aws_errors import describe, error_code
 from airflow_provider_sesexport.utils.redaction import redact_text, redact_url, secret_values
 
-if TYPE_CHECKING:
-    from airflow_provider_sesexport.hooks.ses_export import SesExportDownloadMixin
+DEFAULT_CHUNK_SIZE = 1024 * 1024
+#: Failed attempts in a row (no byte delivered in between) before a download gives up.
+DEFAULT_MAX_ATTEMPTS = 6
+#: ``(connect, read)`` seconds for https downloads.
+DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
 
+#: What a download calls for a fresh URL: GetExportJob now, ``(url, expires_at, job)``; the job must be COMPLETED.
+UrlRefresher = Callable[[], tuple[str, dt.datetime, dict[str, Any]]]
 
 _S3_ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 _S3_ERROR_MESSAGE = re.compile(rb"<Message>([^<]{1,300})</Message>")
@@ -110,8 +118,15 @@ class ExportStream(Iterator[bytes]):
     length when the server said it), ``bytes_read``, ``etag``, ``content_type``, ``url_refreshes``
     (GetExportJob calls after the first) and ``resumes`` (requests after the first).
 
-    :param hook: the hook (a :class:`SesExportDownloadMixin`).
-    :param job_id: the export job's id.
+    It calls nothing of the hook but what it is given (:meth:`SesExportJobHook.open_export_stream
+    <airflow_provider_sesexport.hooks.ses_export.SesExportJobHook.open_export_stream>` gives them).
+
+    :param job_id: the export job's id (for messages).
+    :param refresh_url: returns a fresh URL of the job's file (GetExportJob now): ``(url, expires_at, job)``.
+    :param s3_client: returns the S3 client that reads ``s3://`` URLs; called on the first such read.
+    :param log: where warnings about interrupted downloads go.
+    :param timeout: ``(connect, read)`` seconds for https downloads.
+    :param verify: TLS verification for https downloads (``requests``' ``verify``).
     :param chunk_size: bytes per chunk (the last one may be shorter).
     :param max_attempts: failed attempts in a row (no progress in between) before giving up.
     :param retry_delay: seconds before retrying after a network error (doubles each time, at most 30).
@@ -119,16 +134,25 @@ class ExportStream(Iterator[bytes]):
 
     def __init__(
         self,
-        hook: SesExportDownloadMixin,
         job_id: str,
+        refresh_url: UrlRefresher,
+        s3_client: Callable[[], Any],
+        *,
+        log: logging.Logger | logging.LoggerAdapter | Any = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        verify: bool | str = True,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         retry_delay: float = 1.0,
     ) -> None:
         if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
             raise ValueError(f"Invalid chunk_size={chunk_size!r}: expected a positive number of bytes.")
-        self.hook = hook
         self.job_id = job_id
+        self.refresh_url = refresh_url
+        self.s3_client = s3_client
+        self.log = log or logging.getLogger(__name__)
+        self.timeout = timeout
+        self.verify = verify
         self.chunk_size = chunk_size
         self.max_attempts = max(1, max_attempts)
         self.retry_delay = retry_delay
@@ -184,7 +208,7 @@ class ExportStream(Iterator[bytes]):
 
     # -- internals ----------------------------------------------------------------------------
     def _refresh(self) -> None:
-        self.url, self.expires_at, self.job = self.hook._fresh_export_url(self.job_id)
+        self.url, self.expires_at, self.job = self.refresh_url()
         self._known.update(secret_values(self.url))
         self.url_refreshes += 1
 
@@ -197,7 +221,6 @@ class ExportStream(Iterator[bytes]):
             self._response = None
 
     def _generate(self) -> Iterator[bytes]:
-        log = self.hook.log
         failures = 0
         need_refresh = self.url is None
         while True:
@@ -224,7 +247,7 @@ class ExportStream(Iterator[bytes]):
                     f"{problem}; gave up after {failures} attempts in a row without progress "
                     f"({self.bytes_read} bytes received)."
                 )
-            log.warning(
+            self.log.warning(
                 "Download of SES export job %s interrupted at byte %d: %s. Fetching a fresh URL and resuming.",
                 self.job_id,
                 self.bytes_read,
@@ -281,7 +304,6 @@ class ExportStream(Iterator[bytes]):
 
     def _read_https(self) -> Iterator[bytes]:
         import requests
-        from urllib3.exceptions import HTTPError as Urllib3Error
 
         if self._session is None:
             self._session = requests.Session()
@@ -297,7 +319,7 @@ class ExportStream(Iterator[bytes]):
         self._response = response
         status = response.status_code
         if status in (400, 401, 403, 404):
-            raise _Rejected(f"HTTP {status} {self._error_body(response, Urllib3Error)}")
+            raise _Rejected(f"HTTP {status} {self._error_body(response)}")
         if status == 412:
             raise SesExportDownloadError(
                 f"The file of SES export job {self.job_id!r} changed during the download (If-Match failed)."
@@ -312,7 +334,7 @@ class ExportStream(Iterator[bytes]):
             )
         etag = response.headers.get("ETag")
         self.content_type = self.content_type or response.headers.get("Content-Type")
-        chunks = self._iter_raw(response, Urllib3Error)
+        chunks = self._iter_raw(response)
         if status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != offset:
@@ -325,23 +347,22 @@ class ExportStream(Iterator[bytes]):
             length = response.headers.get("Content-Length")
             self._check_total(int(length) if length and length.isdigit() else None, etag)
             if offset:
-                self.hook.log.info("The server ignored Range; re-reading and skipping the first %d bytes.", offset)
+                self.log.info("The server ignored Range; re-reading and skipping the first %d bytes.", offset)
                 chunks = self._skip(chunks, offset)
         yield from self._deliver(chunks)
 
-    def _error_body(self, response: Any, urllib3_error: type[Exception]) -> str:
+    def _error_body(self, response: Any) -> str:
         """
         What an error response's body says (:func:`_s3_error_text`); a connection broken while reading it is transient.
 
         :param response: the streamed response.
-        :param urllib3_error: urllib3's base error class.
         """
         import requests
 
         failure = None
         try:
             body = response.raw.read(4096, decode_content=False)
-        except (urllib3_error, requests.RequestException, OSError) as exc:
+        except (Urllib3Error, requests.RequestException, OSError) as exc:
             failure = f"connection broken reading the HTTP {response.status_code} answer: "
             failure += network_error_text(exc, self._known)
         if failure is not None:  # raised outside the except block: no chained error carries the URL
@@ -368,8 +389,8 @@ class ExportStream(Iterator[bytes]):
                     headers=headers,
                     stream=True,
                     allow_redirects=False,
-                    timeout=self.hook.download_timeout,
-                    verify=self.hook._download_verify(),
+                    timeout=self.timeout,
+                    verify=self.verify,
                 )
             except requests.RequestException as exc:
                 failure = f"request failed: {network_error_text(exc, self._known)}"
@@ -391,7 +412,7 @@ class ExportStream(Iterator[bytes]):
             f"{_MAX_REDIRECTS} times."
         )
 
-    def _iter_raw(self, response: Any, urllib3_error: type[Exception]) -> Iterator[bytes]:
+    def _iter_raw(self, response: Any) -> Iterator[bytes]:
         import requests
 
         chunks = response.raw.stream(self.chunk_size, decode_content=False)
@@ -401,15 +422,13 @@ class ExportStream(Iterator[bytes]):
                 chunk = next(chunks)
             except StopIteration:
                 return
-            except (urllib3_error, requests.RequestException, OSError) as exc:
+            except (Urllib3Error, requests.RequestException, OSError) as exc:
                 failure = f"connection broken: {network_error_text(exc, self._known)}"
             if failure is not None:  # raised outside the except block: no chained error carries the URL
                 raise _Transient(failure)
             yield chunk
 
     def _read_s3(self) -> Iterator[bytes]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         assert self.url is not None
         bucket, key = parse_s3_url(self.url)
         request: dict[str, Any] = {"Bucket": bucket, "Key": key}
@@ -418,7 +437,7 @@ class ExportStream(Iterator[bytes]):
             request["Range"] = f"bytes={offset}-"
             if self.etag:
                 request["IfMatch"] = self.etag
-        client = self.hook._export_s3_hook().get_conn()
+        client = self.s3_client()
         try:
             response = client.get_object(**request)
         except ClientError as exc:

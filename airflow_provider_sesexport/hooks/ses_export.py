@@ -3,42 +3,54 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 from collections.abc import Iterator
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError, WaiterError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
-if TYPE_CHECKING:
-    from airflow_provider_sesexport.hooks._download import ExportStream
-    from airflow_provider_sesexport.utils.export_job import ExportJobOutcome
-    from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
-
-# The rules (validation, interpretation, errors) and the download machinery are imported inside the methods
-# that use them: DAG files import this module at parse time and only need the classes.
-
-# What each ``JobStatus`` is lives here, on the hook, as the Amazon provider keeps its services' states;
-# utils/job_states.py says what each one leads to, and the ``export_job_complete`` waiter lists the same states.
-#: ``JobStatus`` values of a job that is still running.
-INTERMEDIATE_STATES: frozenset[str] = frozenset({"CREATED", "PROCESSING"})
-#: ``JobStatus`` values of a job that finished with its file.
-SUCCESS_STATES: frozenset[str] = frozenset({"COMPLETED"})
-#: ``JobStatus`` values of a job that ended without a file.
-FAILURE_STATES: frozenset[str] = frozenset({"FAILED", "CANCELLED"})
+from airflow_provider_sesexport._compat import AirflowException
+from airflow_provider_sesexport.exceptions import SesExportJobError
+from airflow_provider_sesexport.hooks._download import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_TIMEOUT,
+    ExportStream,
+)
+from airflow_provider_sesexport.records import ExportCheck, iter_records
+from airflow_provider_sesexport.utils import aws_errors
+from airflow_provider_sesexport.utils.export_job import (
+    FAILURE_STATES,
+    INTERMEDIATE_STATES,
+    SUCCESS_STATES,
+    ExportJobOutcome,
+    observe_export_job,
+    s3_url_of,
+    url_expires_at,
+    utcnow,
+)
+from airflow_provider_sesexport.utils.redaction import mask_url
+from airflow_provider_sesexport.utils.validation import (
+    CreateExportJobRequest,
+    build_create_export_job_request,
+    build_list_export_jobs_request,
+    validate_attempts,
+    validate_job_id,
+    validate_poll_interval,
+)
 
 #: Used when neither the hook's ``config`` nor the connection's ``config_kwargs`` configure retries:
 #: botocore's standard mode retries TooManyRequestsException (HTTP 429), 5xx and network errors with
 #: jittered exponential backoff.
 DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 5}
-DEFAULT_CHUNK_SIZE = 1024 * 1024
-#: Failed attempts in a row (no byte delivered in between) before a download gives up.
-DEFAULT_MAX_ATTEMPTS = 6
 
 
 #: The loggers botocore (and aiobotocore) write a response's body to, at DEBUG.
@@ -56,10 +68,6 @@ def _mask_answer_urls(response_dict: dict[str, Any], **kwargs: Any) -> None:
 
     :param response_dict: the raw HTTP response (``body`` is the JSON document).
     """
-    import json
-
-    from airflow_provider_sesexport.utils.redaction import mask_url
-
     if not any(logging.getLogger(name).isEnabledFor(logging.DEBUG) for name in _BODY_LOGGERS):
         return
     try:
@@ -92,13 +100,14 @@ def mask_answer_urls(client: Any) -> Any:
 class SesExportDownloadMixin:
     """
     Download methods of :class:`SesExportJobHook`: the machinery behind them (``requests``, resuming,
-    ``s3://`` reads) lives in :mod:`airflow_provider_sesexport.hooks._download`, imported when a download starts.
+    ``s3://`` reads) lives in :mod:`airflow_provider_sesexport.hooks._download`, which is given what it needs (a URL
+    refresher, the S3 client, the timeouts) and calls nothing else of the hook.
 
     ``download_timeout`` is ``(connect, read)`` seconds for https downloads; ``download_retry_delay``
     the first pause after a network error (doubled on each failure in a row).
     """
 
-    download_timeout: tuple[float, float] = (10.0, 60.0)
+    download_timeout: tuple[float, float] = DEFAULT_TIMEOUT
     download_retry_delay: float = 1.0
     download_max_attempts: int = DEFAULT_MAX_ATTEMPTS
     _export_s3_hook_cache: Any = None
@@ -115,10 +124,6 @@ class SesExportDownloadMixin:
 
     def _fresh_export_url(self, job_id: str) -> tuple[str, dt.datetime, dict[str, Any]]:
         """GetExportJob now: ``(url, expires_at, job)``; the job must be COMPLETED."""
-        from airflow_provider_sesexport.exceptions import SesExportJobError
-        from airflow_provider_sesexport.utils.export_job import observe_export_job
-        from airflow_provider_sesexport.utils.job_summary import s3_url_of, url_expires_at, utcnow
-
         job = self.get_export_job(job_id)
         retrieved_at = utcnow()
         outcome = observe_export_job(job_id, job, self.log, retrieved_at)
@@ -158,11 +163,13 @@ class SesExportDownloadMixin:
         :param chunk_size: bytes per chunk.
         :param max_attempts: failed attempts in a row before giving up (default ``download_max_attempts``).
         """
-        from airflow_provider_sesexport.hooks._download import ExportStream
-
         stream = ExportStream(
-            self,
             job_id,
+            partial(self._fresh_export_url, job_id),
+            lambda: self._export_s3_hook().get_conn(),
+            log=self.log,
+            timeout=self.download_timeout,
+            verify=self._download_verify(),
             chunk_size=chunk_size,
             max_attempts=max_attempts or self.download_max_attempts,
             retry_delay=self.download_retry_delay,
@@ -199,8 +206,6 @@ class SesExportDownloadMixin:
             on its content type and first bytes by :class:`~airflow_provider_sesexport.records.ExportCheck`).
         :raises SesExportRecordsError: the file is not in the layout the job names.
         """
-        from airflow_provider_sesexport.records import ExportCheck, iter_records
-
         with self.open_export_stream(job_id, chunk_size=chunk_size) as stream:
             yield from iter_records(
                 ExportCheck(stream).checked(stream),
@@ -298,8 +303,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param exc: the error.
         :param job_id: the job the request was about, if any.
         """
-        from airflow_provider_sesexport.utils import aws_errors
-
         return aws_errors.translate(exc, job_id, region=self.conn.meta.region_name, aws_conn_id=self.aws_conn_id)
 
     def get_export_job(self, job_id: str) -> dict[str, Any]:
@@ -312,8 +315,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param job_id: the export job's id.
         :return: the GetExportJob response without ``ResponseMetadata``.
         """
-        from airflow_provider_sesexport.utils.validation import validate_job_id
-
         validate_job_id(job_id)
         try:
             response = self.conn.get_export_job(JobId=job_id)
@@ -342,8 +343,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param data_format: ``CSV`` or ``JSON``.
         :return: the new job's id.
         """
-        from airflow_provider_sesexport.utils.validation import build_create_export_job_request
-
         return self.submit_export_job(build_create_export_job_request(export_data_source, data_format))
 
     def submit_export_job(self, request: CreateExportJobRequest) -> str:
@@ -357,8 +356,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param request: the request.
         :return: the new job's id.
         """
-        from airflow_provider_sesexport.utils import aws_errors
-
         client = self.conn
         aws_errors.stop_retrying_no_free_slot(client)  # no free slot: the create operator waits for one itself
         try:
@@ -376,8 +373,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
 
         :param job_id: the export job's id.
         """
-        from airflow_provider_sesexport.utils.validation import validate_job_id
-
         validate_job_id(job_id)
         try:
             self.conn.cancel_export_job(JobId=job_id)
@@ -401,8 +396,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param job_status: only jobs in this ``JobStatus``.
         :param page_size: jobs per page.
         """
-        from airflow_provider_sesexport.utils.validation import build_list_export_jobs_request
-
         # Validated now, not when the caller starts iterating.
         return self._list_pages(build_list_export_jobs_request(export_source_type, job_status, page_size))
 
@@ -430,8 +423,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param job_id: the export job's id.
         :param logger: where the poll line goes (the calling task's logger, say); defaults to the hook's.
         """
-        from airflow_provider_sesexport.utils.export_job import observe_export_job
-
         logger = logger or self.log
         try:
             job = self.get_export_job(job_id)
@@ -442,8 +433,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
 
     def _tolerate_transient(self, job_id: str, exc: Exception, logger: Any = None) -> None:
         """The rule of every synchronous wait: a transient error means "not done yet"; anything else is raised."""
-        from airflow_provider_sesexport.utils import aws_errors
-
         if not aws_errors.is_transient(exc):
             raise exc
         (logger or self.log).warning(
@@ -470,16 +459,6 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
             :class:`~airflow_provider_sesexport.exceptions.SesExportJobError`.
         :return: the job summary (plain JSON, no URL).
         """
-        from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
-
-        from airflow_provider_sesexport._compat import AirflowException
-        from airflow_provider_sesexport.exceptions import SesExportJobError
-        from airflow_provider_sesexport.utils.validation import (
-            validate_attempts,
-            validate_job_id,
-            validate_poll_interval,
-        )
-
         validate_job_id(job_id)
         waiter_delay = validate_poll_interval(waiter_delay, "waiter_delay")
         waiter_max_attempts = validate_attempts(waiter_max_attempts, "waiter_max_attempts")
@@ -538,8 +517,6 @@ class _ObservedWaiter:
         self.client.meta.events.unregister(self._EVENT, self._observe)
 
     def _observe(self, parsed: dict[str, Any], **kwargs: Any) -> None:
-        from airflow_provider_sesexport.utils.export_job import observe_export_job
-
         if "Error" not in parsed:
             self.outcome = observe_export_job(self.job_id, parsed, self.hook.log)
 

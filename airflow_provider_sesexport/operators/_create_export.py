@@ -9,15 +9,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.job_states import INTERMEDIATE_STATES
-
-if TYPE_CHECKING:
-    from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-    from airflow_provider_sesexport.utils.export_slots import SlotWait
-    from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
+from airflow_provider_sesexport.utils.export_job import INTERMEDIATE_STATES
+from airflow_provider_sesexport.utils.export_slots import SlotWait
+from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
 
 log = logging.getLogger(__name__)
 

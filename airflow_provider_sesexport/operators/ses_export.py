@@ -18,14 +18,41 @@ from airflow_provider_sesexport._compat import (
     recorded_job_id,
     resume_job,
 )
+from airflow_provider_sesexport.exceptions import (
+    SesExportJobAlreadyFinishedError,
+    SesExportJobError,
+    SesExportJobNotFoundError,
+)
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+from airflow_provider_sesexport.operators._create_export import create_in_free_slot, source_type_of
+from airflow_provider_sesexport.triggers.export_slot import SesExportSlotTrigger
+from airflow_provider_sesexport.triggers.ses_export import (
+    defer_wait,
+    resumed_by_a_later_try,
+    summary_from_event,
+    try_number_of,
+)
+from airflow_provider_sesexport.utils import aws_errors
+from airflow_provider_sesexport.utils.export_job import (
+    INTERMEDIATE_STATES,
+    SUCCESS_STATES,
+    TERMINAL_STATES,
+    observe_export_job,
+    s3_url_of,
+)
+from airflow_provider_sesexport.utils.export_slots import SlotWait
+from airflow_provider_sesexport.utils.redaction import redact_url
+from airflow_provider_sesexport.utils.validation import (
+    CreateExportJobRequest,
+    build_create_export_job_request,
+    validate_attempts,
+    validate_deadline,
+    validate_poll_interval,
+    validate_seconds,
+)
 
-# The rules the operators apply are imported inside the methods that run them: DAG files import this module
-# at parse time and only need the classes.
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
-    from airflow_provider_sesexport.utils.export_slots import SlotWait
-    from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
 
 #: What :meth:`SesCreateExportJobOperator.get_job_status` reports for a JobId SES does not know.
 NOT_FOUND = "NOT_FOUND"
@@ -70,11 +97,6 @@ class SesExportJobResultOperator(AwsBaseOperator[SesExportJobHook]):
         self.job_id = job_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_provider_sesexport.exceptions import SesExportJobError
-        from airflow_provider_sesexport.utils.export_job import observe_export_job
-        from airflow_provider_sesexport.utils.job_summary import s3_url_of
-        from airflow_provider_sesexport.utils.redaction import redact_url
-
         job_id = self.job_id
         job = self.hook.get_export_job(job_id)
         outcome = observe_export_job(job_id, job, self.log)
@@ -207,12 +229,6 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         self._slots: SlotWait | None = None  # the wait for a free export slot, once SES refused a create
 
     def _check_waiter_arguments(self) -> None:
-        from airflow_provider_sesexport.utils.validation import (
-            validate_attempts,
-            validate_poll_interval,
-            validate_seconds,
-        )
-
         validate_poll_interval(self.waiter_delay, "waiter_delay")
         validate_attempts(self.waiter_max_attempts, "waiter_max_attempts")
         validate_seconds(self.slot_wait_timeout, "slot_wait_timeout")
@@ -223,8 +239,6 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
 
     def _run(self, context: Context) -> str:
         """Create the job, or reuse the one this task instance recorded (:func:`resume_job`), and wait for it."""
-        from airflow_provider_sesexport.utils.validation import build_create_export_job_request
-
         self._request = build_create_export_job_request(self.export_data_source, self.data_format)
         self._check_waiter_arguments()
         self._started = self._export_job_id = None
@@ -243,10 +257,6 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
 
     def _slot_wait(self, started_at: str | None = None, attempts: int = 0) -> SlotWait:
         """The wait for a free export slot (attempts so far and their start come back from a deferral)."""
-        from airflow_provider_sesexport.operators._create_export import source_type_of
-        from airflow_provider_sesexport.utils.export_slots import SlotWait
-        from airflow_provider_sesexport.utils.validation import validate_deadline
-
         assert self._request is not None
         return SlotWait(
             source_type=source_type_of(self._request),
@@ -258,9 +268,6 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
 
     def _defer_slot_wait(self, slots: SlotWait, unfinished: int | None, context: Context) -> None:
         """Deferrable mode: wait for a free slot on the triggerer, then resume in :meth:`execute_after_slot_wait`."""
-        from airflow_provider_sesexport.triggers.export_slot import SesExportSlotTrigger
-        from airflow_provider_sesexport.triggers.ses_export import try_number_of
-
         assert slots.started_at is not None
         self.defer(
             trigger=SesExportSlotTrigger(
@@ -289,10 +296,6 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         :param context: the task context.
         :param event: the :class:`~airflow_provider_sesexport.triggers.export_slot.SesExportSlotTrigger` event.
         """
-        from airflow_provider_sesexport.exceptions import SesExportJobError
-        from airflow_provider_sesexport.triggers.ses_export import resumed_by_a_later_try
-        from airflow_provider_sesexport.utils.validation import build_create_export_job_request
-
         with job_record_until_the_task_ends(self, context):
             if resumed_by_a_later_try(context, event):  # Airflow 3.0: an earlier try's event; start afresh
                 return self._run(context)
@@ -308,8 +311,6 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
     # -- ResumableJobMixin (its execute_resumable calls these on Airflow 3.3+, resume_job below 3.3)
     def submit_job(self, context: Context) -> dict[str, Any]:
         """Start the export job (CreateExportJob, paced), waiting for a free export slot; return its record."""
-        from airflow_provider_sesexport.operators._create_export import create_in_free_slot
-
         assert self._request is not None, "execute builds the request first"
         if self._slots is None:
             self._slots = self._slot_wait()
@@ -324,8 +325,6 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         The recorded job's ``JobStatus``, ``NOT_FOUND`` when SES no longer knows the JobId, or
         ``RECORDED_BEFORE_CLEAR`` when the record is not this task instance's since its last Clear.
         """
-        from airflow_provider_sesexport.exceptions import SesExportJobNotFoundError
-
         job_id = recorded_job_id(external_id, context)
         if job_id is None:
             self.log.info("The recorded job was started before this task instance was cleared: not reusing it.")
@@ -337,14 +336,10 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
 
     def is_job_active(self, status: str) -> bool:
         """Whether the job can still be waited for (a status this provider does not know counts as running)."""
-        from airflow_provider_sesexport.utils.job_states import TERMINAL_STATES
-
         return status not in TERMINAL_STATES and status not in (NOT_FOUND, RECORDED_BEFORE_CLEAR)
 
     def is_job_succeeded(self, status: str) -> bool:
         """Whether the job is COMPLETED."""
-        from airflow_provider_sesexport.utils.job_states import SUCCESS_STATES
-
         return status in SUCCESS_STATES
 
     def poll_until_complete(self, external_id: Any, context: Context) -> None:
@@ -355,8 +350,6 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         if not self.wait_for_completion:
             return
         if self.deferrable:
-            from airflow_provider_sesexport.triggers.ses_export import defer_wait
-
             # cancel_on_kill: this task started the job (or an earlier try of it did)
             defer_wait(
                 self,
@@ -391,9 +384,6 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         :param event: the trigger's event; one that an earlier try deferred for (Airflow 3.0 resumes a retry
             with it) starts the task afresh.
         """
-        from airflow_provider_sesexport.exceptions import SesExportJobError
-        from airflow_provider_sesexport.triggers.ses_export import resumed_by_a_later_try, summary_from_event
-
         with job_record_until_the_task_ends(self, context):
             if resumed_by_a_later_try(context, event):
                 assert event is not None
@@ -407,10 +397,6 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
 
     def on_kill(self) -> None:
         """Cancel the export job this task is waiting for, if it is still running (a finished one is only logged)."""
-        from airflow_provider_sesexport.exceptions import SesExportJobAlreadyFinishedError
-        from airflow_provider_sesexport.utils import aws_errors
-        from airflow_provider_sesexport.utils.job_states import INTERMEDIATE_STATES
-
         job_id = self.job_id
         if not job_id:
             return

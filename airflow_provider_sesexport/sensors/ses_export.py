@@ -15,7 +15,10 @@ from airflow_provider_sesexport._compat import (
     PokeReturnValue,
     default_deferrable,
 )
+from airflow_provider_sesexport.exceptions import SesExportInputError, SesExportJobError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+from airflow_provider_sesexport.triggers.ses_export import defer_wait, resumed_by_a_later_try, summary_from_event
+from airflow_provider_sesexport.utils.validation import validate_poll_interval
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
@@ -66,8 +69,6 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_sesexport.utils.validation import validate_poll_interval
-
         super().__init__(poke_interval=poke_interval, mode=mode, **kwargs)
         # after Airflow's own checks, which turn a timedelta into seconds
         validate_poll_interval(self.poke_interval, "poke_interval")
@@ -91,8 +92,6 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
 
     def _defer(self, job_id: str, context: Context) -> None:
         """Hand the wait to :class:`~airflow_provider_sesexport.triggers.ses_export.SesExportJobTrigger`."""
-        from airflow_provider_sesexport.triggers.ses_export import defer_wait
-
         defer_wait(self, job_id, float(self.poke_interval), float(self.timeout), context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -103,8 +102,6 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
         :param event: the trigger's event; one that an earlier try deferred for (Airflow 3.0 resumes a retry
             with it) starts the task afresh.
         """
-        from airflow_provider_sesexport.triggers.ses_export import resumed_by_a_later_try, summary_from_event
-
         if resumed_by_a_later_try(context, event):
             assert event is not None
             self.log.info("Try %s deferred this wait; this try starts it afresh.", event["deferred_try"])
@@ -130,8 +127,6 @@ def _soft_fail_on_timeout_only(sensor: Any) -> Iterator[None]:
         yield
     except AirflowSkipException as skip:
         # A failed or cancelled job, and input no request can succeed with, fail the task.
-        from airflow_provider_sesexport.exceptions import SesExportInputError, SesExportJobError
-
         failure = (SesExportJobError, SesExportInputError)
         if isinstance(skip.__cause__, failure) and not getattr(sensor, "never_fail", False):
             raise skip.__cause__ from None

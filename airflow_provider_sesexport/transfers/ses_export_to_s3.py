@@ -14,28 +14,31 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_sesexport._compat import AssetOrDataset
+from airflow_provider_sesexport.exceptions import SesExportDestinationExistsError, SesExportTransferError
+from airflow_provider_sesexport.hooks._download import ExportStream
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+from airflow_provider_sesexport.links import S3ObjectLink
+from airflow_provider_sesexport.records import ExportCheck, RecordCounter
+from airflow_provider_sesexport.transfers._conditional_write import create_only
+from airflow_provider_sesexport.transfers._destination import (
+    check_destination_args,
+    console_key,
+    is_templated,
+    resolve_destination,
+    s3_uri,
+)
+from airflow_provider_sesexport.transfers._pipe import ChunkReader, gzip_transform
+from airflow_provider_sesexport.utils.export_job import statistics_of
+from airflow_provider_sesexport.utils.validation import invalid, validate_job_id
 
-# The destination and argument rules are imported inside the methods that apply them: a DAG file that imports
-# this module but builds no SesExportToS3Operator does not pay for them.
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
-    from airflow_provider_sesexport.hooks._download import ExportStream
 
 MIB = 1024 * 1024
 #: S3 allows at most 10,000 parts per multipart upload.
 MAX_PARTS = 10_000
 CONTENT_TYPES = {"CSV": "text/csv", "JSON": "application/json"}
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-def __getattr__(name: str) -> Any:
-    # ``SesExportTransferError`` lived here first: still importable from this module, loaded on first use.
-    if name == "SesExportTransferError":
-        from airflow_provider_sesexport.exceptions import SesExportTransferError
-
-        return SesExportTransferError
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
@@ -106,11 +109,9 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         """
         The console link to the copied object.
 
-        A property, as the Amazon provider's EMR Serverless operator does it, so that parsing a DAG file does not
-        import the link classes; Airflow's serialization reads it from the task, mapped or not.
+        A property, as the Amazon provider's EMR Serverless operator does it; Airflow's serialization reads it
+        from the task, mapped or not.
         """
-        from airflow_provider_sesexport.links import S3ObjectLink
-
         return (S3ObjectLink(),)
 
     def __init__(
@@ -128,14 +129,6 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         max_concurrency: int = 4,
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_sesexport.transfers._destination import (
-            check_destination_args,
-            is_templated,
-            resolve_destination,
-            s3_uri,
-        )
-        from airflow_provider_sesexport.utils.validation import invalid
-
         check_destination_args(dest, s3_bucket, s3_key)
         for name, value, low in (("chunk_size", chunk_size, 1), ("part_size", part_size, 5 * MIB)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -177,10 +170,6 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         return S3Hook(aws_conn_id=self.dest_aws_conn_id)
 
     def execute(self, context: Context) -> str:
-        from airflow_provider_sesexport.exceptions import SesExportDestinationExistsError, SesExportTransferError
-        from airflow_provider_sesexport.transfers._destination import console_key, resolve_destination, s3_uri
-        from airflow_provider_sesexport.utils.validation import validate_job_id
-
         job_id = validate_job_id(self.job_id)
         bucket, key = resolve_destination(self.dest, self.s3_bucket, self.s3_key)
         uri = s3_uri(bucket, key)
@@ -207,8 +196,6 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         ti.xcom_push(key="size_bytes", value=size_bytes)
         ti.xcom_push(key="records", value=records)
         ti.xcom_push(key="etag", value=etag)
-        from airflow_provider_sesexport.links import S3ObjectLink
-
         S3ObjectLink.persist(
             context=context,
             operator=self,
@@ -239,12 +226,6 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
     def _copy(self, stream: ExportStream, s3: Any, bucket: str, key: str) -> tuple[int, int | None]:
         """Stream the export into ``s3://bucket/key``; return ``(bytes stored, records or None)``."""
         from boto3.s3.transfer import TransferConfig
-
-        from airflow_provider_sesexport.exceptions import SesExportTransferError
-        from airflow_provider_sesexport.records import ExportCheck, RecordCounter
-        from airflow_provider_sesexport.transfers._conditional_write import create_only
-        from airflow_provider_sesexport.transfers._pipe import gzip_transform
-        from airflow_provider_sesexport.utils.job_summary import statistics_of
 
         data_format = (stream.job.get("ExportDestination") or {}).get("DataFormat")
         expected = statistics_of(stream.job)["ExportedRecordsCount"]
@@ -313,8 +294,6 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         :param finish: called after the last chunk (end-of-stream checks); returns the last bytes.
         :return: the bytes read.
         """
-        from airflow_provider_sesexport.transfers._pipe import ChunkReader
-
         source = ChunkReader(chunks, transform=transform, finish=finish)
         try:
             # An error raised while reading makes boto3 abort the multipart upload.

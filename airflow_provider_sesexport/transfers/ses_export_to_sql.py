@@ -8,11 +8,39 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
+from airflow_provider_sesexport._compat import get_connection, sql_escape_word
+from airflow_provider_sesexport.exceptions import (
+    SesExportInputError,
+    SesExportJobError,
+    SesExportLoadError,
+    SesExportRecordsError,
+    SesExportTransferError,
+)
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+from airflow_provider_sesexport.records import MESSAGE_INSIGHTS, METRICS_DATA
+from airflow_provider_sesexport.transfers._sql_load import ExportLoad, refused_value
+from airflow_provider_sesexport.transfers._sql_tables import (
+    DATABASES,
+    POSTGRESQL,
+    TABLES,
+    NulScrubber,
+    TableLayout,
+    data_source_key,
+    insights_rows,
+    metrics_rows,
+    qualified_name,
+)
+from airflow_provider_sesexport.utils.export_job import observe_export_job, statistics_of
+from airflow_provider_sesexport.utils.validation import (
+    invalid,
+    validate_attempts,
+    validate_job_id,
+    validate_sql_hook,
+    validate_sql_identifier,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
-    from airflow_provider_sesexport.transfers._sql_tables import TableLayout
 
 DEFAULT_COMMIT_EVERY = 1000
 
@@ -83,9 +111,6 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         create_table: bool = False,
         **kwargs: Any,
     ) -> None:
-        # the rules load when a DAG builds this operator, not when a DAG file imports the module
-        from airflow_provider_sesexport.utils.validation import invalid, validate_attempts, validate_sql_identifier
-
         validate_sql_identifier(table, "table")
         if schema is not None:
             validate_sql_identifier(schema, "schema")
@@ -105,18 +130,6 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         self.create_table = create_table
 
     def execute(self, context: Context) -> int:
-        from airflow_provider_sesexport._compat import get_connection, sql_escape_word
-        from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportLoadError, SesExportRecordsError
-        from airflow_provider_sesexport.transfers._sql_load import ExportLoad, refused_value
-        from airflow_provider_sesexport.transfers._sql_tables import (
-            DATABASES,
-            POSTGRESQL,
-            NulScrubber,
-            data_source_key,
-            qualified_name,
-        )
-        from airflow_provider_sesexport.utils.validation import validate_job_id, validate_sql_hook
-
         job_id = validate_job_id(self.job_id)
         connection = get_connection(self.sql_conn_id)
         sql_hook = validate_sql_hook(connection.get_hook(), self.sql_conn_id, connection.conn_type)
@@ -179,9 +192,6 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
 
     def _completed_job(self, job_id: str) -> dict[str, Any]:
         """GetExportJob: the job if it is COMPLETED, else the error (FAILED / CANCELLED / not finished)."""
-        from airflow_provider_sesexport.exceptions import SesExportJobError
-        from airflow_provider_sesexport.utils.export_job import observe_export_job
-
         job = self.hook.get_export_job(job_id)
         outcome = observe_export_job(job_id, job, self.log)
         if not outcome.succeeded:
@@ -194,10 +204,6 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
     @staticmethod
     def _layout(job_id: str, job: dict[str, Any]) -> TableLayout:
         """The table layout of the job's source type (a metrics job must name its dates), before any read."""
-        from airflow_provider_sesexport.exceptions import SesExportRecordsError
-        from airflow_provider_sesexport.records import MESSAGE_INSIGHTS, METRICS_DATA
-        from airflow_provider_sesexport.transfers._sql_tables import TABLES
-
         source_type = job.get("ExportSourceType")
         if source_type not in TABLES:
             raise SesExportRecordsError(
@@ -216,9 +222,6 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
     @staticmethod
     def _rows(job_id: str, job: dict[str, Any], records: Iterator[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
         """The (lazy) rows of the export's records."""
-        from airflow_provider_sesexport.records import MESSAGE_INSIGHTS
-        from airflow_provider_sesexport.transfers._sql_tables import insights_rows, metrics_rows
-
         if job.get("ExportSourceType") == MESSAGE_INSIGHTS:
             return insights_rows(records, job_id)
         source = job["ExportDataSource"]["MetricsDataSource"]
@@ -227,9 +230,6 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
     @staticmethod
     def _count_check(job_id: str, job: dict[str, Any], records: _Counted, table: str) -> Callable[[int], None]:
         """The check run before the commit: the records read against ``ExportedRecordsCount`` when SES gives it."""
-        from airflow_provider_sesexport.exceptions import SesExportTransferError
-        from airflow_provider_sesexport.utils.job_summary import statistics_of
-
         expected = statistics_of(job)["ExportedRecordsCount"]
 
         def check(rows: int) -> None:
@@ -244,9 +244,6 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
 
     def _prepare_table(self, sql_hook: Any, database: str | None, layout: TableLayout, table: str) -> None:
         """Create the table (``create_table``), then check it exists with the layout's columns, before any row."""
-        from airflow_provider_sesexport.exceptions import SesExportInputError
-        from airflow_provider_sesexport.utils.validation import invalid
-
         if self.create_table:
             if database is None:
                 raise invalid(

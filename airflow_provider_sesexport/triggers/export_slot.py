@@ -11,9 +11,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_sesexport.triggers import poller as _poller
 from airflow_provider_sesexport.triggers.ses_export import naming_the_deferred_try
 from airflow_provider_sesexport.utils import aws_errors
+from airflow_provider_sesexport.utils.export_job import INTERMEDIATE_STATES, to_iso, utcnow
 from airflow_provider_sesexport.utils.export_slots import SlotWait
-from airflow_provider_sesexport.utils.job_states import INTERMEDIATE_STATES
-from airflow_provider_sesexport.utils.job_summary import to_iso, utcnow
 from airflow_provider_sesexport.utils.validation import validate_deadline, validate_poll_interval, validate_seconds
 
 #: Event statuses: a slot may be free (the task tries CreateExportJob again), the limit passed, or no client.

@@ -38,6 +38,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_sesexport._compat import get_async_client
+from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook, mask_answer_urls
 from airflow_provider_sesexport.utils import aws_errors
 from airflow_provider_sesexport.utils.export_job import interpret_export_job
 
@@ -116,8 +118,6 @@ async def open_client(spec: ClientSpec) -> ClientHandle:
     Credentials and the connection are loaded in a worker thread (see
     :func:`~airflow_provider_sesexport._compat.get_async_client`), not on the event loop.
     """
-    from airflow_provider_sesexport._compat import get_async_client
-    from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook, mask_answer_urls
 
     def make_hook() -> SesExportJobHook:
         return SesExportJobHook(

@@ -12,9 +12,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportJobNotFoundError
 from airflow_provider_sesexport.triggers import poller as _poller
 from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.export_job import ExportJobOutcome, raise_for_outcome
-from airflow_provider_sesexport.utils.job_states import FINISHED_OUTCOMES, INTERMEDIATE_STATES
-from airflow_provider_sesexport.utils.job_summary import to_iso, utcnow
+from airflow_provider_sesexport.utils.export_job import (
+    FINISHED_OUTCOMES,
+    INTERMEDIATE_STATES,
+    ExportJobOutcome,
+    raise_for_outcome,
+    to_iso,
+    utcnow,
+)
 from airflow_provider_sesexport.utils.validation import validate_deadline, validate_job_id, validate_poll_interval
 
 #: Event statuses this trigger emits: a finished job's outcome, or why the wait ended without one.

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from airflow_provider_sesexport.exceptions import SesExportNoSlotError
-from airflow_provider_sesexport.utils.job_summary import to_iso, utcnow
+from airflow_provider_sesexport.utils.export_job import to_iso, utcnow
 
 #: Pause after the first refused attempt, in seconds; every later pause doubles, up to the cap.
 FIRST_PAUSE = 2.0

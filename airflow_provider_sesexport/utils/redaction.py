@@ -55,11 +55,17 @@ _VALUE = rf"(?:(?!%(?:25){{0,3}}26)[^\s&'\"<>\\,;)\]}}])+{_POSSESSIVE}"
 # separators, the value. A run of blanks alone separates a value only when it is secret-shaped (20 characters or
 # more), so prose such as "X-Amz-Signature mismatch" keeps its words. The runs are possessive (``*+``): never given
 # back, so matching stays linear and a scrubbed text is a fixed point (``==<redacted>`` is no separator and value).
-_SECRET_VALUE = re.compile(
+_SECRET_VALUE = (
     rf"{_NAME}((?:{_AROUND})*{_POSSESSIVE}{_CORE}(?:{_AROUND}|{_CORE})*{_POSSESSIVE})({_VALUE})"
-    rf"|{_NAME}([ ]+{_POSSESSIVE})([A-Za-z0-9+/=%_.~-]{{20,}}{_POSSESSIVE})",
-    re.IGNORECASE,
+    rf"|{_NAME}([ ]+{_POSSESSIVE})([A-Za-z0-9+/=%_.~-]{{20,}}{_POSSESSIVE})"
 )
+
+
+@functools.cache
+def _secret_value() -> re.Pattern[str]:
+    # Compiled on first use, not at import: it takes milliseconds, and a DAG file importing our operators loads
+    # this module without scrubbing anything.
+    return re.compile(_SECRET_VALUE, re.IGNORECASE)
 
 
 def redact_url(url: str | None) -> str | None:
@@ -97,7 +103,7 @@ def redact_text(text: str, known: Iterable[str] = ()) -> str:
         text = _known_pattern(tuple(sorted(set(known)))).sub(REDACTED, text)
     text = _URL.sub(lambda m: redact_url(m.group(0)) or "", text)
     text = _SIGNED_QUERY.sub("?" + REDACTED, text)
-    return _SECRET_VALUE.sub(_redact_value, text)
+    return _secret_value().sub(_redact_value, text)
 
 
 def _redact_value(match: re.Match[str]) -> str:

@@ -6,12 +6,19 @@ import datetime as dt
 import logging
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import botocore
 
 from airflow_provider_sesexport.exceptions import SesExportInputError
-
-if TYPE_CHECKING:
-    from airflow_provider_sesexport.utils.model_validation import Violation
+from airflow_provider_sesexport.utils.model_validation import (
+    ParamValidationFailed,
+    Violation,
+    check_request,
+    date_range_violation,
+    operation_model,
+    partial_day_violation,
+)
 
 __all__ = ["SesExportInputError"]  # re-exported: it lived here first
 
@@ -115,8 +122,6 @@ def validate_against_model(operation: str, request: dict[str, Any], params: dict
     :param params: the user-facing parameter each top-level request member came from,
         e.g. ``{"ExportDataSource": "export_data_source"}``.
     """
-    from airflow_provider_sesexport.utils.model_validation import ParamValidationFailed, check_request
-
     try:
         violations = check_request(operation, request)
     except ParamValidationFailed as exc:
@@ -159,8 +164,6 @@ def _check_max_results(source: dict[str, Any]) -> None:
     """
     if "MaxResults" not in source:
         return
-    from airflow_provider_sesexport.utils.model_validation import operation_model
-
     value = source["MaxResults"]
     shape = _source_shape(operation_model("CreateExportJob"), "MessageInsightsDataSource").members["MaxResults"]
     low, high = shape.metadata.get("min", 1), shape.metadata.get("max", 10_000)
@@ -194,8 +197,6 @@ def _check_model_knows(name: str, source: dict[str, Any]) -> None:
     :param name: the data source's member name.
     :param source: the data source.
     """
-    from airflow_provider_sesexport.utils.model_validation import operation_model
-
     shape = _source_shape(operation_model("CreateExportJob"), name)
     missing: list[tuple[str, str]] = []
     if name == "MetricsDataSource":
@@ -210,8 +211,6 @@ def _check_model_knows(name: str, source: dict[str, Any]) -> None:
                 known = shape.members[field].members
                 missing += [(field, k) for k in _NEWER_MODEL_FILTERS if k in filters and k not in known]
     if missing:
-        import botocore
-
         field, key = missing[0]
         raise SesExportInputError(
             f"Invalid export_data_source.{name}.{field}: {key!r} is not in the sesv2 model of the installed "
@@ -289,8 +288,6 @@ def build_create_export_job_request(export_data_source: Any, data_format: Any) -
                 f"export_data_source.{name}.{field}", source.get(field), "a datetime, date or ISO-8601 string"
             )
         source[field] = to_utc_datetime(source[field], f"export_data_source.{name}.{field}")
-    from airflow_provider_sesexport.utils.model_validation import date_range_violation, partial_day_violation
-
     date_range = date_range_violation(source, f"ExportDataSource.{name}")
     if date_range is not None:
         raise _input_error(date_range, _CREATE_PARAMS)

@@ -17,7 +17,6 @@ from airflow_provider_sesexport.hooks._download import (
     _Transient,
     parse_s3_url,
 )
-from airflow_provider_sesexport.hooks.ses_export import SesExportDownloadMixin
 from tests.leakcheck import plant_url
 
 
@@ -40,17 +39,23 @@ def test_s3_error_text_keeps_code_and_message_only() -> None:
     assert "s3cr3t" not in _s3_error_text(url_in_message)
 
 
-class FakeHook(SesExportDownloadMixin):
-    """A hook whose GetExportJob hands out numbered URLs; the readers are scripted per attempt."""
+class FakeHook:
+    """What a stream is given: a URL refresher handing out a new planted URL per call; the readers are scripted."""
 
     log = logging.getLogger("fake")
 
     def __init__(self) -> None:
         self.calls = 0
 
-    def _fresh_export_url(self, job_id: str) -> tuple[str, dt.datetime, dict[str, Any]]:
+    def fresh_url(self) -> tuple[str, dt.datetime, dict[str, Any]]:
         self.calls += 1
-        return plant_url("https://h/f"), dt.datetime.now(dt.timezone.utc), {"JobId": job_id}
+        return plant_url("https://h/f"), dt.datetime.now(dt.timezone.utc), {"JobId": "job"}
+
+    def no_s3(self) -> Any:
+        raise AssertionError("an https download asked for the S3 client")
+
+    def stream(self, **kwargs: Any) -> ExportStream:
+        return ExportStream("job", self.fresh_url, self.no_s3, log=self.log, **kwargs)
 
 
 def scripted(stream: ExportStream, attempts: list[Any]) -> None:
@@ -70,7 +75,7 @@ def scripted(stream: ExportStream, attempts: list[Any]) -> None:
 
 def test_progress_resets_the_failure_budget() -> None:
     hook = FakeHook()
-    stream = ExportStream(hook, "job", max_attempts=2, retry_delay=0)
+    stream = hook.stream(max_attempts=2, retry_delay=0)
     # Five failures in total, but never two in a row without progress.
     scripted(
         stream,
@@ -82,7 +87,7 @@ def test_progress_resets_the_failure_budget() -> None:
 
 def test_attempts_without_progress_give_up() -> None:
     hook = FakeHook()
-    stream = ExportStream(hook, "job", max_attempts=3, retry_delay=0)
+    stream = hook.stream(max_attempts=3, retry_delay=0)
     scripted(stream, [(b"", _Transient("drop"))] * 3)
     with pytest.raises(SesExportDownloadError, match=r"drop; gave up after 3 attempts in a row.*0 bytes received"):
         b"".join(stream)
@@ -91,21 +96,21 @@ def test_attempts_without_progress_give_up() -> None:
 
 def test_short_body_without_error_is_resumed() -> None:
     hook = FakeHook()
-    stream = ExportStream(hook, "job", retry_delay=0)
+    stream = hook.stream(retry_delay=0)
     scripted(stream, [(b"abcd", None), (b"efghij", None)])
     assert b"".join(stream) == b"abcdefghij"
     assert stream.resumes == 1
 
 
 def test_more_bytes_than_announced_is_an_error() -> None:
-    stream = ExportStream(FakeHook(), "job", retry_delay=0)
+    stream = FakeHook().stream(retry_delay=0)
     scripted(stream, [(b"0123456789X", None)])
     with pytest.raises(SesExportDownloadError, match="more than the 10 bytes"):
         b"".join(stream)
 
 
 def test_size_or_etag_change_is_an_error() -> None:
-    stream = ExportStream(FakeHook(), "job")
+    stream = FakeHook().stream()
     stream._check_total(100, '"a"')
     stream._check_total(100, '"a"')
     with pytest.raises(SesExportDownloadError, match="changed size"):
@@ -115,20 +120,20 @@ def test_size_or_etag_change_is_an_error() -> None:
 
 
 def test_skip_drops_exactly_the_delivered_prefix() -> None:
-    stream = ExportStream(FakeHook(), "job")
+    stream = FakeHook().stream()
     assert b"".join(stream._skip(iter([b"abc", b"defg", b"h"]), 5)) == b"fgh"
     assert b"".join(stream._skip(iter([b"abc"]), 0)) == b"abc"
 
 
 def test_safe_url_is_redacted() -> None:
-    stream = ExportStream(FakeHook(), "job").open()
+    stream = FakeHook().stream().open()
     assert stream.safe_url == "https://h/f?<redacted>"
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "1"])
 def test_chunk_size_must_be_a_positive_int(bad: Any) -> None:
     with pytest.raises(ValueError, match="Invalid chunk_size"):
-        ExportStream(FakeHook(), "job", chunk_size=bad)
+        FakeHook().stream(chunk_size=bad)
 
 
 class FakeRaw:
@@ -181,8 +186,7 @@ def test_a_connection_broken_while_reading_an_error_body_is_transient_resumed_an
     from tests.leakcheck import find_leaks
 
     hook = FakeHook()
-    hook.verify = None
-    stream = ExportStream(hook, "job", retry_delay=0).open()
+    stream = hook.stream(retry_delay=0).open()
     signature = parse_qs(urlsplit(stream.url or "").query)["X-Amz-Signature"][0]
     reset = ProtocolError(f"Connection reset reading /f?X-Amz-Signature={signature[:20]}\n{signature[20:]}")
     data = b"ISP,VOLUME\n"

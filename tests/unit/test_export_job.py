@@ -20,7 +20,7 @@ from airflow_provider_sesexport.exceptions import (
 )
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.triggers.ses_export import summary_from_event
-from airflow_provider_sesexport.utils import aws_errors, job_states
+from airflow_provider_sesexport.utils import aws_errors, export_job, job_states, job_summary
 from airflow_provider_sesexport.utils.export_job import (
     ExportJobOutcome,
     interpret_export_job,
@@ -103,7 +103,7 @@ def test_observe_logs_one_poll_line_and_the_unknown_status_warning() -> None:
 
 
 def test_waiter_json_lists_exactly_the_state_sets() -> None:
-    """The waiter is the one place besides job_states that names the statuses: they must agree."""
+    """The waiter is the one place besides utils/export_job.py that names the statuses: they must agree."""
     path = Path(__file__).parents[2] / "airflow_provider_sesexport" / "waiters" / "sesv2.json"
     acceptors = json.loads(path.read_text())["waiters"]["export_job_complete"]["acceptors"]
     by_state: dict[str, set[str]] = {}
@@ -111,10 +111,28 @@ def test_waiter_json_lists_exactly_the_state_sets() -> None:
         assert acceptor["matcher"] == "path" and acceptor["argument"] == "JobStatus"
         by_state.setdefault(acceptor["state"], set()).add(acceptor["expected"])
     assert by_state == {
-        "success": set(job_states.SUCCESS_STATES),
-        "failure": set(job_states.FAILURE_STATES),
-        "retry": set(job_states.INTERMEDIATE_STATES),
+        "success": set(export_job.SUCCESS_STATES),
+        "failure": set(export_job.FAILURE_STATES),
+        "retry": set(export_job.INTERMEDIATE_STATES),
     }
+
+
+def test_the_state_sets_are_the_one_modules_wherever_they_are_imported_from() -> None:
+    """The hook's class attributes and the import paths the rules had before they moved name the same objects."""
+    from airflow_provider_sesexport.hooks import _download
+    from airflow_provider_sesexport.hooks import ses_export as hook_module
+
+    for name in ("INTERMEDIATE_STATES", "SUCCESS_STATES", "FAILURE_STATES"):
+        leaf = getattr(export_job, name)
+        assert getattr(SesExportJobHook, name) is leaf and getattr(hook_module, name) is leaf, name
+    moved = [(job_states, name) for name in job_states.__all__] + [(job_summary, name) for name in job_summary.__all__]
+    assert len(moved) > 15
+    for module, name in moved:
+        assert getattr(module, name) is getattr(export_job, name), (module.__name__, name)
+    assert (hook_module.DEFAULT_CHUNK_SIZE, hook_module.DEFAULT_MAX_ATTEMPTS) == (
+        _download.DEFAULT_CHUNK_SIZE,
+        _download.DEFAULT_MAX_ATTEMPTS,
+    )
 
 
 @pytest.mark.parametrize(
@@ -139,9 +157,11 @@ def hook() -> SesExportJobHook:
 def test_wait_goes_through_waiter_with_logging(hook: SesExportJobHook, waiter_sleeps: list[float]) -> None:
     from airflow.providers.amazon.aws.utils import waiter_with_logging
 
+    from airflow_provider_sesexport.hooks import ses_export
+
     with (
         Stubber(hook.conn) as stubber,
-        mock.patch.object(waiter_with_logging, "wait", wraps=waiter_with_logging.wait) as wait,
+        mock.patch.object(ses_export, "wait", wraps=waiter_with_logging.wait) as wait,
     ):
         stubber.add_response("get_export_job", job_response("PROCESSING"), {"JobId": "job-1"})
         stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})

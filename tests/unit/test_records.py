@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
-import subprocess
-import sys
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
@@ -155,16 +153,6 @@ LAYOUTS: dict[str, tuple[Callable[[], bytes], str, str]] = {
 
 def split(data: bytes, size: int) -> Iterator[bytes]:
     return (data[i : i + size] for i in range(0, len(data), size))
-
-
-def test_importing_the_hook_does_not_import_the_reader() -> None:
-    probe = (
-        "import sys, airflow_provider_sesexport.hooks.ses_export as h; "
-        "assert hasattr(h.SesExportJobHook, 'iter_export_records'); "
-        "print('airflow_provider_sesexport.records' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
-    assert out.stdout.strip().splitlines()[-1] == "False"
 
 
 # -- each layout, normalised ------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ def _run_with(
     op = SesExportToSqlOperator(**{**REQUIRED, **kwargs})
     ses = mock.Mock(get_export_job=mock.Mock(return_value=job), iter_export_records=mock.Mock(return_value=records))
     with (
-        mock.patch("airflow_provider_sesexport._compat.get_connection", return_value=connection),
+        mock.patch("airflow_provider_sesexport.transfers.ses_export_to_sql.get_connection", return_value=connection),
         mock.patch.object(SesExportToSqlOperator, "hook", ses),
     ):
         try:
@@ -226,7 +226,7 @@ def test_create_table_on_another_database_names_the_parameter() -> None:
     ses = mock.Mock(get_export_job=mock.Mock(return_value={**COMPLETED, "ExportSourceType": "MESSAGE_INSIGHTS"}))
     op = SesExportToSqlOperator(**REQUIRED, create_table=True)
     with (
-        mock.patch("airflow_provider_sesexport._compat.get_connection", return_value=connection),
+        mock.patch("airflow_provider_sesexport.transfers.ses_export_to_sql.get_connection", return_value=connection),
         mock.patch.object(SesExportToSqlOperator, "hook", ses),
         pytest.raises(SesExportInputError, match="Invalid create_table=True: expected False for this connection"),
     ):

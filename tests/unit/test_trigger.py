@@ -1095,7 +1095,7 @@ def test_the_triggerers_client_registers_answer_urls_before_botocore_parses_them
             aws_access_key_id="AKIDEXAMPLE",
             aws_secret_access_key="example",
         )
-        with mock.patch("airflow_provider_sesexport._compat.get_async_client", mock.AsyncMock(return_value=creator)):
+        with mock.patch.object(poller_mod, "get_async_client", mock.AsyncMock(return_value=creator)):
             client, close = await poller_mod.open_client(poller_mod.ClientSpec.of(None, "us-east-1", None, None))
         try:
             await client.meta.events.emit(
