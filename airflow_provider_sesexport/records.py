@@ -46,9 +46,10 @@ import queue
 import re
 import threading
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportRecordsError
 from airflow_provider_sesexport.utils.chunks import GZIP_MAGIC, ChunkReader
@@ -73,10 +74,15 @@ Source = IO[bytes] | Iterable[bytes] | bytes | bytearray | memoryview
 Record = dict[str, Any]
 
 _READ_SIZE = 1024 * 1024
-#: A JSON line (a Message Insights object, or a whole metrics array) may not be longer than this many characters.
-MAX_JSON_LINE_CHARS = 32 * 1024 * 1024
+#: A JSON line (a Message Insights object, or a whole metrics array) may not be longer than this many bytes.
+MAX_JSON_LINE_BYTES = 32 * 1024 * 1024
 
 _WHITESPACE = b" \t\r\n"
+#: The bytes that make a CSV file's rows and fields (for the csv module's default dialect): counting deletes the
+#: others before parsing, so the parser makes empty fields (no string to build) in the same rows. The same rows for
+#: well-formed CSV (RFC 4180: a quote only opens a field or doubles inside a quoted one), which SES writes.
+_CSV_STRUCTURE = b'",\r\n'
+_NOT_CSV_STRUCTURE = bytes(b for b in range(256) if b not in _CSV_STRUCTURE)
 _METRIC_COLUMN = re.compile(r"[A-Z][A-Z0-9_]*_(?:VOLUME|RATE)")
 _JSON_SPACE = re.compile(r"[ \t\r\n]*")
 
@@ -95,8 +101,8 @@ def _chunks(source: Source) -> Iterator[bytes]:
         yield chunk
 
 
-def _open_text(source: Source) -> io.TextIOWrapper:
-    """``source`` as text: gunzipped when it starts with gzip's magic bytes, UTF-8 with its byte order mark dropped."""
+def _content(source: Source) -> IO[bytes]:
+    """The content of ``source`` as a binary file: gunzipped when it starts with gzip's magic bytes."""
     chunks = _chunks(source)
     head = b""
     for chunk in chunks:
@@ -104,15 +110,21 @@ def _open_text(source: Source) -> io.TextIOWrapper:
         if len(head) >= len(GZIP_MAGIC):
             break
     content = io.BufferedReader(ChunkReader(chain([head], chunks)), _READ_SIZE)
-    if head.startswith(GZIP_MAGIC):  # concatenated members read too, in bounded steps
-        return io.TextIOWrapper(gzip.GzipFile(fileobj=content, mode="rb"), encoding="utf-8-sig", newline="")
-    return io.TextIOWrapper(content, encoding="utf-8-sig", newline="")
+    if head.startswith(GZIP_MAGIC):
+        return cast(IO[bytes], gzip.GzipFile(fileobj=content, mode="rb"))  # members read in bounded steps
+    return content
 
 
-def _first_line(text: io.TextIOWrapper) -> tuple[str | None, int]:
-    """The first line with content (at most :data:`MAX_JSON_LINE_CHARS` + 1 characters), and the line's number."""
+def _first_line(content: IO[bytes]) -> tuple[bytes | None, int]:
+    """
+    The first line with content (without a byte order mark; at most :data:`MAX_JSON_LINE_BYTES` + 1 bytes).
+
+    :return: the line, or None when there is none, and the line's number.
+    """
     number = 0
-    while line := text.readline(MAX_JSON_LINE_CHARS + 1):
+    while line := content.readline(MAX_JSON_LINE_BYTES + 1):
+        if not number:
+            line = line.removeprefix(codecs.BOM_UTF8)
         number += 1
         if line.strip():
             return line, number
@@ -164,28 +176,33 @@ def count_records(source: Source, *, source_type: str | None = None, data_format
     :return: the number of records (CSV rows after the header, JSON objects).
     :raises SesExportRecordsError: as :func:`iter_records`.
     """
-    return sum(1 for _ in _parse(source, source_type, data_format, None))
+    return sum(_parse(source, source_type, data_format, None))
 
 
 def _parse(
     source: Source, source_type: str | None, data_format: str | None, timestamp: _Converter | None
 ) -> Iterator[Any]:
-    """The records of ``source``; with ``timestamp`` None, the parsed rows or objects unconverted (for counting)."""
+    """The records of ``source``; with ``timestamp`` None (counting), numbers of records that add up to the count."""
     source_type = _check_choice("source_type", source_type, SOURCE_TYPES)
     data_format = _check_choice("data_format", data_format, DATA_FORMATS)
-    text = _open_text(source)
+    content = _content(source)
     try:
-        first, number = _first_line(text)
+        first, number = _first_line(content)
         if first is None:
             return  # empty (or blank): no records
-        kind = "JSON" if first.lstrip()[:1] in ("[", "{") else "CSV"
+        kind = "JSON" if first.lstrip()[:1] in (b"[", b"{") else "CSV"
         if data_format is not None and kind != data_format:
-            found = f"starts with {first.lstrip()[:1]!r}" if kind == "JSON" else "does not start with [ or {"
+            found = f"starts with {first.lstrip()[:1].decode()!r}" if kind == "JSON" else "does not start with [ or {"
             raise SesExportRecordsError(f"The export job says DataFormat {data_format}, but the file {found}.")
-        if kind == "CSV":
-            yield from _csv_records(chain([first], text), number - 1, source_type, timestamp)
-        else:
-            yield from _json_records(first, number, text, source_type, timestamp)
+        if kind == "JSON":
+            yield from _json_records(first, number, content, source_type, timestamp)
+            return
+        if timestamp is None:  # counting: the parser sees only what makes rows and fields (see _CSV_STRUCTURE)
+            read = content.read
+            blocks = iter(lambda: read(_READ_SIZE).translate(None, _NOT_CSV_STRUCTURE), b"")
+            content = io.BufferedReader(ChunkReader(blocks), _READ_SIZE)
+        rest = io.TextIOWrapper(content, encoding="utf-8", newline="")
+        yield from _csv_records(chain([first.decode("utf-8")], rest), number - 1, source_type, timestamp)
     except UnicodeDecodeError as exc:
         raise SesExportRecordsError(f"The export file is not UTF-8 text: {exc.reason}.") from None
     except EOFError:
@@ -524,7 +541,7 @@ def _csv_records(
     lines: Iterable[str], before: int, source_type: str | None, timestamp: _Converter | None
 ) -> Iterator[Any]:
     """
-    The records of a CSV export (``timestamp`` None: its rows unconverted).
+    The records of a CSV export (``timestamp`` None: their number).
 
     :param lines: the file's lines from the header on.
     :param before: blank lines before the header (for the line numbers in errors).
@@ -535,6 +552,13 @@ def _csv_records(
         keys, converters, trailing = _csv_layout(header, source_type, timestamp or _text)
         missing = _missing_columns(keys) if any(key.lower() == "messageid" for key in keys) else {}
         width = len(header)
+        if timestamp is None:  # counting: rows by their number of fields, in C (a blank line has none)
+            widths = Counter(map(len, rows))
+            odd = next((n for n in widths if n not in (0, width)), None)
+            if odd is not None:
+                raise SesExportRecordsError(f"A line of the export file has {odd} fields, the header has {width}.")
+            yield widths[width]
+            return
         line = rows.line_num + 1  # where the next record starts (a quoted field may span lines)
         for row in rows:
             start, line = line, rows.line_num + 1
@@ -548,9 +572,6 @@ def _csv_records(
                 raise SesExportRecordsError(
                     f"Line {before + start} of the export file has a value in the unnamed last column."
                 )
-            if timestamp is None:
-                yield row
-                continue
             try:
                 # Not strict: with a trailing unnamed column, the row's last (empty) value is left out.
                 record = {key: convert(value) for key, convert, value in zip(keys, converters, row, strict=False)}
@@ -611,13 +632,13 @@ def _json_error(message: str) -> SesExportRecordsError:
     return SesExportRecordsError(f"The export file is not a JSON array of objects: {message}.")
 
 
-def _check_length(line: str, number: int) -> None:
-    """A typed error for a line cut at :data:`MAX_JSON_LINE_CHARS` + 1 characters by ``readline``."""
-    if len(line) > MAX_JSON_LINE_CHARS:
-        raise _json_error(f"line {number} is longer than {MAX_JSON_LINE_CHARS} characters")
+def _check_length(line: bytes, number: int) -> None:
+    """A typed error for a line cut at :data:`MAX_JSON_LINE_BYTES` + 1 bytes by ``readline``."""
+    if len(line) > MAX_JSON_LINE_BYTES:
+        raise _json_error(f"line {number} is longer than {MAX_JSON_LINE_BYTES} bytes")
 
 
-def _json_loads(line: str, number: int) -> Any:
+def _json_loads(line: bytes, number: int) -> Any:
     """One line's JSON value, or a typed error naming the line (never quoting it)."""
     try:
         return json.loads(line)
@@ -625,20 +646,20 @@ def _json_loads(line: str, number: int) -> Any:
         raise _json_error(f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})") from None
 
 
-def _json_objects(first: str, number: int, text: io.TextIOWrapper) -> Iterator[tuple[int, Any]]:
+def _json_objects(first: bytes, number: int, content: IO[bytes]) -> Iterator[tuple[int, Any]]:
     """``(line number, value)`` of each element, told by the first line: ``[`` alone, a whole array, or an object."""
     _check_length(first, number)
     opening = first.strip()
-    if opening.startswith("[") and opening != "[":  # the whole array on its first line (metrics)
+    if opening.startswith(b"[") and opening != b"[":  # the whole array on its first line (metrics)
         array = _json_loads(opening, number)
         if not isinstance(array, list):
             raise _json_error(f"line {number} holds more than the array")
         yield from ((number, element) for element in array)
         closed = True
     else:  # one object per line (Message Insights), in an array with leading commas or not
-        in_array, closed = opening == "[", opening != "["
+        in_array, closed = opening == b"[", opening != b"["
         expect_comma = False
-        lines = chain([] if in_array else [first], iter(lambda: text.readline(MAX_JSON_LINE_CHARS + 1), ""))
+        lines = chain([] if in_array else [first], iter(lambda: content.readline(MAX_JSON_LINE_BYTES + 1), b""))
         for number, line in enumerate(lines, start=number + in_array):  # noqa: B020  (the last number is used after)
             _check_length(line, number)
             value = line.strip()
@@ -646,35 +667,35 @@ def _json_objects(first: str, number: int, text: io.TextIOWrapper) -> Iterator[t
                 continue
             if closed and in_array:
                 raise _json_error(f"data after the closing ']' on line {number}")
-            if in_array and value == "]":
+            if in_array and value == b"]":
                 closed = True
                 continue
             if expect_comma:
-                if value[0] != ",":
+                if not value.startswith(b","):
                     raise _json_error(f"expected ',' or ']' at the start of line {number}")
                 value = value[1:]
             expect_comma = in_array
             yield number, _json_loads(value, number)
     if not closed:
         raise _json_error("the array is not closed (truncated file)")
-    for line in iter(lambda: text.readline(MAX_JSON_LINE_CHARS + 1), ""):
+    for line in iter(lambda: content.readline(MAX_JSON_LINE_BYTES + 1), b""):
         number += 1
         if line.strip():
             raise _json_error(f"data after the closing ']' on line {number}")
 
 
 def _json_records(
-    first: str, number: int, text: io.TextIOWrapper, source_type: str | None, timestamp: _Converter | None
+    first: bytes, number: int, content: IO[bytes], source_type: str | None, timestamp: _Converter | None
 ) -> Iterator[Any]:
-    """The records of a JSON export (``timestamp`` None: its objects unconverted)."""
+    """The records of a JSON export (``timestamp`` None: a 1 for each)."""
     normalise: Callable[[dict[str, Any]], Record] | None = None
-    for line, obj in _json_objects(first, number, text):
+    for line, obj in _json_objects(first, number, content):
         if not isinstance(obj, dict):
             raise _json_error(f"an element on line {line} is not an object (it is {type(obj).__name__})")
         if normalise is None:
             normalise = _json_layout(obj, source_type, timestamp or _text)
         if timestamp is None:
-            yield obj
+            yield 1
             continue
         try:
             record = normalise(obj)

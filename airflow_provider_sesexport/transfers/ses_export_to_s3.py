@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 #: S3 allows at most 10,000 parts per multipart upload.
 MAX_PARTS = 10_000
+#: A file up to this size is stored with one PutObject, as boto3's ``upload_file`` does (s3transfer's default
+#: threshold): a multipart upload costs three more requests, the larger part of copying an export of a few MiB.
+SINGLE_PUT_BYTES = 8 * MIB
 CONTENT_TYPES = {"CSV": "text/csv", "JSON": "application/json"}
 
 
@@ -293,7 +296,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
 
         content_type = "application/gzip" if self.gzip else CONTENT_TYPES.get(str(data_format).upper())
         config = TransferConfig(
-            multipart_threshold=part,
+            multipart_threshold=max(part, SINGLE_PUT_BYTES),
             multipart_chunksize=part,
             max_concurrency=self.max_concurrency,
             max_io_queue=self.max_concurrency,

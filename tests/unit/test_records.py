@@ -440,10 +440,10 @@ def test_unbalanced_quote_is_an_error_not_a_huge_field() -> None:
 def test_oversized_json_line_is_an_error(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
     import airflow_provider_sesexport.records as records
 
-    monkeypatch.setattr(records, "MAX_JSON_LINE_CHARS", 100)
-    with pytest.raises(SesExportRecordsError, match="is longer than 100 characters"):
+    monkeypatch.setattr(records, "MAX_JSON_LINE_BYTES", 100)
+    with pytest.raises(SesExportRecordsError, match="is longer than 100 bytes"):
         list(iter_records(split(data, 10)))
-    with pytest.raises(SesExportRecordsError, match="is longer than 100 characters"):
+    with pytest.raises(SesExportRecordsError, match="is longer than 100 bytes"):
         count_records(data)
 
 
@@ -466,7 +466,7 @@ BIG_ROWS = {
     ),
     "metrics-csv": (b"EMAIL_IDENTITY,SEND_VOLUME\n", b'"' + LONG.encode() + b'",120.0000\n', b""),
 }
-#: A metrics JSON export is one line, parsed whole: its length is bounded instead (records.MAX_JSON_LINE_CHARS).
+#: A metrics JSON export is one line, parsed whole: its length is bounded instead (records.MAX_JSON_LINE_BYTES).
 ONE_LINE_METRICS = (
     b'[{"isp":"first","metrics":{}}',
     b',{"email_identity":"' + LONG.encode() + b'","metrics":{"SEND_VOLUME":120.0000,"DELIVERY_RATE":0.9833}}',
@@ -512,11 +512,11 @@ def test_one_line_metrics_json_is_read_whole_up_to_its_bound(monkeypatch: pytest
 
     chunks, rows = generated(*ONE_LINE_METRICS, size=8 * 1024 * 1024)
     assert sum(1 for _ in iter_records(chunks())) == count_records(chunks()) == rows
-    monkeypatch.setattr(records, "MAX_JSON_LINE_CHARS", 4 * 1024 * 1024)
+    monkeypatch.setattr(records, "MAX_JSON_LINE_BYTES", 4 * 1024 * 1024)
     chunks, _ = generated(*ONE_LINE_METRICS, size=FILE_BYTES)
     tracemalloc.start()
     try:
-        with pytest.raises(SesExportRecordsError, match=f"line 1 is longer than {4 * 1024 * 1024} characters"):
+        with pytest.raises(SesExportRecordsError, match=f"line 1 is longer than {4 * 1024 * 1024} bytes"):
             count_records(chunks())
         _, peak = tracemalloc.get_traced_memory()
     finally:
