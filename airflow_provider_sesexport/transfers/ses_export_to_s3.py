@@ -15,7 +15,6 @@ from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_sesexport._compat import AssetOrDataset
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-from airflow_provider_sesexport.utils.chunks import GZIP_MAGIC
 
 # The destination and argument rules are imported inside the methods that apply them: a DAG file that imports
 # this module but builds no SesExportToS3Operator does not pay for them.
@@ -247,6 +246,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         from airflow_provider_sesexport.records import ExportCheck, RecordCounter
         from airflow_provider_sesexport.transfers._conditional_write import create_only
         from airflow_provider_sesexport.transfers._pipe import gzip_transform
+        from airflow_provider_sesexport.utils.chunks import GZIP_MAGIC
         from airflow_provider_sesexport.utils.job_summary import statistics_of
 
         data_format = (stream.job.get("ExportDestination") or {}).get("DataFormat")
