@@ -16,7 +16,8 @@ Real SES writes layouts botocore's model does not describe:
 
 CSV files are read by :mod:`csv`; a JSON file whose first line is a whole array by one :func:`json.loads`, and one
 whose first line is ``[`` (or an object) by :func:`json.loads` on each line. Counting
-(:func:`count_records`, :class:`RecordCounter`) runs the same parsers, only without converting values.
+(:func:`count_records`, :class:`RecordCounter`) runs the same parsers without converting values; for CSV, on the
+bytes that make rows and fields only (quotes, commas, line ends), which gives the same rows at a third of the cost.
 
 Records are dicts with normalised values: ``""`` becomes ``None``; Message Insights timestamps
 (columns whose name ends with ``timestamp``) become timezone-aware UTC datetimes; metric values
