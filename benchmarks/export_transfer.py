@@ -16,6 +16,7 @@ Each method runs in its own subprocess, which reports its wall time and peak RSS
 Peak RSS is shown whole and as the copy's own share ("copy Δ" = peak minus the RSS after imports,
 before the copy: Airflow's import alone is ~120 MiB). Run e.g.::
 
+    python benchmarks/export_transfer.py      # 4 MiB and 256 MiB, each ratio to the floor against its target
     python benchmarks/export_transfer.py --size 100MiB
     python benchmarks/export_transfer.py --size 1GiB
     python benchmarks/export_transfer.py --size 4GiB --methods operator,floor
@@ -356,9 +357,18 @@ def run_method(method: str, job_id: str, ses: str, s3: str, env: dict[str, str])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+#: The wall-time ratio to the floor the copy must keep at each size (issue 21): about the largest real export, and big.
+TARGETS = {4 * MIB: 1.5, 256 * MIB: 1.1}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=parse_size, default=parse_size("1GiB"), help="export file size (default 1GiB)")
+    parser.add_argument(
+        "--size",
+        type=lambda text: [parse_size(part) for part in text.split(",")],
+        default=[4 * MIB, 256 * MIB],
+        help="export file size(s), comma-separated (default 4MiB,256MiB: the sizes with a target)",
+    )
     parser.add_argument("--methods", default="operator,naive,floor", help="comma-separated subset")
     parser.add_argument(
         "--operator-kwargs", default="{}", help="JSON of extra operator arguments, e.g. '{\"max_concurrency\": 8}'"
@@ -372,14 +382,29 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.job_id, args.ses, args.s3, f"bench/{args.worker}.csv")))
         return
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    ratios = {}
+    for size in args.size:
+        results, actual = measure(size, methods, args.operator_kwargs, args.repeat)
+        report(results, actual)
+        print()
+        if "operator" in results and "floor" in results:
+            ratios[size] = results["operator"]["wall"] / results["floor"]["wall"]
+    print(f"{'figure':<44} {'ratio':>7} {'target':>7}")
+    for size, ratio in ratios.items():
+        target = TARGETS.get(size)
+        verdict = "" if target is None else f"{'<=' if ratio <= target else '>'} {target:.1f}"
+        print(f"{f'wall time vs floor at {size / MIB:g} MiB':<44} {ratio:>7.2f} {verdict:>7}")
 
+
+def measure(size: int, methods: list[str], operator_kwargs: str, repeat: int) -> tuple[dict[str, Any], int]:
+    """Each method's median figures for an export file of about ``size`` bytes, and the file's exact size."""
     sys.path.insert(0, str(REPO))
     from ses_export_emulator import SesExportEmulator
 
     with SesExportEmulator(port=0, time_scale=0.01, create_rate_limit=None) as probe:
         _, base_size = create_job(probe)
-    multiplier = max(1, math.ceil(args.size / base_size))
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    multiplier = max(1, math.ceil(size / base_size))
     home = tempfile.mkdtemp(prefix="bench-airflow-home-")
     with (
         SesExportEmulator(port=0, time_scale=0.01, create_rate_limit=None, row_multiplier=multiplier) as emu,
@@ -398,11 +423,11 @@ def main() -> None:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
-            "BENCH_OPERATOR_KWARGS": args.operator_kwargs,
+            "BENCH_OPERATOR_KWARGS": operator_kwargs,
         }
         print(f"export file: {size / MIB:.1f} MiB ({size} bytes); python {sys.version.split()[0]}")
         runs: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-        for _ in range(max(1, args.repeat)):
+        for _ in range(max(1, repeat)):
             for method in methods:  # interleaved, so background load hits every method alike
                 result = run_method(method, job_id, emu.endpoint_url, s3, env)
                 stored = s3_client(s3).head_object(Bucket=BUCKET, Key=f"bench/{method}.csv")["ContentLength"]
@@ -420,7 +445,7 @@ def main() -> None:
             "cpu": sorted(r["cpu"] for r in rs)[len(rs) // 2],
         }
     print(f"{len(next(iter(runs.values())))} run(s) per method, median wall time, highest peak RSS")
-    report(results, size)
+    return results, size
 
 
 def report(results: dict[str, dict[str, Any]], size: int) -> None:

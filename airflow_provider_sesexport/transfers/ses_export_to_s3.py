@@ -14,7 +14,11 @@ from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
 from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 
 from airflow_provider_sesexport._compat import AssetOrDataset
-from airflow_provider_sesexport.exceptions import SesExportDestinationExistsError, SesExportTransferError
+from airflow_provider_sesexport.exceptions import (
+    SesExportDestinationExistsError,
+    SesExportRecordsError,
+    SesExportTransferError,
+)
 from airflow_provider_sesexport.hooks._download import ExportStream
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.links import S3ObjectLink
@@ -28,6 +32,7 @@ from airflow_provider_sesexport.transfers._destination import (
     s3_uri,
 )
 from airflow_provider_sesexport.transfers._pipe import ChunkReader, gzip_transform
+from airflow_provider_sesexport.utils.chunks import GZIP_MAGIC
 from airflow_provider_sesexport.utils.export_job import statistics_of
 from airflow_provider_sesexport.utils.validation import invalid, validate_job_id
 
@@ -37,8 +42,10 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 #: S3 allows at most 10,000 parts per multipart upload.
 MAX_PARTS = 10_000
+#: A file up to this size is stored with one PutObject, as boto3's ``upload_file`` does (s3transfer's default
+#: threshold): a multipart upload costs three more requests, the larger part of copying an export of a few MiB.
+SINGLE_PUT_BYTES = 8 * MIB
 CONTENT_TYPES = {"CSV": "text/csv", "JSON": "application/json"}
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
@@ -56,7 +63,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
     objects of the JSON array, read by :mod:`airflow_provider_sesexport.records`) must equal
     ``Statistics.ExportedRecordsCount`` when AWS gives it (real SES returns only ``ProcessedRecordsCount``);
     on a mismatch the upload is aborted (no object is written) and the task fails. A file with no records is
-    stored, with a warning.
+    stored, with a warning; so is one whose records cannot be parsed (``records`` null), unless AWS gave a count.
 
     With ``replace=False`` the write is conditional (``If-None-Match: *``): of two copies to the same key at once
     (two DAG runs, a backfill beside a scheduled run), one stores its object and the other fails with
@@ -229,7 +236,9 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
 
         data_format = (stream.job.get("ExportDestination") or {}).get("DataFormat")
         expected = statistics_of(stream.job)["ExportedRecordsCount"]
-        counter = RecordCounter() if str(data_format).upper() in CONTENT_TYPES else None
+        # Counted by the reader's parser, in a thread of its own fed the chunks as they pass.
+        counter = RecordCounter(data_format=str(data_format)) if str(data_format).upper() in CONTENT_TYPES else None
+        records: int | None = None
         check = ExportCheck(stream)
         first = next(stream, b"")  # the first response tells the size, which sets the part size
         part = self._part_size(stream.size)
@@ -245,15 +254,26 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
             return compress(chunk) if compress else chunk
 
         def finish() -> bytes:
+            nonlocal records
             if stream.size is not None and stream.bytes_read != stream.size:
                 raise SesExportTransferError(
                     f"Received {stream.bytes_read} bytes of SES export job {stream.job_id!r}, "
                     f"but the server announced {stream.size}."
                 )
             check.finish()
-            if counter is not None and expected is not None and counter.records != expected:
+            if counter is not None:
+                try:
+                    records = counter.records
+                except SesExportRecordsError as exc:
+                    if expected is not None:
+                        raise SesExportTransferError(
+                            f"SES export job {stream.job_id!r}: its records cannot be counted ({exc}); "
+                            f"not writing s3://{bucket}/{key}."
+                        ) from None
+                    self.log.warning("SES export job %s: records not counted: %s", stream.job_id, exc)
+            if records is not None and expected is not None and records != expected:
                 raise SesExportTransferError(
-                    f"SES export job {stream.job_id!r}: the file has {counter.records} records but "
+                    f"SES export job {stream.job_id!r}: the file has {records} records but "
                     f"Statistics.ExportedRecordsCount is {expected}; not writing s3://{bucket}/{key}. "
                     "The export is inconsistent: create a new export job."
                 )
@@ -261,7 +281,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
 
         content_type = "application/gzip" if self.gzip else CONTENT_TYPES.get(str(data_format).upper())
         config = TransferConfig(
-            multipart_threshold=part,
+            multipart_threshold=max(part, SINGLE_PUT_BYTES),
             multipart_chunksize=part,
             max_concurrency=self.max_concurrency,
             max_io_queue=self.max_concurrency,
@@ -274,9 +294,13 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         extra_args = {**s3.extra_args, **({"ContentType": content_type} if content_type else {})}
         # boto3's managed transfer on the S3Hook's client: multipart, parts uploaded in parallel.
         upload = partial(s3.get_conn().upload_fileobj, Bucket=bucket, Key=key, ExtraArgs=extra_args, Config=config)
-        with nullcontext() if self.replace else create_only(s3.get_conn(), bucket, key):
-            size = self._stream_into(upload, chain([first], stream), transform, finish)
-        return size, counter.records if counter is not None else None
+        try:
+            with nullcontext() if self.replace else create_only(s3.get_conn(), bucket, key):
+                size = self._stream_into(upload, chain([first], stream), transform, finish)
+        finally:
+            if counter is not None:
+                counter.close()
+        return size, records
 
     def _stream_into(
         self,

@@ -16,7 +16,7 @@ from packaging.version import Version
 
 from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportDestinationExistsError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator
+from airflow_provider_sesexport.transfers.ses_export_to_s3 import SINGLE_PUT_BYTES, SesExportToS3Operator
 from ses_export_emulator import SesExportEmulator
 from tests.airflow_names import allow_execute_in_this_thread
 from tests.integration.conftest import MotoS3
@@ -192,7 +192,7 @@ def race(ops: list[SesExportToS3Operator], monkeypatch: pytest.MonkeyPatch) -> l
     ("rows", "multiplier"),
     [
         pytest.param(300, 1, id="put_object"),
-        pytest.param(3_000, 10, id="multipart", marks=pytest.mark.ses_export_emulator(row_multiplier=10)),
+        pytest.param(3_000, 20, id="multipart", marks=pytest.mark.ses_export_emulator(row_multiplier=20)),
     ],
 )
 def test_two_copies_to_one_key_at_once_one_wins(
@@ -206,7 +206,7 @@ def test_two_copies_to_one_key_at_once_one_wins(
     files = [source_bytes(ses_export_emulator, job) for job in jobs]
     assert files[0] != files[1]
     if multiplier > 1:
-        assert all(len(f) > 5 * MIB for f in files)  # a multipart upload each
+        assert all(len(f) > SINGLE_PUT_BYTES for f in files)  # a multipart upload each
     key = "ses/daily/2026-11-01.csv"
     creates = S3Creates(moto_s3, key)
     creates.install(monkeypatch)

@@ -17,7 +17,11 @@ import requests
 
 from airflow_provider_sesexport._compat import AirflowFailException
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-from airflow_provider_sesexport.transfers.ses_export_to_s3 import SesExportToS3Operator, SesExportTransferError
+from airflow_provider_sesexport.transfers.ses_export_to_s3 import (
+    SINGLE_PUT_BYTES,
+    SesExportToS3Operator,
+    SesExportTransferError,
+)
 from airflow_provider_sesexport.utils.validation import SesExportInputError
 from ses_export_emulator import SesExportEmulator
 from tests.integration.conftest import MotoS3
@@ -102,10 +106,10 @@ def operator(job_id: str, moto_s3: MotoS3, key: str = "ses/export.csv", **kwargs
 
 @BIG_FILES
 def test_csv_copy_multipart_matches_source(ses_export_emulator: SesExportEmulator, moto_s3: MotoS3) -> None:
-    # ~8 MB with 5 MiB parts: a real multipart upload of two parts.
-    job_id = make_job(ses_export_emulator, "CSV", rows=3_000)
+    # ~9 MB with 5 MiB parts: over the single-PutObject size, a real multipart upload of two parts.
+    job_id = make_job(ses_export_emulator, "CSV", rows=3_600)
     expected = source_bytes(ses_export_emulator, job_id)
-    assert 5 * MIB < len(expected) <= 10 * MIB
+    assert SINGLE_PUT_BYTES < len(expected) <= 10 * MIB
     uri, xcom = execute(operator(job_id, moto_s3, part_size=5 * MIB, chunk_size=256 * 1024))
 
     assert uri == f"s3://{moto_s3.bucket}/ses/export.csv"
@@ -120,6 +124,20 @@ def test_csv_copy_multipart_matches_source(ses_export_emulator: SesExportEmulato
     assert xcom["etag"] == head["ETag"].strip('"')
     link = xcom["sesexport_s3_object"]
     assert link["bucket_name"] == moto_s3.bucket and link["key"] == "ses/export.csv"
+
+
+@BIG_FILES
+def test_a_file_over_one_part_but_under_the_single_put_size_is_one_put_object(
+    ses_export_emulator: SesExportEmulator, moto_s3: MotoS3
+) -> None:
+    """As boto3's upload_file: a multipart upload would cost three more requests for a file of a few MiB."""
+    job_id = make_job(ses_export_emulator, "CSV", rows=2_400)
+    expected = source_bytes(ses_export_emulator, job_id)
+    assert 5 * MIB < len(expected) < SINGLE_PUT_BYTES
+    _, xcom = execute(operator(job_id, moto_s3, part_size=5 * MIB))
+    assert moto_s3.get("ses/export.csv") == expected
+    assert "-" not in xcom["etag"]  # a multipart upload's ETag ends in -<parts>
+    assert xcom["records"] == expected.count(b"\n") - 1
 
 
 def test_json_copy_counts_the_array(ses_export_emulator: SesExportEmulator, moto_s3: MotoS3) -> None:

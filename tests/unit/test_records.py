@@ -176,10 +176,32 @@ def test_message_insights_csv_with_crlf_line_ends() -> None:
 def test_message_insights_json_with_leading_commas() -> None:
     data = insights_json()
     assert data.startswith(b"[\n{") and b"\n,{" in data and data.endswith(b"}\n]")
+    assert b'"bounce_sub_type"' not in data.splitlines()[1]  # members without a value are omitted in the file
     records = list(iter_records(data, source_type="MESSAGE_INSIGHTS", data_format="JSON"))
-    assert records == [expected_insights(row, omit_empty=True) for row in INSIGHTS_ROWS]
-    assert "bounce_sub_type" not in records[0]  # members without a value stay omitted
+    assert records == [expected_insights(row) for row in INSIGHTS_ROWS]
+    assert records[0]["bounce_sub_type"] is None  # ... and None in the record, as from CSV
     assert records[1]["diagnostic_code"] == 'smtp; 550 5.1.1 <bob@example.org>: "user" unknown, {closed}'
+
+
+def test_a_message_insights_record_has_the_same_keys_in_either_format() -> None:
+    """The JSON file omits members without a value; its records still hold every column, as the CSV's do."""
+    rows = [dict(row, messageid=f"{row['messageid']}-{i}") for i, row in enumerate(INSIGHTS_ROWS * 2)]
+    from_csv = list(iter_records(insights_csv(rows)))
+    from_json = list(iter_records(insights_json(rows)))
+    assert from_json == from_csv
+    assert all(list(r) == list(INSIGHTS_COLUMNS) for r in from_csv + from_json)
+    assert [r["diagnostic_code"] for r in from_json] == [row["diagnostic_code"] or None for row in rows]
+    # A column the CSV file lacks is a key too; a member only the JSON file has is kept.
+    csv_without_subject = b'"messageid","isp",\n"m-1","Gmail",\n'
+    (record,) = iter_records(csv_without_subject)
+    assert record == {**dict.fromkeys(INSIGHTS_COLUMNS), "messageid": "m-1", "isp": "Gmail"}
+    (record,) = iter_records(b'{"messageid":"m-1","future_column":"x"}\n')
+    assert record == {**dict.fromkeys(INSIGHTS_COLUMNS), "messageid": "m-1", "future_column": "x"}
+    # A column in another case stands for its column: no second key with None.
+    (record,) = iter_records(b'"MESSAGEID","isp",\n"m-1","Gmail",\n')
+    assert record == {**dict.fromkeys(INSIGHTS_COLUMNS[1:]), "MESSAGEID": "m-1", "isp": "Gmail"}
+    (record,) = iter_records(b'{"MESSAGEID":"m-1","isp":"Gmail"}\n')
+    assert record == {**dict.fromkeys(INSIGHTS_COLUMNS[1:]), "MESSAGEID": "m-1", "isp": "Gmail"}
 
 
 def test_metrics_csv_values_are_floats_zero_rows_kept() -> None:
@@ -267,21 +289,13 @@ def test_gzip_input_is_decompressed(layout: str) -> None:
     assert count_records(members) == len(reference)
 
 
-def test_gzip_is_decompressed_in_bounded_steps(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A compressed byte can stand for more than a step: output comes in steps, nothing is lost, in any split."""
-    import airflow_provider_sesexport.records as records
-
-    monkeypatch.setattr(records, "_INFLATE_STEP", 100)
+def test_highly_compressed_gzip_in_any_split() -> None:
+    """A compressed byte can stand for many content bytes: nothing is lost, whatever the split."""
     data = b"ISP,SEND_VOLUME\n" + b"Gmail,1.0000\n" * 50_000
     compressor = zlib.compressobj(9, wbits=31)
     packed = compressor.compress(data) + compressor.flush()
     assert len(packed) < len(data) // 100
     for size in (1, 7, len(packed)):
-        inflater = records._Inflater()
-        pieces = [piece for chunk in split(packed, size) for piece in inflater.feed(chunk)]
-        inflater.finish()
-        assert b"".join(pieces) == data, size
-        assert max(map(len, pieces)) <= 100, size
         assert count_records(split(packed, size)) == 50_000, size
     assert sum(1 for _ in iter_records(split(packed, 1))) == 50_000
 
@@ -352,11 +366,16 @@ def test_stopping_early_reads_no_further() -> None:
         (b"date,dimension_name,value\n2026-09-23,ISP,1\n", {}, "neither Message Insights"),
         (b'[{"date":"2026-09-23"}]', {}, "neither Message Insights"),
         (b"[1, 2]", {}, "is not an object"),
-        (b'[{"messageid":"a"} {"messageid":"b"}]', {}, "expected ',' or ']'"),
-        (b'[{"messageid":"a"}] x', {}, "data after the closing"),
+        (b'[{"messageid":"a"} {"messageid":"b"}]', {}, "line 1 is not valid JSON (Expecting ',' delimiter"),
+        (b'[\n{"messageid":"a"}\n{"messageid":"b"}\n]', {}, "expected ',' or ']' at the start of line 3"),
+        (b'[{"messageid":"a"}] x', {}, "line 1 is not valid JSON (Extra data"),
+        (b'[{"messageid":"a"}]\n x', {}, "data after the closing ']' on line 2"),
+        (b'[\n{"messageid":"a"}\n]\n{"messageid":"b"}\n', {}, "data after the closing ']' on line 4"),
+        (b'{"messageid":"a"}\n{"messageid":"b"', {}, "line 2 is not valid JSON"),
         (b'[\n{"messageid":"a"}\n,{"messageid":"b"}\n', {}, "not closed"),
-        (b'[\n{"messageid":"a"}\n,{"messageid":"b', {}, "truncated"),
-        (b'{"messageid":"a"} [', {}, "is not an object"),
+        (b'[\n{"messageid":"a"}\n,{"messageid":"b', {}, "line 3 is not valid JSON (Unterminated string"),
+        (b'{"messageid":"a"} [', {}, "line 1 is not valid JSON (Extra data"),
+        (b'{"messageid":"a"}\n[1]\n', {}, "an element on line 2 is not an object (it is list)"),
         (b"ISP,SEND_VOLUME\nGmail,1.0000,3\n", {}, "Line 2 of the export file has 3 fields, the header has 2"),
         (b"ISP,SEND_VOLUME\nGmail,lots\n", {}, "not a number"),
         (b'[{"isp":"Gmail","metrics":{"SEND_VOLUME":true}}]', {}, "not a number"),
@@ -397,13 +416,23 @@ def test_unbalanced_quote_is_an_error_not_a_huge_field() -> None:
         list(iter_records(data))
 
 
-def test_oversized_json_record_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'[{"messageid":"' + b"x" * 500 + b'"}]',  # a metrics-style one-line array
+        b'[\n{"messageid":"a"}\n,{"messageid":"' + b"x" * 500 + b'"}\n]\n',  # one object per line
+        b'{"messageid":"' + b"x" * 500 + b'"}\n',
+    ],
+    ids=["one-line-array", "array-of-lines", "object-lines"],
+)
+def test_oversized_json_line_is_an_error(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
     import airflow_provider_sesexport.records as records
 
-    monkeypatch.setattr(records, "MAX_JSON_RECORD_CHARS", 100)
-    data = b'[{"messageid":"' + b"x" * 500 + b'"}]'
-    with pytest.raises(SesExportRecordsError, match="longer than 100 characters or malformed"):
+    monkeypatch.setattr(records, "MAX_JSON_LINE_BYTES", 100)
+    with pytest.raises(SesExportRecordsError, match="is longer than 100 bytes"):
         list(iter_records(split(data, 10)))
+    with pytest.raises(SesExportRecordsError, match="is longer than 100 bytes"):
+        count_records(data)
 
 
 # -- constant memory --------------------------------------------------------------------------------------
@@ -424,13 +453,13 @@ BIG_ROWS = {
         b"]\n",
     ),
     "metrics-csv": (b"EMAIL_IDENTITY,SEND_VOLUME\n", b'"' + LONG.encode() + b'",120.0000\n', b""),
-    # one line of 200 MB
-    "metrics-json": (
-        b'[{"isp":"first","metrics":{}}',
-        b',{"email_identity":"' + LONG.encode() + b'","metrics":{"SEND_VOLUME":120.0000,"DELIVERY_RATE":0.9833}}',
-        b"]",
-    ),
 }
+#: A metrics JSON export is one line, parsed whole: its length is bounded instead (records.MAX_JSON_LINE_BYTES).
+ONE_LINE_METRICS = (
+    b'[{"isp":"first","metrics":{}}',
+    b',{"email_identity":"' + LONG.encode() + b'","metrics":{"SEND_VOLUME":120.0000,"DELIVERY_RATE":0.9833}}',
+    b"]",
+)
 
 
 def generated(head: bytes, row: bytes, tail: bytes, size: int) -> tuple[Callable[[], Iterator[bytes]], int]:
@@ -451,7 +480,6 @@ def generated(head: bytes, row: bytes, tail: bytes, size: int) -> tuple[Callable
 @pytest.mark.parametrize("layout", BIG_ROWS)
 def test_large_file_in_flat_memory(layout: str) -> None:
     chunks, rows = generated(*BIG_ROWS[layout], size=FILE_BYTES)
-    assert b"\n" not in BIG_ROWS["metrics-json"][1]
     tracemalloc.start()
     try:
         seen = sum(1 for _ in iter_records(chunks()))
@@ -464,6 +492,24 @@ def test_large_file_in_flat_memory(layout: str) -> None:
     assert seen == counted == rows
     assert peak < PEAK_BOUND, f"{peak} bytes traced for a {FILE_BYTES}-byte file"
     assert count_peak < PEAK_BOUND, f"{count_peak} bytes traced for a {FILE_BYTES}-byte file"
+
+
+def test_one_line_metrics_json_is_read_whole_up_to_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A one-line array within the bound is read; a 200 MB line is refused having held no more than the bound."""
+    import airflow_provider_sesexport.records as records
+
+    chunks, rows = generated(*ONE_LINE_METRICS, size=8 * 1024 * 1024)
+    assert sum(1 for _ in iter_records(chunks())) == count_records(chunks()) == rows
+    monkeypatch.setattr(records, "MAX_JSON_LINE_BYTES", 4 * 1024 * 1024)
+    chunks, _ = generated(*ONE_LINE_METRICS, size=FILE_BYTES)
+    tracemalloc.start()
+    try:
+        with pytest.raises(SesExportRecordsError, match=f"line 1 is longer than {4 * 1024 * 1024} bytes"):
+            count_records(chunks())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < PEAK_BOUND
 
 
 def test_large_gzip_file_in_flat_memory() -> None:

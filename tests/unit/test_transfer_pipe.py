@@ -14,12 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from airflow_provider_sesexport.exceptions import SesExportRecordsError
 from airflow_provider_sesexport.records import RecordCounter
 from airflow_provider_sesexport.transfers._pipe import ChunkReader, gzip_transform
 
 
 def count(data: bytes, data_format: str, chunk: int = 7) -> int:
-    counter = RecordCounter()  # the layout comes from the content; data_format names the case
+    counter = RecordCounter(data_format=data_format)
     for i in range(0, len(data), chunk):
         counter.update(data[i : i + chunk])
     return counter.records
@@ -27,39 +28,55 @@ def count(data: bytes, data_format: str, chunk: int = 7) -> int:
 
 @pytest.mark.parametrize("chunk", [1, 3, 64, 10_000])
 def test_csv_counts_rows_minus_header(chunk: int) -> None:
-    data = b"a,b\n1,2\n3,4\n5,6\n"
+    data = b"ISP,SEND_VOLUME\nGmail,2\nYahoo,4\nOther,6\n"
     assert count(data, "CSV", chunk) == 3
 
 
 def test_csv_newline_inside_quotes_is_not_a_record() -> None:
-    data = b'id,subject\n1,"hello\nworld"\n2,"a ""quoted"" \n value"\n3,plain\n'
+    data = b'messageid,subject\n1,"hello\nworld"\n2,"a ""quoted"" \n value"\n3,plain\n'
     for chunk in (1, 2, 5, 1000):
         assert count(data, "CSV", chunk) == 3
 
 
 def test_final_line_without_newline_counts() -> None:
-    assert count(b"a,b\n1,2\n3,4", "CSV") == 2
-    assert count(b'{"a":1}\n{"a":2}', "JSON") == 2
+    assert count(b"ISP,SEND_VOLUME\nGmail,2\nYahoo,4", "CSV") == 2
+    assert count(b'{"messageid":1}\n{"messageid":2}', "JSON") == 2
 
 
 def test_trailing_padding_after_last_newline_is_not_a_record() -> None:
-    assert count(b'{"a":1}   \n{"a":2}   \n', "JSON") == 2
-    assert count(b'{"a":1}\n   ', "JSON") == 1
-
-
-def test_json_lines_have_no_header() -> None:
-    assert count(b'{"a":1}\n{"a":2}\n{"a":3}\n', "JSON") == 3
+    assert count(b'{"messageid":1}   \n{"messageid":2}   \n', "JSON") == 2
+    assert count(b'{"messageid":1}\n   ', "JSON") == 1
 
 
 def test_empty_and_header_only() -> None:
     assert count(b"", "CSV") == 0
-    assert count(b"a,b\n", "CSV") == 0
+    assert count(b"ISP,SEND_VOLUME\n", "CSV") == 0
     assert count(b"", "JSON") == 0
 
 
 def test_gzip_file_is_counted_decompressed() -> None:
-    raw = b"h\n" + b"x,1\n" * 50_000
+    raw = b"ISP,SEND_VOLUME\n" + b"x,1\n" * 50_000
     assert count(gzip.compress(raw), "CSV", chunk=4096) == 50_000
+
+
+def test_a_file_the_parser_refuses_is_an_error_and_feeding_never_blocks() -> None:
+    """The counting thread stops parsing at the error but keeps taking chunks, so the copy never waits on it."""
+    counter = RecordCounter(data_format="CSV", max_pending=1)
+    counter.update(b"ISP,SEND_VOLUME\nGmail,1,surplus\n")
+    for _ in range(50):  # far more than the queue holds
+        counter.update(b"Yahoo,2\n")
+    with pytest.raises(SesExportRecordsError, match="has 3 fields, the header has 2"):
+        _ = counter.records
+    assert not counter._thread.is_alive()
+
+
+def test_closing_early_ends_the_thread() -> None:
+    counter = RecordCounter()
+    counter.update(b"ISP,SEND_VOLUME\nGmail,1\n")
+    counter.close()
+    assert not counter._thread.is_alive()
+    with pytest.raises(ValueError, match="no more chunks"):
+        counter.update(b"Yahoo,2\n")
 
 
 @given(rows=st.lists(st.text(alphabet='ab," \n', max_size=12), max_size=30), chunk=st.integers(1, 50))
@@ -69,7 +86,7 @@ def test_csv_count_matches_the_csv_module(rows: list[str], chunk: int) -> None:
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["header"])
+    writer.writerow(["messageid", "subject"])
     for row in rows:
         writer.writerow([row, 1])
     data = buffer.getvalue().encode()
