@@ -42,7 +42,8 @@ from functools import partial
 from itertools import chain
 from typing import IO, Any, Protocol
 
-from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportRecordsError
+from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportRecordsError, SesExportTransferError
+from airflow_provider_sesexport.utils.job_summary import statistics_of
 from airflow_provider_sesexport.utils.redaction import redact_text
 
 MESSAGE_INSIGHTS = "MESSAGE_INSIGHTS"
@@ -277,6 +278,15 @@ class RecordCounter:
         self._depth, self._record_depth, self._objects = depth, record_depth, objects
 
 
+def export_content(source: Source) -> Iterator[bytes]:
+    """
+    The content bytes of an export file: gzip decompressed, a byte order mark and leading whitespace dropped.
+
+    :param source: a binary file object, an iterable of byte chunks, or bytes.
+    """
+    return _Front().content(_chunks(source))
+
+
 def count_records(source: Source) -> int:
     """
     Count the records of an export file (any of the four layouts, gzip-compressed or not).
@@ -452,6 +462,26 @@ class ExportCheck:
         return SesExportContentError(
             f"SES export job {download.job_id!r}: the download is not a {self._data_format or 'CSV or JSON'} export "
             f"file: got {content_type}, {size} bytes, {found} (a proxy's or captive portal's answer in S3's place?)."
+        )
+
+
+def check_record_count(job_id: str, job: dict[str, Any], records: int, outcome: str) -> None:
+    """
+    The one rule for a file's record count: when GetExportJob gives ``Statistics.ExportedRecordsCount``, the file
+    must have that many records (real SES gives only ``ProcessedRecordsCount``: nothing to compare then).
+
+    :param job_id: the export job's id.
+    :param job: its GetExportJob response (``Statistics``).
+    :param records: the records read from the file.
+    :param outcome: what the caller does not do because of a mismatch, for the error (e.g. "not writing s3://b/k").
+    :raises SesExportTransferError: the counts differ.
+    """
+    expected = statistics_of(job)["ExportedRecordsCount"]
+    if expected is not None and records != expected:
+        raise SesExportTransferError(
+            f"SES export job {job_id!r}: the file has {records} records but "
+            f"Statistics.ExportedRecordsCount is {expected}; {outcome}. "
+            "The export is inconsistent: create a new export job."
         )
 
 

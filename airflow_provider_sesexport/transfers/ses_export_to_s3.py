@@ -241,13 +241,11 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         from boto3.s3.transfer import TransferConfig
 
         from airflow_provider_sesexport.exceptions import SesExportTransferError
-        from airflow_provider_sesexport.records import ExportCheck, RecordCounter
+        from airflow_provider_sesexport.records import ExportCheck, RecordCounter, check_record_count
         from airflow_provider_sesexport.transfers._conditional_write import create_only
         from airflow_provider_sesexport.transfers._pipe import gzip_transform
-        from airflow_provider_sesexport.utils.job_summary import statistics_of
 
         data_format = (stream.job.get("ExportDestination") or {}).get("DataFormat")
-        expected = statistics_of(stream.job)["ExportedRecordsCount"]
         counter = RecordCounter() if str(data_format).upper() in CONTENT_TYPES else None
         check = ExportCheck(stream)
         first = next(stream, b"")  # the first response tells the size, which sets the part size
@@ -270,12 +268,8 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
                     f"but the server announced {stream.size}."
                 )
             check.finish()
-            if counter is not None and expected is not None and counter.records != expected:
-                raise SesExportTransferError(
-                    f"SES export job {stream.job_id!r}: the file has {counter.records} records but "
-                    f"Statistics.ExportedRecordsCount is {expected}; not writing s3://{bucket}/{key}. "
-                    "The export is inconsistent: create a new export job."
-                )
+            if counter is not None:
+                check_record_count(stream.job_id, stream.job, counter.records, f"not writing s3://{bucket}/{key}")
             return flush() if flush else b""
 
         content_type = "application/gzip" if self.gzip else CONTENT_TYPES.get(str(data_format).upper())
