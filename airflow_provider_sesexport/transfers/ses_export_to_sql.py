@@ -12,6 +12,7 @@ from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
+    from airflow_provider_sesexport.transfers._sql_load import ExportLoad
     from airflow_provider_sesexport.transfers._sql_tables import TableLayout
 
 DEFAULT_COMMIT_EVERY = 1000
@@ -84,7 +85,8 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         **kwargs: Any,
     ) -> None:
         # the rules load when a DAG builds this operator, not when a DAG file imports the module
-        from airflow_provider_sesexport.utils.validation import invalid, validate_attempts, validate_sql_identifier
+        from airflow_provider_sesexport.transfers._sql_tables import validate_sql_identifier
+        from airflow_provider_sesexport.utils.validation import invalid, validate_attempts
 
         validate_sql_identifier(table, "table")
         if schema is not None:
@@ -107,6 +109,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
     def execute(self, context: Context) -> int:
         from airflow_provider_sesexport._compat import get_connection, sql_escape_word
         from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportLoadError, SesExportRecordsError
+        from airflow_provider_sesexport.records import MESSAGE_INSIGHTS, check_record_count
         from airflow_provider_sesexport.transfers._sql_load import ExportLoad, refused_value
         from airflow_provider_sesexport.transfers._sql_tables import (
             DATABASES,
@@ -114,8 +117,9 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
             NulScrubber,
             data_source_key,
             qualified_name,
+            validate_sql_hook,
         )
-        from airflow_provider_sesexport.utils.validation import validate_job_id, validate_sql_hook
+        from airflow_provider_sesexport.utils.validation import validate_job_id
 
         job_id = validate_job_id(self.job_id)
         connection = get_connection(self.sql_conn_id)
@@ -125,7 +129,6 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         job = self._completed_job(job_id)
         layout = self._layout(job_id, job)
         self._prepare_table(sql_hook, database, layout, table)
-        scrubber = NulScrubber(job_id)
         load = ExportLoad(
             sql_hook,
             database,
@@ -135,7 +138,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
             job_id,
             replace=self.replace,
             batch_size=self.commit_every,
-            scrubber=scrubber,
+            scrubber=NulScrubber(job_id),
         )
         self.log.info(
             "Loading SES export job %s (%s) into %s on %s (%s): %s",
@@ -146,23 +149,36 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
             database or connection.conn_type,
             load.how,
         )
-        # PostgreSQL parses the timestamps itself (COPY into typed columns): cheaper than datetimes made here
-        records = _Counted(self.hook.iter_export_records(job_id, parse_timestamps=database != POSTGRESQL))
+
+        def check(records: int) -> None:
+            check_record_count(job_id, job, records, f"nothing was committed to {table}")
+
+        records: _Counted | None = None
+        data_format = str((job.get("ExportDestination") or {}).get("DataFormat") or "").upper()
         try:
-            written = load.run(self._rows(job_id, job, records), self._count_check(job_id, job, records, table))
+            written = None
+            if database == POSTGRESQL and layout.source_type == MESSAGE_INSIGHTS and data_format == "CSV":
+                written = self._load_file(load, job_id, check)
+            if written is None:
+                # PostgreSQL parses the timestamps itself (COPY into typed columns): cheaper than datetimes made here
+                records = _Counted(self.hook.iter_export_records(job_id, parse_timestamps=database != POSTGRESQL))
+                counted = records
+                written = load.run(self._rows(job_id, job, records), lambda rows: check(counted.count))
         except SesExportJobError:
             raise  # the export's own errors (layout, count, download) name their cause already
         except Exception as exc:
+            after = f" after {records.count} records" if records is not None else ""
             if refused_value(exc):
                 raise SesExportRecordsError(
-                    f"{table} refused a value of SES export job {job_id!r} (after {records.count} records): "
+                    f"{table} refused a value of SES export job {job_id!r}{after}: "
                     f"{type(exc).__name__}: {str(exc).splitlines()[0]}. Nothing was committed; retrying the same "
                     "export does not help."
                 ) from None
             raise SesExportLoadError(
-                f"Loading SES export job {job_id!r} into {table} failed after {records.count} records: "
+                f"Loading SES export job {job_id!r} into {table} failed{after}: "
                 f"{type(exc).__name__}: {exc}. Nothing was committed: the table is as it was before the load."
             ) from exc
+        scrubber = load.scrubber
         scrubber.warn()
         self.log.info("Loaded SES export job %s into %s: %d rows, one transaction", job_id, table, written)
         self._lineage = {"region": self.hook.conn_region_name, "job_id": job_id, "connection": connection}
@@ -224,23 +240,27 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         source = job["ExportDataSource"]["MetricsDataSource"]
         return metrics_rows(records, job_id, source["StartDate"], source["EndDate"])
 
-    @staticmethod
-    def _count_check(job_id: str, job: dict[str, Any], records: _Counted, table: str) -> Callable[[int], None]:
-        """The check run before the commit: the records read against ``ExportedRecordsCount`` when SES gives it."""
-        from airflow_provider_sesexport.exceptions import SesExportTransferError
-        from airflow_provider_sesexport.utils.job_summary import statistics_of
+    def _load_file(self, load: ExportLoad, job_id: str, check: Callable[[int], None]) -> int | None:
+        """
+        Load a Message Insights CSV file as it is (:meth:`ExportLoad.run_file`); return the rows written, or None
+        when the file needs the record reader (a header it alone reads, a line ``COPY`` refuses): nothing was
+        written then.
+        """
+        from airflow_provider_sesexport.records import ExportCheck, export_content
+        from airflow_provider_sesexport.transfers._sql_load import NotCopyable, split_header_line
+        from airflow_provider_sesexport.transfers._sql_tables import NulScrubber, insights_csv_fields
 
-        expected = statistics_of(job)["ExportedRecordsCount"]
-
-        def check(rows: int) -> None:
-            if expected is not None and records.count != expected:
-                raise SesExportTransferError(
-                    f"SES export job {job_id!r}: the file has {records.count} records but "
-                    f"Statistics.ExportedRecordsCount is {expected}; nothing was committed to {table}. "
-                    "The export is inconsistent: create a new export job."
-                )
-
-        return check
+        with self.hook.open_export_stream(job_id) as stream:
+            header, rest = split_header_line(export_content(ExportCheck(stream).checked(stream)))
+            fields = insights_csv_fields(header, job_id) if header is not None else None
+            if fields is not None:
+                try:
+                    return load.run_file(*fields, rest, check)
+                except NotCopyable as exc:
+                    self.log.info("SES export job %s: COPY refused the file as it is (%s)", job_id, exc)
+        load.scrubber = NulScrubber(job_id)  # the record reader counts the NULs again
+        self.log.info("Reading SES export job %s record by record (its lines say what is wrong, if anything)", job_id)
+        return None
 
     def _prepare_table(self, sql_hook: Any, database: str | None, layout: TableLayout, table: str) -> None:
         """Create the table (``create_table``), then check it exists with the layout's columns, before any row."""

@@ -108,11 +108,43 @@ class FakeSes:
             yield record
 
 
+    def stream(self, job_id: str) -> FakeStream:
+        self.downloads.append(job_id)
+        return FakeStream(self, job_id)
+
+
+class FakeStream:
+    """What ``open_export_stream`` returns: the file's bytes one line per chunk, ``pace`` before each record's."""
+
+    def __init__(self, ses: FakeSes, job_id: str) -> None:
+        self.job_id, self.job, self.content_type, self.size = job_id, ses.jobs[job_id], None, None
+        self._chunks = self._lines(ses)
+
+    def _lines(self, ses: FakeSes) -> Iterator[bytes]:
+        for n, line in enumerate(ses.files[self.job_id].splitlines(keepends=True)):
+            if n:
+                ses.pace(self.job_id, n - 1)
+            yield line
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def __enter__(self) -> FakeStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
 @pytest.fixture
 def ses(monkeypatch: pytest.MonkeyPatch) -> FakeSes:
     fake = FakeSes()
     monkeypatch.setattr(SesExportJobHook, "get_export_job", lambda self, job_id: fake.jobs[job_id])
     monkeypatch.setattr(SesExportJobHook, "iter_export_records", lambda self, job_id, **kw: fake.records(job_id))
+    monkeypatch.setattr(SesExportJobHook, "open_export_stream", lambda self, job_id, **kw: fake.stream(job_id))
     return fake
 
 
