@@ -3,17 +3,16 @@ Loading one export's rows into a SQL table in one transaction: staged, then merg
 
 Every path ends the same way: in one transaction, the rows of the export's data source and of its job are
 deleted (``DELETE FROM <table> WHERE data_source = <key> OR job_id = <job>``; skipped with ``replace=False``),
-the staged rows are inserted, the caller's last check runs, and the transaction commits. A failure anywhere rolls it all
-back, so another connection sees the table as it was until the commit, then the complete new export. The staging
-table's name has a random suffix, so it never shadows a table of the user's (a temporary table would).
+the staged rows are inserted, the caller's last check runs, and the transaction commits. A failure anywhere rolls it
+all back, so another connection sees the table as it was until the commit, then the complete new export. The
+staging table's name has a random suffix, so it never shadows a table of the user's (a temporary table would).
 
 * **PostgreSQL**: ``COPY <staging> FROM STDIN (FORMAT csv)`` into a temporary table (``ON COMMIT DROP``);
   psycopg 3's ``cursor.copy`` or psycopg2's ``copy_expert``, whichever driver the connection is. A Message
-  Insights CSV file goes in as it is (:meth:`ExportLoad.run_file`: its bytes, NULs removed, into text columns in
-  the file's order; the merge's ``INSERT ... SELECT`` casts them to the table's types); anything else as the
-  records' rows, into columns of the table's types, so the server parses timestamps and numbers. The merge
-  takes ``SHARE ROW EXCLUSIVE`` on the table (readers go on; a second load of the same export waits, then
-  deletes the first one's rows).
+  Insights CSV file goes in as it is (:meth:`ExportLoad.run_file`: its bytes, NULs removed, into columns in the
+  file's order); anything else as the records' rows. Either way the staging columns have the table's types, so
+  the server parses timestamps and numbers. The merge takes ``SHARE ROW EXCLUSIVE`` on the table (readers go
+  on; a second load of the same export waits, then deletes the first one's rows).
 * **SQLite**: rows go into a temporary table (its own transaction, nothing shared), then the merge runs in
   ``BEGIN IMMEDIATE`` (one writer at a time; readers see the old state until the commit).
 * **any other database**: the rows are inserted straight into the table inside the one transaction
@@ -147,26 +146,32 @@ class ExportLoad:
         before_commit: Callable[[int], None],
     ) -> int:
         """
-        Load a Message Insights CSV file as it is (PostgreSQL): its bytes through ``COPY`` into a staging table of
-        text columns, one per field in the file's order; the merge casts them to the table's types (``""`` is
-        null, as the record reader has it). Return the rows (one per record) written.
+        Load a Message Insights CSV file as it is (PostgreSQL): its bytes through ``COPY`` into a staging table with
+        one column per field in the file's order, of the table's type for the table's columns (so the server parses
+        the timestamps; ``FORCE_NULL``: ``""`` is null, as the record reader has it) and text for the others. Return
+        the rows (one per record) written.
 
         :param fields: the table column each field fills, None for one left out
             (:func:`~airflow_provider_sesexport.transfers._sql_tables.insights_csv_fields`).
         :param trailing: the last field is SES's unnamed empty one: a value there is a malformed line.
         :param content: the file's content bytes after its header line.
         :param before_commit: called with the record count once every row is staged, inside the transaction.
-        :raises NotCopyable: ``COPY`` refused the file's format (a line with another number of fields, a blank
-            line, text that is not UTF-8) or the unnamed last field has a value. Nothing was written: the record
-            path loads the file, or names the line that is wrong.
+        :raises NotCopyable: ``COPY`` refused the file (a line with another number of fields, a blank line, text that
+            is not UTF-8, a value the table's type cannot hold) or the unnamed last field has a value. Nothing was
+            written: the record path loads the file, or names the line that is wrong.
         """
         staged = [f"f{i}" for i in range(len(fields))]
-        columns = ", ".join(f"{name} TEXT" for name in staged)
         with closing(self.hook.get_conn()) as conn:
             try:
                 with closing(conn.cursor()) as cur:
+                    types = self._column_types(cur)
+                    columns = ", ".join(
+                        f"{name} {types[column] if column else 'TEXT'}"
+                        for name, column in zip(staged, fields, strict=True)
+                    )
                     cur.execute(f"CREATE TEMPORARY TABLE {self.staging} ({columns}) ON COMMIT DROP")
-                    copy = f"COPY {self.staging} FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
+                    nulls = ", ".join(name for name, column in zip(staged, fields, strict=True) if column)
+                    copy = f"COPY {self.staging} FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8', FORCE_NULL ({nulls}))"
                     try:
                         _copy(cur, copy, (self.scrubber.bytes(chunk) for chunk in content))
                     except Exception as exc:
@@ -178,12 +183,8 @@ class ExportLoad:
                     records, values_in_last = cur.fetchone()
                     if values_in_last:
                         raise NotCopyable("a value in the unnamed last column")
-                    types = self._column_types(cur)
                     field_of = {column: name for column, name in zip(fields, staged, strict=True) if column}
-                    values = [
-                        f"NULLIF({field_of[name]}, '')::{types[name]}" if name in field_of else "NULL"
-                        for name in self.layout.row_names[:-1]
-                    ]
+                    values = [field_of.get(name, "NULL") for name in self.layout.row_names[:-1]]
                     cur.execute(f"LOCK TABLE {self.table} IN SHARE ROW EXCLUSIVE MODE")
                     self.rows = records
                     self._merge(cur, "%s", ", ".join([*values, "%s"]), (self.job_id,))
@@ -233,7 +234,9 @@ class ExportLoad:
 
     # -- any other database -----------------------------------------------------------------------------
     def _generic(self, conn: Any, rows: Iterable[tuple[Any, ...]], before_commit: Callable[[int], None]) -> None:
-        if getattr(self.hook, "supports_autocommit", False):
+        # One transaction whatever the driver's default: many (pyodbc, pymysql, ...) let a connection commit each
+        # statement, and a hook's supports_autocommit says nothing about that
+        if getattr(self.hook, "supports_autocommit", False) or hasattr(conn, "autocommit"):
             self.hook.set_autocommit(conn, False)
         placeholder = self.hook.placeholder
         names = self.layout.names

@@ -121,6 +121,41 @@ def qualified_name(table: str, schema: str | None, database: str | None, escape:
     return f"{quote(schema)}.{quote(table)}" if schema else quote(table)
 
 
+def table_columns(hook: Any, database: str | None, table: str, schema: str | None) -> set[str] | None:
+    """
+    The (lower-cased) column names of ``table`` from the database's catalog, or None when there is no such table
+    (or schema). A failure to read the catalog (a lock timeout, a dropped connection) is raised as it is: it says
+    nothing about the table.
+
+    :param hook: the connection's ``DbApiHook``.
+    :param database: ``postgresql``, ``sqlite`` or None (another database: SQLAlchemy's inspector).
+    :param table: the table (a plain identifier).
+    :param schema: its schema (a plain identifier) or None.
+    """
+    if database == POSTGRESQL:
+        rows = hook.get_records(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+            parameters=(qualified_name(table, schema, database),),
+        )
+    elif database == SQLITE:
+        if schema is not None and schema.lower() not in {
+            row[1].lower() for row in hook.get_records("PRAGMA database_list")
+        }:
+            return None
+        rows = hook.get_records(
+            "SELECT name FROM pragma_table_info(?" + (", ?)" if schema else ")"),
+            parameters=(table, schema) if schema else (table,),
+        )
+    else:
+        from sqlalchemy.exc import NoSuchTableError
+
+        try:
+            rows = [(column["name"],) for column in hook.inspector.get_columns(table, schema=schema)]
+        except NoSuchTableError:
+            return None
+    return {str(row[0]).lower() for row in rows} or None
+
+
 @dataclass(frozen=True)
 class TableLayout:
     """

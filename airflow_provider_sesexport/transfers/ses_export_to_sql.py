@@ -265,6 +265,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
     def _prepare_table(self, sql_hook: Any, database: str | None, layout: TableLayout, table: str) -> None:
         """Create the table (``create_table``), then check it exists with the layout's columns, before any row."""
         from airflow_provider_sesexport.exceptions import SesExportInputError
+        from airflow_provider_sesexport.transfers._sql_tables import table_columns
         from airflow_provider_sesexport.utils.validation import invalid
 
         if self.create_table:
@@ -281,20 +282,19 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
                     sql_hook.run(statement)
             except Exception as exc:  # another task may have created it at the same moment: the probe decides
                 self.log.info("CREATE TABLE on %s did not succeed (%s); checking the table", table, type(exc).__name__)
-        try:
-            sql_hook.get_records(f"SELECT {', '.join(layout.names)} FROM {table} WHERE 1 = 0")
-        except Exception as exc:
-            reachable, _ = sql_hook.test_connection()
-            if not reachable:  # not the table's fault: an ordinary failure, retries apply
-                raise
+        columns = table_columns(sql_hook, database, self.table, self.schema)  # a catalog error is retried
+        missing = [name for name in layout.names if name not in (columns or ())]
+        if missing:
+            named = f"Invalid table={self.table!r}" + (f" (schema={self.schema!r})" if self.schema else "")
+            where = f"{table} on {self.sql_conn_id!r}"
+            problem = (
+                f"{where} does not exist" + (f" (is there a schema {self.schema!r}?)" if self.schema else "")
+                if columns is None
+                else f"{where} lacks the columns of a {layout.source_type} table: {', '.join(missing)}"
+            )
             raise SesExportInputError(
-                f"Invalid table={self.table!r}"
-                + (f" (schema={self.schema!r})" if self.schema else "")
-                + f": {table} does not exist on {self.sql_conn_id!r}"
-                + (f" (is there a schema {self.schema!r}?)" if self.schema else "")
-                + f" or lacks the columns of a {layout.source_type} table ({', '.join(layout.names)}): "
-                f"{type(exc).__name__}: {exc}. Create it (the README has its CREATE TABLE) or set create_table=True."
-            ) from None
+                f"{named}: {problem}. Create it (the README has its CREATE TABLE) or set create_table=True."
+            )
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: input the SES export job, output the table (needs the OpenLineage provider)."""

@@ -15,6 +15,7 @@ from airflow_provider_sesexport.exceptions import SesExportInputError, SesExport
 from airflow_provider_sesexport.transfers._sql_tables import (
     MESSAGE_INSIGHTS_TABLE,
     METRICS_TABLE,
+    TABLES,
     data_source_key,
     insights_rows,
     metrics_rows,
@@ -168,6 +169,8 @@ class _RecordingSqlHook(DbApiHook):
         return self.conn
 
     def get_records(self, sql: Any, parameters: Any = None, **kwargs: Any) -> Any:
+        if "pragma_table_info" in sql:  # the catalog: the table has every column either layout needs
+            return [(name,) for layout in TABLES.values() for name in layout.names]
         return []
 
     def run(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
@@ -246,3 +249,17 @@ def test_the_readme_shows_the_tables_create_table_makes(database: str) -> None:
         *METRICS_TABLE.create_statements(database, "ses_vdm_metrics", None),
     ]
     assert shown == made
+
+
+def test_the_sql_identifier_and_hook_rules_live_in_the_sql_transfer() -> None:
+    from airflow_provider_sesexport.transfers import _sql_tables
+    from airflow_provider_sesexport.utils import validation
+
+    with pytest.raises(SesExportInputError, match=r"Invalid table='a\.b'.*Give the schema in `schema`"):
+        _sql_tables.validate_sql_identifier("a.b", "table")
+    with pytest.raises(SesExportInputError, match=r"Invalid schema='1x': expected a plain SQL identifier"):
+        _sql_tables.validate_sql_identifier("1x", "schema")
+    assert _sql_tables.validate_sql_identifier("order", "table") == "order"
+    with pytest.raises(SesExportInputError, match=r"Invalid sql_conn_id='c'.*has no"):
+        _sql_tables.validate_sql_hook(object(), "c", "http")
+    assert [name for name in vars(validation) if "sql" in name.lower()] == []
