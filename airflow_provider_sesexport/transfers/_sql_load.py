@@ -343,7 +343,10 @@ class _ChunkFile:
 
     def read(self, size: int = -1) -> str | bytes:
         try:
-            return next(self._chunks, "")
+            for chunk in self._chunks:
+                if chunk:  # an empty read is the end of the file to psycopg2
+                    return chunk
+            return ""
         except BaseException as exc:  # the export's own error (a malformed line, a failed download)
             self.error = exc
             raise
