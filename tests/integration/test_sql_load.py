@@ -34,7 +34,12 @@ from airflow_provider_sesexport.exceptions import (
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.records import iter_records
 from airflow_provider_sesexport.transfers._sql_load import ExportLoad
-from airflow_provider_sesexport.transfers._sql_tables import MESSAGE_INSIGHTS_TABLE, METRICS_TABLE, NulScrubber
+from airflow_provider_sesexport.transfers._sql_tables import (
+    MESSAGE_INSIGHTS_TABLE,
+    METRICS_TABLE,
+    NulScrubber,
+    table_columns,
+)
 from airflow_provider_sesexport.transfers.ses_export_to_sql import SesExportToSqlOperator
 from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
 from tests.sql_fixtures import SqlDb
@@ -573,3 +578,14 @@ def test_the_generic_path_is_one_transaction_on_a_driver_that_commits_each_state
         load_rows("job-2", 2.0, refuse)
     with closing(sqlite3.connect(path)) as reader:
         assert reader.execute("SELECT job_id, value, count(*) FROM m GROUP BY 1, 2").fetchall() == [("job-1", 1.0, 5)]
+
+
+def test_the_table_check_reads_each_database_catalog(sql_db: SqlDb) -> None:
+    """PostgreSQL's and SQLite's own catalogs; SQLAlchemy's inspector for any other database (here on the same one)."""
+    for statement in METRICS_TABLE.create_statements(sql_db.kind, "m", None):
+        sql_db.run(statement)
+    hook = sql_db.hook()
+    for database in (sql_db.kind, None):
+        assert table_columns(hook, database, "m", None) == set(METRICS_TABLE.names)
+        assert table_columns(hook, database, "absent", None) is None
+    assert table_columns(hook, sql_db.kind, "m", "nowhere") is None

@@ -166,11 +166,13 @@ class _RecordingSqlHook(DbApiHook):
     def get_conn(self) -> Any:
         self.calls.append("get_conn")
         self.conn = mock.MagicMock()
+        # the catalog: the table has every column either layout needs
+        self.conn.cursor.return_value.fetchall.return_value = [
+            (name,) for layout in TABLES.values() for name in layout.names
+        ]
         return self.conn
 
     def get_records(self, sql: Any, parameters: Any = None, **kwargs: Any) -> Any:
-        if "pragma_table_info" in sql:  # the catalog: the table has every column either layout needs
-            return [(name,) for layout in TABLES.values() for name in layout.names]
         return []
 
     def run(self, sql: Any, *args: Any, **kwargs: Any) -> Any:
@@ -207,7 +209,13 @@ def test_an_unrecognised_layout_fails_before_any_row() -> None:
     sql_hook = _RecordingSqlHook()
     with pytest.raises(SesExportRecordsError, match="neither Message Insights nor metrics"):
         _run_with({**COMPLETED, "ExportSourceType": "MESSAGE_INSIGHTS"}, records(), sql_hook, create_table=True)
-    assert sql_hook.calls == ["run CREATE TABLE IF NOT EXISTS", "run CREATE INDEX IF NOT EXISTS ON", "get_conn"]
+    # the table check (the catalog), then the load
+    assert sql_hook.calls == [
+        "run CREATE TABLE IF NOT EXISTS",
+        "run CREATE INDEX IF NOT EXISTS ON",
+        "get_conn",
+        "get_conn",
+    ]
     statements = [c.args[0] for c in sql_hook.conn.cursor.return_value.execute.call_args_list]
     assert not any(s.startswith(("INSERT", "DELETE", "BEGIN IMMEDIATE", "COMMIT")) for s in statements), statements
     sql_hook.conn.rollback.assert_called_once_with()
