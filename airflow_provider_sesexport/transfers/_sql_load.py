@@ -34,6 +34,8 @@ from airflow_provider_sesexport.transfers._sql_tables import POSTGRESQL, SQLITE,
 
 #: The staging table's name, before its random suffix.
 STAGING_PREFIX = "ses_export_staging_"
+#: PostgreSQL's SQLSTATE for a row a CHECK constraint refuses.
+CHECK_VIOLATION = "23514"
 #: The longest header line a file copied as it is may have.
 MAX_HEADER_BYTES = 64 * 1024
 #: Seconds a SQLite load waits for another writer before it fails (and is retried).
@@ -47,8 +49,14 @@ def refused_value(exc: BaseException) -> bool:
 
     :param exc: what the driver raised (psycopg2 sets ``pgcode``, psycopg 3 ``sqlstate``).
     """
+    code = sqlstate(exc)
+    return code is not None and code.startswith("22")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL error (psycopg2 sets ``pgcode``, psycopg 3 ``sqlstate``), else None."""
     code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
-    return isinstance(code, str) and code.startswith("22")
+    return code if isinstance(code, str) else None
 
 
 def batches(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -165,29 +173,24 @@ class ExportLoad:
             try:
                 with closing(conn.cursor()) as cur:
                     types = self._column_types(cur)
-                    columns = ", ".join(
-                        f"{name} {types[column] if column else 'TEXT'}"
-                        for name, column in zip(staged, fields, strict=True)
-                    )
+                    kinds = [types[column] if column else "TEXT" for column in fields]
+                    if trailing:  # SES's unnamed last field: empty on every line, or the line is malformed
+                        kinds[-1] = f"TEXT CHECK ({staged[-1]} = '')"
+                    columns = ", ".join(f"{name} {kind}" for name, kind in zip(staged, kinds, strict=True))
                     cur.execute(f"CREATE TEMPORARY TABLE {self.staging} ({columns}) ON COMMIT DROP")
                     nulls = ", ".join(name for name, column in zip(staged, fields, strict=True) if column)
                     copy = f"COPY {self.staging} FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8', FORCE_NULL ({nulls}))"
                     try:
                         _copy(cur, copy, (self.scrubber.bytes(chunk) for chunk in content))
                     except Exception as exc:
-                        if refused_value(exc):
+                        if refused_value(exc) or sqlstate(exc) == CHECK_VIOLATION:
                             raise NotCopyable(str(exc).splitlines()[0]) from exc
                         raise
-                    last = f"count(*) FILTER (WHERE {staged[-1]} <> '')" if trailing else "0"
-                    cur.execute(f"SELECT count(*), {last} FROM {self.staging}")
-                    records, values_in_last = cur.fetchone()
-                    if values_in_last:
-                        raise NotCopyable("a value in the unnamed last column")
                     field_of = {column: name for column, name in zip(fields, staged, strict=True) if column}
                     values = [field_of.get(name, "NULL") for name in self.layout.row_names[:-1]]
                     cur.execute(f"LOCK TABLE {self.table} IN SHARE ROW EXCLUSIVE MODE")
-                    self.rows = records
                     self._merge(cur, "%s", ", ".join([*values, "%s"]), (self.job_id,))
+                    self.rows = records = cur.rowcount  # the INSERT's: one row per record
                 before_commit(records)
                 conn.commit()
             except BaseException:

@@ -26,7 +26,8 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
     The export is streamed (fresh download URL, resumed downloads, constant memory) through
     :meth:`SesExportJobHook.iter_export_records
     <airflow_provider_sesexport.hooks.ses_export.SesExportJobHook.iter_export_records>` into a staging table
-    (``COPY`` into a temporary table on PostgreSQL, a temporary table on SQLite; on other databases the rows go
+    (``COPY`` into a temporary table on PostgreSQL, where a Message Insights CSV file goes in as it is, without
+    the record reader, unless ``COPY`` refuses it; a temporary table on SQLite; on other databases the rows go
     straight into the table inside the transaction), then, in one transaction, the rows of the export's data
     source are deleted and the staged rows inserted (``transfers._sql_load``). Another connection sees the table
     as it was until the commit, then the complete export; a failure anywhere leaves the table as it was. The
