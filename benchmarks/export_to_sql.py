@@ -6,10 +6,12 @@ Everything runs on this machine in one run: the SES export emulator (this proces
 Insights export of about ``--rows`` rows (its ``row_multiplier``) in each of ``--formats`` (CSV, JSON), moto's
 S3 server (a separate process) holds the anchor's copy, and a throwaway PostgreSQL server of our own
 (``deployment.services``, 127.0.0.1) receives the rows, a fresh database per load. Each Python method runs in
-its own subprocess, which reports its wall time and peak RSS (VmHWM):
+its own subprocess, which reports its wall time and peak RSS (VmHWM). Each method runs ``--repeat`` times (3),
+the methods taking turns, and its fastest run counts: the machine may be shared, and a busy moment should not
+decide a ratio.
 
-* ``operator``: ``SesExportToSqlOperator.execute`` (streamed records, COPY into a temporary table, one
-  transaction);
+* ``operator``: ``SesExportToSqlOperator.execute`` (a Message Insights CSV file streamed as it is into
+  ``COPY``, JSON through the record reader; a temporary table; one transaction);
 * ``anchor``: what Airflow offers today, two steps: ``SesExportToS3Operator`` copies the file into S3,
   then the Amazon provider's ``S3ToSqlOperator`` downloads it to a temporary file and inserts what a
   ``csv.reader`` (CSV) or ``json.load`` (JSON) parser yields (no ``job_id``, no idempotency) into the same table
@@ -210,6 +212,7 @@ def main() -> None:
     parser.add_argument("--rows", default="10000,100000", help="comma-separated export sizes in rows (about)")
     parser.add_argument("--formats", default="CSV,JSON", help="comma-separated DataFormats")
     parser.add_argument("--methods", default="operator,anchor,floor", help="comma-separated subset")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per method, format and size (the fastest counts)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--job-id", help=argparse.SUPPRESS)
     parser.add_argument("--format", default="CSV", help=argparse.SUPPRESS)
@@ -259,21 +262,27 @@ def main() -> None:
                         env = worker_env(home, emu, s3, pg, fresh_database(pg, method, data_format))
                         run_method(method, job_id, data_format, env)
                         warmed.add(method)
-                    for method in methods:
-                        database = fresh_database(pg, method, data_format)
-                        if method == "floor":
-                            result = floor(pg, database, str(local), data_format)
-                        else:
-                            result = run_method(method, job_id, data_format, worker_env(home, emu, s3, pg, database))
-                        if result["rows"] != expected:
-                            raise SystemExit(f"{method}: {result['rows']} rows in the table, expected {expected}")
-                        results[(data_format, expected)][method] = result
-                        with contextlib.suppress(Exception):
-                            s3_client(s3).delete_object(Bucket=BUCKET, Key=f"bench/{job_id}.{data_format.lower()}")
+                    for _ in range(args.repeat):  # methods interleaved, so a busy moment hits them alike
+                        for method in methods:
+                            database = fresh_database(pg, method, data_format)
+                            if method == "floor":
+                                result = floor(pg, database, str(local), data_format)
+                            else:
+                                env = worker_env(home, emu, s3, pg, database)
+                                result = run_method(method, job_id, data_format, env)
+                            if result["rows"] != expected:
+                                raise SystemExit(f"{method}: {result['rows']} rows in the table, expected {expected}")
+                            best = results[(data_format, expected)].get(method)
+                            if best is None or result["wall"] < best["wall"]:
+                                results[(data_format, expected)][method] = result
+                            with contextlib.suppress(Exception):
+                                key = f"bench/{job_id}.{data_format.lower()}"
+                                s3_client(s3).delete_object(Bucket=BUCKET, Key=key)
         if pg.home != pg.root:  # the cluster lived in a /tmp folder the postgres user can reach
             pg.stop()
             shutil.rmtree(pg.home, ignore_errors=True)
-    print(f"python {sys.version.split()[0]}; one run per method, format and size; PostgreSQL on 127.0.0.1")
+    runs = "one run" if args.repeat == 1 else f"the fastest of {args.repeat} runs"
+    print(f"python {sys.version.split()[0]}; {runs} per method, format and size; PostgreSQL on 127.0.0.1")
     report(results)
 
 
