@@ -9,7 +9,9 @@ connection and compared with values planted here.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import gzip
 import json
 import logging
 import os
@@ -589,3 +591,18 @@ def test_the_table_check_reads_each_database_catalog(sql_db: SqlDb) -> None:
         assert table_columns(hook, database, "m", None) == set(METRICS_TABLE.names)
         assert table_columns(hook, database, "absent", None) is None
     assert table_columns(hook, sql_db.kind, "m", "nowhere") is None
+
+
+@pytest.mark.parametrize("form", ["gzip", "bom-crlf", "header-only"])
+def test_the_file_path_reads_what_the_reader_reads(ses: FakeSes, postgres_db: SqlDb, form: str) -> None:
+    rows = 0 if form == "header-only" else 120
+    body = insights_csv(rows, form)
+    if form == "gzip":
+        body = gzip.compress(body)
+    elif form == "bom-crlf":
+        body = codecs.BOM_UTF8 + body.replace(b"\n", b"\r\n")
+    job_id = ses.add(INSIGHTS, body, exported=rows or None)
+    assert load(postgres_db, job_id) == rows
+    assert ses.downloads == [job_id]  # as it is: no second read by the record reader
+    assert insights_ids(postgres_db) == sorted(f"{form}-m{i}" for i in range(rows))
+    assert {row[0] for row in postgres_db.rows("t", "subject")} <= {f"subject {form} {i}" for i in range(rows)}
