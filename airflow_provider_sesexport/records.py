@@ -52,8 +52,9 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from typing import IO, Any, Protocol, cast
 
-from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportRecordsError
+from airflow_provider_sesexport.exceptions import SesExportContentError, SesExportRecordsError, SesExportTransferError
 from airflow_provider_sesexport.utils.chunks import GZIP_MAGIC, ChunkReader
+from airflow_provider_sesexport.utils.export_job import statistics_of
 from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
 from airflow_provider_sesexport.utils.redaction import redact_text
 
@@ -282,6 +283,25 @@ class RecordCounter:
             self._fed_all = self._queue.get() is None
 
 
+def export_content(source: Source) -> Iterator[bytes]:
+    """
+    The content bytes of an export file: gzip decompressed, a byte order mark and leading whitespace dropped.
+
+    :param source: a binary file object, an iterable of byte chunks, or bytes.
+    """
+    content = _content(source)
+    first, started = True, False
+    while chunk := content.read(_READ_SIZE):
+        if first:
+            chunk, first = chunk.removeprefix(codecs.BOM_UTF8), False
+        if not started:
+            chunk = chunk.lstrip(_WHITESPACE)
+            if not chunk:
+                continue
+            started = True
+        yield chunk
+
+
 # -- checking that a download is an export -----------------------------------------------------------------
 #: Content bytes :class:`ExportCheck` may read before it must have seen a CSV header line or a first JSON object.
 CHECK_HEAD_BYTES = 64 * 1024
@@ -472,6 +492,26 @@ class ExportCheck:
         return SesExportContentError(
             f"SES export job {download.job_id!r}: the download is not a {self._data_format or 'CSV or JSON'} export "
             f"file: got {content_type}, {size} bytes, {found} (a proxy's or captive portal's answer in S3's place?)."
+        )
+
+
+def check_record_count(job_id: str, job: dict[str, Any], records: int, outcome: str) -> None:
+    """
+    The one rule for a file's record count: when GetExportJob gives ``Statistics.ExportedRecordsCount``, the file
+    must have that many records (real SES gives only ``ProcessedRecordsCount``: nothing to compare then).
+
+    :param job_id: the export job's id.
+    :param job: its GetExportJob response (``Statistics``).
+    :param records: the records read from the file.
+    :param outcome: what the caller does not do because of a mismatch, for the error (e.g. "not writing s3://b/k").
+    :raises SesExportTransferError: the counts differ.
+    """
+    expected = statistics_of(job)["ExportedRecordsCount"]
+    if expected is not None and records != expected:
+        raise SesExportTransferError(
+            f"SES export job {job_id!r}: the file has {records} records but "
+            f"Statistics.ExportedRecordsCount is {expected}; {outcome}. "
+            "The export is inconsistent: create a new export job."
         )
 
 

@@ -3,14 +3,16 @@ Loading one export's rows into a SQL table in one transaction: staged, then merg
 
 Every path ends the same way: in one transaction, the rows of the export's data source and of its job are
 deleted (``DELETE FROM <table> WHERE data_source = <key> OR job_id = <job>``; skipped with ``replace=False``),
-the staged rows are inserted, the caller's last check runs, and the transaction commits. A failure anywhere rolls it all
-back, so another connection sees the table as it was until the commit, then the complete new export.
+the staged rows are inserted, the caller's last check runs, and the transaction commits. A failure anywhere rolls it
+all back, so another connection sees the table as it was until the commit, then the complete new export. The
+staging table's name has a random suffix, so it never shadows a table of the user's (a temporary table would).
 
-* **PostgreSQL**: ``COPY <staging> FROM STDIN (FORMAT csv)`` into a temporary table (``ON COMMIT DROP``)
-  with the target's column types, so the server parses timestamps and numbers; psycopg 3's
-  ``cursor.copy`` or psycopg2's ``copy_expert``, whichever driver the connection is. The merge takes
-  ``SHARE ROW EXCLUSIVE`` on the table (readers go on; a second load of the same export waits, then
-  deletes the first one's rows).
+* **PostgreSQL**: ``COPY <staging> FROM STDIN (FORMAT csv)`` into a temporary table (``ON COMMIT DROP``);
+  psycopg 3's ``cursor.copy`` or psycopg2's ``copy_expert``, whichever driver the connection is. A Message
+  Insights CSV file goes in as it is (:meth:`ExportLoad.run_file`: its bytes, NULs removed, into columns in the
+  file's order); anything else as the records' rows. Either way the staging columns have the table's types, so
+  the server parses timestamps and numbers. The merge takes ``SHARE ROW EXCLUSIVE`` on the table (readers go
+  on; a second load of the same export waits, then deletes the first one's rows).
 * **SQLite**: rows go into a temporary table (its own transaction, nothing shared), then the merge runs in
   ``BEGIN IMMEDIATE`` (one writer at a time; readers see the old state until the commit).
 * **any other database**: the rows are inserted straight into the table inside the one transaction
@@ -22,14 +24,20 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, suppress
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from airflow_provider_sesexport.transfers._sql_tables import POSTGRESQL, SQLITE, NulScrubber, TableLayout
 
-STAGING = "ses_export_staging"
+#: The staging table's name, before its random suffix.
+STAGING_PREFIX = "ses_export_staging_"
+#: PostgreSQL's SQLSTATE for a row a CHECK constraint refuses.
+CHECK_VIOLATION = "23514"
+#: The longest header line a file copied as it is may have.
+MAX_HEADER_BYTES = 64 * 1024
 #: Seconds a SQLite load waits for another writer before it fails (and is retried).
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -41,8 +49,14 @@ def refused_value(exc: BaseException) -> bool:
 
     :param exc: what the driver raised (psycopg2 sets ``pgcode``, psycopg 3 ``sqlstate``).
     """
+    code = sqlstate(exc)
+    return code is not None and code.startswith("22")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL error (psycopg2 sets ``pgcode``, psycopg 3 ``sqlstate``), else None."""
     code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
-    return isinstance(code, str) and code.startswith("22")
+    return code if isinstance(code, str) else None
 
 
 def batches(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
@@ -90,6 +104,7 @@ class ExportLoad:
         self.batch_size = batch_size
         self.scrubber = scrubber
         self.rows = 0
+        self.staging = f"{STAGING_PREFIX}{uuid.uuid4().hex[:16]}"
 
     @property
     def how(self) -> str:
@@ -121,28 +136,77 @@ class ExportLoad:
     # -- PostgreSQL --------------------------------------------------------------------------------------
     def _postgresql(self, conn: Any, rows: Iterable[tuple[Any, ...]], before_commit: Callable[[int], None]) -> None:
         names = ", ".join(self.layout.row_names)
-        copy = f"COPY {STAGING} ({names}) FROM STDIN WITH (FORMAT csv)"
         with closing(conn.cursor()) as cur:
             cur.execute(
-                f"CREATE TEMPORARY TABLE {STAGING} ON COMMIT DROP AS SELECT {names} FROM {self.table} WITH NO DATA"
+                f"CREATE TEMPORARY TABLE {self.staging} ON COMMIT DROP AS SELECT {names} FROM {self.table} WITH NO DATA"
             )
-            chunks = self._csv_chunks(rows)
-            if hasattr(cur, "copy_expert"):  # psycopg2
-                source = _ChunkFile(chunks)
-                try:
-                    cur.copy_expert(copy, source)
-                except Exception:
-                    if source.error is not None:  # psycopg2 reports it as QueryCanceled: raise the cause itself
-                        raise source.error from None
-                    raise
-            else:  # psycopg 3
-                with cur.copy(copy) as writer:
-                    for chunk in chunks:
-                        writer.write(chunk)
+            _copy(cur, f"COPY {self.staging} ({names}) FROM STDIN WITH (FORMAT csv)", self._csv_chunks(rows))
             cur.execute(f"LOCK TABLE {self.table} IN SHARE ROW EXCLUSIVE MODE")
-            self._merge(cur, "%s")
+            self._merge(cur, "%s", names)
         before_commit(self.rows)
         conn.commit()
+
+    def run_file(
+        self,
+        fields: Sequence[str | None],
+        trailing: bool,
+        content: Iterable[bytes],
+        before_commit: Callable[[int], None],
+    ) -> int:
+        """
+        Load a Message Insights CSV file as it is (PostgreSQL): its bytes through ``COPY`` into a staging table with
+        one column per field in the file's order, of the table's type for the table's columns (so the server parses
+        the timestamps; ``FORCE_NULL``: ``""`` is null, as the record reader has it) and text for the others. Return
+        the rows (one per record) written.
+
+        :param fields: the table column each field fills, None for one left out
+            (:func:`~airflow_provider_sesexport.transfers._sql_tables.insights_csv_fields`).
+        :param trailing: the last field is SES's unnamed empty one: a value there is a malformed line.
+        :param content: the file's content bytes after its header line.
+        :param before_commit: called with the record count once every row is staged, inside the transaction.
+        :raises NotCopyable: ``COPY`` refused the file (a line with another number of fields, a blank line, text that
+            is not UTF-8, a value the table's type cannot hold) or the unnamed last field has a value. Nothing was
+            written: the record path loads the file, or names the line that is wrong.
+        """
+        staged = [f"f{i}" for i in range(len(fields))]
+        with closing(self.hook.get_conn()) as conn:
+            try:
+                with closing(conn.cursor()) as cur:
+                    types = self._column_types(cur)
+                    kinds = [types[column] if column else "TEXT" for column in fields]
+                    if trailing:  # SES's unnamed last field: empty on every line, or the line is malformed
+                        kinds[-1] = f"TEXT CHECK ({staged[-1]} = '')"
+                    columns = ", ".join(f"{name} {kind}" for name, kind in zip(staged, kinds, strict=True))
+                    cur.execute(f"CREATE TEMPORARY TABLE {self.staging} ({columns}) ON COMMIT DROP")
+                    nulls = ", ".join(name for name, column in zip(staged, fields, strict=True) if column)
+                    copy = f"COPY {self.staging} FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8', FORCE_NULL ({nulls}))"
+                    try:
+                        _copy(cur, copy, (self.scrubber.bytes(chunk) for chunk in content))
+                    except Exception as exc:
+                        if refused_value(exc) or sqlstate(exc) == CHECK_VIOLATION:
+                            raise NotCopyable(str(exc).splitlines()[0]) from exc
+                        raise
+                    field_of = {column: name for column, name in zip(fields, staged, strict=True) if column}
+                    values = [field_of.get(name, "NULL") for name in self.layout.row_names[:-1]]
+                    cur.execute(f"LOCK TABLE {self.table} IN SHARE ROW EXCLUSIVE MODE")
+                    self._merge(cur, "%s", ", ".join([*values, "%s"]), (self.job_id,))
+                    self.rows = records = cur.rowcount  # the INSERT's: one row per record
+                before_commit(records)
+                conn.commit()
+            except BaseException:
+                with suppress(Exception):  # a dead connection cannot roll back: the server already has
+                    conn.rollback()
+                raise
+        return self.rows
+
+    def _column_types(self, cur: Any) -> dict[str, str]:
+        """The table's column types, as a cast names them (PostgreSQL's catalog)."""
+        cur.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (self.table,),
+        )
+        return {name: kind for name, kind in cur.fetchall()}
 
     def _csv_chunks(self, rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
         """``rows`` as CSV text, one chunk per batch (None: an unquoted empty field, which COPY reads as NULL)."""
@@ -158,22 +222,24 @@ class ExportLoad:
         conn.isolation_level = None  # explicit BEGIN / COMMIT below
         cur = conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cur.execute(f"CREATE TEMPORARY TABLE {STAGING} AS SELECT {names} FROM {self.table} WHERE 0")
+        cur.execute(f"CREATE TEMPORARY TABLE {self.staging} AS SELECT {names} FROM {self.table} WHERE 0")
         cur.execute("BEGIN")
-        insert = f"INSERT INTO temp.{STAGING} ({names}) VALUES ({', '.join('?' * len(self.layout.row_names))})"
+        insert = f"INSERT INTO temp.{self.staging} ({names}) VALUES ({', '.join('?' * len(self.layout.row_names))})"
         for batch in batches(rows, self.batch_size):
             cur.executemany(insert, self._cells(batch, conn))
             self.rows += len(batch)
         cur.execute("COMMIT")  # the temporary table only
         cur.execute("BEGIN IMMEDIATE")
-        self._merge(cur, "?")
+        self._merge(cur, "?", names)
         before_commit(self.rows)
         cur.execute("COMMIT")
-        cur.execute(f"DROP TABLE temp.{STAGING}")
+        cur.execute(f"DROP TABLE temp.{self.staging}")
 
     # -- any other database -----------------------------------------------------------------------------
     def _generic(self, conn: Any, rows: Iterable[tuple[Any, ...]], before_commit: Callable[[int], None]) -> None:
-        if getattr(self.hook, "supports_autocommit", False):
+        # One transaction whatever the driver's default: many (pyodbc, pymysql, ...) let a connection commit each
+        # statement, and a hook's supports_autocommit says nothing about that
+        if getattr(self.hook, "supports_autocommit", False) or hasattr(conn, "autocommit"):
             self.hook.set_autocommit(conn, False)
         placeholder = self.hook.placeholder
         names = self.layout.names
@@ -188,14 +254,19 @@ class ExportLoad:
         conn.commit()
 
     # -- shared --------------------------------------------------------------------------------------------
-    def _merge(self, cur: Any, placeholder: str) -> None:
-        """Delete the data source's rows (with ``replace``) and insert the staged ones, in the open transaction."""
+    def _merge(self, cur: Any, placeholder: str, select: str, params: tuple[Any, ...] = ()) -> None:
+        """
+        Delete the data source's rows (with ``replace``) and insert the staged ones, in the open transaction.
+
+        :param select: the values of the layout's ``row_names`` from the staging table; ``data_source`` follows.
+        :param params: the values of ``select``'s placeholders.
+        """
         if self.replace:
             self._delete_predecessors(cur, placeholder)
         names = ", ".join(self.layout.row_names)
         cur.execute(
-            f"INSERT INTO {self.table} ({names}, data_source) SELECT {names}, {placeholder} FROM {STAGING}",
-            (self.data_source,),
+            f"INSERT INTO {self.table} ({names}, data_source) SELECT {select}, {placeholder} FROM {self.staging}",
+            (*params, self.data_source),
         )
 
     def _delete_predecessors(self, cur: Any, placeholder: str) -> None:
@@ -214,21 +285,71 @@ class ExportLoad:
         return [scrub(tuple(serialize(row, conn))) for row in batch]
 
 
+def split_header_line(content: Iterable[bytes]) -> tuple[list[str] | None, Iterator[bytes]]:
+    """
+    The CSV header line of ``content`` (its fields), and the content after it.
+
+    :param content: a CSV file's content bytes.
+    :return: ``(fields, rest)``; fields is None when the first line is not one CSV line of UTF-8 text (a quoted
+        field across lines) or longer than ``MAX_HEADER_BYTES``: only the record reader reads such a file.
+    """
+    chunks = iter(content)
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        end = head.find(b"\n")
+        if end >= 0:
+            return _csv_fields(head[:end]), chain([head[end + 1 :]], chunks)
+        if len(head) > MAX_HEADER_BYTES:
+            return None, chunks
+    return (_csv_fields(head) if head else None), iter(())
+
+
+def _csv_fields(line: bytes) -> list[str] | None:
+    try:
+        return next(csv.reader([line.decode("utf-8").rstrip("\r")], strict=True))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+
+
+class NotCopyable(Exception):
+    """The export file cannot go through ``COPY`` as it is (nothing was written): load it record by record."""
+
+
+def _copy(cur: Any, statement: str, chunks: Iterable[str | bytes]) -> None:
+    """``COPY ... FROM STDIN`` of ``chunks`` on psycopg 3 (``cursor.copy``) or psycopg2 (``copy_expert``)."""
+    if hasattr(cur, "copy_expert"):  # psycopg2
+        source = _ChunkFile(iter(chunks))
+        try:
+            cur.copy_expert(statement, source)
+        except Exception:
+            if source.error is not None:  # psycopg2 reports it as QueryCanceled: raise the cause itself
+                raise source.error from None
+            raise
+    else:  # psycopg 3
+        with cur.copy(statement) as writer:
+            for chunk in chunks:
+                writer.write(chunk)
+
+
 class _ChunkFile:
     """
-    A read-only text file over chunks of text, for psycopg2's ``copy_expert``.
+    A read-only file over chunks of text or bytes, for psycopg2's ``copy_expert``.
 
     ``read`` returns one whole chunk whatever size is asked: psycopg2 sends what it gets, and slicing a
     chunk into its 8 KiB reads would copy it over and over.
     """
 
-    def __init__(self, chunks: Iterator[str]) -> None:
+    def __init__(self, chunks: Iterator[str | bytes]) -> None:
         self._chunks = chunks
         self.error: BaseException | None = None
 
-    def read(self, size: int = -1) -> str:
+    def read(self, size: int = -1) -> str | bytes:
         try:
-            return next(self._chunks, "")
+            for chunk in self._chunks:
+                if chunk:  # an empty read is the end of the file to psycopg2
+                    return chunk
+            return ""
         except BaseException as exc:  # the export's own error (a malformed line, a failed download)
             self.error = exc
             raise

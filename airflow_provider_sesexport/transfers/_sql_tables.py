@@ -20,7 +20,9 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -34,6 +36,7 @@ from airflow_provider_sesexport.records import (
     split_metric_column,
 )
 from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
+from airflow_provider_sesexport.utils.validation import invalid
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,48 @@ _TYPES = {
     POSTGRESQL: {"text": "TEXT", "timestamp": "TIMESTAMPTZ", "number": "DOUBLE PRECISION"},
     SQLITE: {"text": "TEXT", "timestamp": "TIMESTAMP", "number": "REAL"},
 }
+
+
+_SQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def validate_sql_identifier(value: Any, param: str) -> str:
+    """
+    Return ``value`` if it is a plain SQL identifier (letters, digits, ``_``; not starting with a digit; at most
+    63 characters, PostgreSQL's limit), else raise :class:`SesExportInputError`.
+
+    Plain identifiers need no quoting in any database, so table names go into statements as they are.
+
+    :param value: the value.
+    :param param: the parameter name to show in the error.
+    """
+    if not isinstance(value, str) or _SQL_IDENTIFIER.fullmatch(value) is None:
+        raise invalid(
+            param,
+            value,
+            "a plain SQL identifier: letters, digits and '_', not starting with a digit, at most 63 characters",
+            "Give the schema in `schema`, not as part of `table`." if isinstance(value, str) and "." in value else "",
+        )
+    return value
+
+
+def validate_sql_hook(hook: Any, conn_id: str, conn_type: str | None) -> Any:
+    """
+    Return ``hook`` if it can load rows (``insert_rows``, as every common.sql ``DbApiHook`` has), else raise.
+
+    :param hook: what the connection's ``get_hook()`` returned.
+    :param conn_id: the connection id, to name in the error.
+    :param conn_type: the connection's type, to name in the error.
+    """
+    if not callable(getattr(hook, "insert_rows", None)) or not callable(getattr(hook, "get_conn", None)):
+        raise invalid(
+            "sql_conn_id",
+            conn_id,
+            "a connection to a SQL database whose hook has insert_rows (a common.sql DbApiHook), such as a "
+            f"postgres or sqlite connection; its type {conn_type!r} gives {type(hook).__name__}, which has none",
+            "Install the database's Airflow provider, or use another connection.",
+        )
+    return hook
 
 
 def quote_identifier(name: str, database: str | None) -> str:
@@ -75,6 +120,47 @@ def qualified_name(table: str, schema: str | None, database: str | None, escape:
     """
     quote = escape if database is None and escape is not None else lambda name: quote_identifier(name, database)
     return f"{quote(schema)}.{quote(table)}" if schema else quote(table)
+
+
+def table_columns(hook: Any, database: str | None, table: str, schema: str | None) -> set[str] | None:
+    """
+    The (lower-cased) column names of ``table`` from the database's catalog, or None when there is no such table
+    (or schema). A failure to read the catalog (a lock timeout, a dropped connection) is raised as it is: it says
+    nothing about the table.
+
+    :param hook: the connection's ``DbApiHook``.
+    :param database: ``postgresql``, ``sqlite`` or None (another database: SQLAlchemy's inspector).
+    :param table: the table (a plain identifier).
+    :param schema: its schema (a plain identifier) or None.
+    """
+    if database == POSTGRESQL:
+        rows = _records(
+            hook,
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+            (qualified_name(table, schema, database),),
+        )
+    elif database == SQLITE:
+        if schema is not None and schema.lower() not in {
+            row[1].lower() for row in _records(hook, "PRAGMA database_list")
+        }:
+            return None
+        arguments = (table, schema) if schema else (table,)
+        rows = _records(hook, f"SELECT name FROM pragma_table_info({', '.join('?' * len(arguments))})", arguments)
+    else:
+        from sqlalchemy.exc import NoSuchTableError
+
+        try:
+            rows = [(column["name"],) for column in hook.inspector.get_columns(table, schema=schema)]
+        except NoSuchTableError:
+            return None
+    return {str(row[0]).lower() for row in rows} or None
+
+
+def _records(hook: Any, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The rows of one query on a connection of ``hook`` (``get_records``' first call costs 0.1 s of imports)."""
+    with closing(hook.get_conn()) as conn, closing(conn.cursor()) as cur:
+        cur.execute(sql, parameters)
+        return [tuple(row) for row in cur.fetchall()]
 
 
 @dataclass(frozen=True)
@@ -201,6 +287,13 @@ class NulScrubber:
         self.removed += value.count("\x00")
         return value.replace("\x00", "")
 
+    def bytes(self, data: bytes) -> bytes:
+        """``data`` (UTF-8 text, where a zero byte is only ever a NUL character) without NUL characters."""
+        if b"\x00" not in data:
+            return data
+        self.removed += data.count(b"\x00")
+        return data.replace(b"\x00", b"")
+
     def row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         """``row`` with NUL characters removed from its text values."""
         if not any(isinstance(value, str) and "\x00" in value for value in row):
@@ -239,10 +332,39 @@ def insights_rows(records: Iterable[dict[str, Any]], job_id: str) -> Iterator[tu
             by_lower = {key.lower(): key for key in keys}
             unknown = sorted(set(by_lower) - known)
             if unknown and not warned:
-                log.warning("SES export job %s has columns the table has no place for, left out: %s", job_id, unknown)
+                _warn_unknown_insights_columns(job_id, unknown)
                 warned = True
             read = readers[keys] = _row_reader([by_lower.get(name) for name in columns], job_id)
         yield read(record)
+
+
+def _warn_unknown_insights_columns(job_id: str, unknown: list[str]) -> None:
+    log.warning("SES export job %s has columns the table has no place for, left out: %s", job_id, unknown)
+
+
+def insights_csv_fields(header: list[str], job_id: str) -> tuple[list[str | None], bool] | None:
+    """
+    The table column each field of a Message Insights CSV header fills, for a load that copies the file as it is.
+
+    Names match whatever their case; a column the table does not know is left out (None), with the same warning
+    as :func:`insights_rows`.
+
+    :param header: the header line's fields, as the file has them.
+    :param job_id: the export job's id, for the warning.
+    :return: ``(columns, trailing)``: one entry per field (``trailing``: the last field is SES's unnamed empty
+        one, itself in ``columns`` as None), or None when only the record reader can read the file (an unnamed or
+        repeated column, no ``messageid``): it then names the error.
+    """
+    names = [name.strip().lower() for name in header]
+    trailing = len(names) > 1 and names[-1] == ""
+    named = names[:-1] if trailing else names
+    if "" in named or len(set(named)) != len(named) or "messageid" not in named:
+        return None
+    known = set(MESSAGE_INSIGHTS_COLUMNS)
+    unknown = sorted(set(named) - known)
+    if unknown:
+        _warn_unknown_insights_columns(job_id, unknown)
+    return [name if name in known else None for name in names], trailing
 
 
 def _row_reader(keys: list[str | None], job_id: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:

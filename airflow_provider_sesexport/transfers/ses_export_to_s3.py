@@ -22,7 +22,7 @@ from airflow_provider_sesexport.exceptions import (
 from airflow_provider_sesexport.hooks._download import ExportStream
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.links import S3ObjectLink
-from airflow_provider_sesexport.records import ExportCheck, RecordCounter
+from airflow_provider_sesexport.records import ExportCheck, RecordCounter, check_record_count
 from airflow_provider_sesexport.transfers._conditional_write import create_only
 from airflow_provider_sesexport.transfers._destination import (
     check_destination_args,
@@ -271,12 +271,8 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
                             f"not writing s3://{bucket}/{key}."
                         ) from None
                     self.log.warning("SES export job %s: records not counted: %s", stream.job_id, exc)
-            if records is not None and expected is not None and records != expected:
-                raise SesExportTransferError(
-                    f"SES export job {stream.job_id!r}: the file has {records} records but "
-                    f"Statistics.ExportedRecordsCount is {expected}; not writing s3://{bucket}/{key}. "
-                    "The export is inconsistent: create a new export job."
-                )
+            if records is not None:
+                check_record_count(stream.job_id, stream.job, records, f"not writing s3://{bucket}/{key}")
             return flush() if flush else b""
 
         content_type = "application/gzip" if self.gzip else CONTENT_TYPES.get(str(data_format).upper())

@@ -14,11 +14,16 @@ from airflow_provider_sesexport.exceptions import (
     SesExportJobError,
     SesExportLoadError,
     SesExportRecordsError,
-    SesExportTransferError,
 )
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-from airflow_provider_sesexport.records import MESSAGE_INSIGHTS, METRICS_DATA
-from airflow_provider_sesexport.transfers._sql_load import ExportLoad, refused_value
+from airflow_provider_sesexport.records import (
+    MESSAGE_INSIGHTS,
+    METRICS_DATA,
+    ExportCheck,
+    check_record_count,
+    export_content,
+)
+from airflow_provider_sesexport.transfers._sql_load import ExportLoad, NotCopyable, refused_value, split_header_line
 from airflow_provider_sesexport.transfers._sql_tables import (
     DATABASES,
     POSTGRESQL,
@@ -26,18 +31,16 @@ from airflow_provider_sesexport.transfers._sql_tables import (
     NulScrubber,
     TableLayout,
     data_source_key,
+    insights_csv_fields,
     insights_rows,
     metrics_rows,
     qualified_name,
-)
-from airflow_provider_sesexport.utils.export_job import observe_export_job, statistics_of
-from airflow_provider_sesexport.utils.validation import (
-    invalid,
-    validate_attempts,
-    validate_job_id,
+    table_columns,
     validate_sql_hook,
     validate_sql_identifier,
 )
+from airflow_provider_sesexport.utils.export_job import observe_export_job
+from airflow_provider_sesexport.utils.validation import invalid, validate_attempts, validate_job_id
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
@@ -53,7 +56,8 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
     The export is streamed (fresh download URL, resumed downloads, constant memory) through
     :meth:`SesExportJobHook.iter_export_records
     <airflow_provider_sesexport.hooks.ses_export.SesExportJobHook.iter_export_records>` into a staging table
-    (``COPY`` into a temporary table on PostgreSQL, a temporary table on SQLite; on other databases the rows go
+    (``COPY`` into a temporary table on PostgreSQL, where a Message Insights CSV file goes in as it is, without
+    the record reader, unless ``COPY`` refuses it; a temporary table on SQLite; on other databases the rows go
     straight into the table inside the transaction), then, in one transaction, the rows of the export's data
     source are deleted and the staged rows inserted (``transfers._sql_load``). Another connection sees the table
     as it was until the commit, then the complete export; a failure anywhere leaves the table as it was. The
@@ -138,7 +142,6 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         job = self._completed_job(job_id)
         layout = self._layout(job_id, job)
         self._prepare_table(sql_hook, database, layout, table)
-        scrubber = NulScrubber(job_id)
         load = ExportLoad(
             sql_hook,
             database,
@@ -148,7 +151,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
             job_id,
             replace=self.replace,
             batch_size=self.commit_every,
-            scrubber=scrubber,
+            scrubber=NulScrubber(job_id),
         )
         self.log.info(
             "Loading SES export job %s (%s) into %s on %s (%s): %s",
@@ -159,23 +162,36 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
             database or connection.conn_type,
             load.how,
         )
-        # PostgreSQL parses the timestamps itself (COPY into typed columns): cheaper than datetimes made here
-        records = _Counted(self.hook.iter_export_records(job_id, parse_timestamps=database != POSTGRESQL))
+
+        def check(records: int) -> None:
+            check_record_count(job_id, job, records, f"nothing was committed to {table}")
+
+        records: _Counted | None = None
+        data_format = str((job.get("ExportDestination") or {}).get("DataFormat") or "").upper()
         try:
-            written = load.run(self._rows(job_id, job, records), self._count_check(job_id, job, records, table))
+            written = None
+            if database == POSTGRESQL and layout.source_type == MESSAGE_INSIGHTS and data_format == "CSV":
+                written = self._load_file(load, job_id, check)
+            if written is None:
+                # PostgreSQL parses the timestamps itself (COPY into typed columns): cheaper than datetimes made here
+                records = _Counted(self.hook.iter_export_records(job_id, parse_timestamps=database != POSTGRESQL))
+                counted = records
+                written = load.run(self._rows(job_id, job, records), lambda rows: check(counted.count))
         except SesExportJobError:
             raise  # the export's own errors (layout, count, download) name their cause already
         except Exception as exc:
+            after = f" after {records.count} records" if records is not None else ""
             if refused_value(exc):
                 raise SesExportRecordsError(
-                    f"{table} refused a value of SES export job {job_id!r} (after {records.count} records): "
+                    f"{table} refused a value of SES export job {job_id!r}{after}: "
                     f"{type(exc).__name__}: {str(exc).splitlines()[0]}. Nothing was committed; retrying the same "
                     "export does not help."
                 ) from None
             raise SesExportLoadError(
-                f"Loading SES export job {job_id!r} into {table} failed after {records.count} records: "
+                f"Loading SES export job {job_id!r} into {table} failed{after}: "
                 f"{type(exc).__name__}: {exc}. Nothing was committed: the table is as it was before the load."
             ) from exc
+        scrubber = load.scrubber
         scrubber.warn()
         self.log.info("Loaded SES export job %s into %s: %d rows, one transaction", job_id, table, written)
         self._lineage = {"region": self.hook.conn_region_name, "job_id": job_id, "connection": connection}
@@ -227,20 +243,23 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         source = job["ExportDataSource"]["MetricsDataSource"]
         return metrics_rows(records, job_id, source["StartDate"], source["EndDate"])
 
-    @staticmethod
-    def _count_check(job_id: str, job: dict[str, Any], records: _Counted, table: str) -> Callable[[int], None]:
-        """The check run before the commit: the records read against ``ExportedRecordsCount`` when SES gives it."""
-        expected = statistics_of(job)["ExportedRecordsCount"]
-
-        def check(rows: int) -> None:
-            if expected is not None and records.count != expected:
-                raise SesExportTransferError(
-                    f"SES export job {job_id!r}: the file has {records.count} records but "
-                    f"Statistics.ExportedRecordsCount is {expected}; nothing was committed to {table}. "
-                    "The export is inconsistent: create a new export job."
-                )
-
-        return check
+    def _load_file(self, load: ExportLoad, job_id: str, check: Callable[[int], None]) -> int | None:
+        """
+        Load a Message Insights CSV file as it is (:meth:`ExportLoad.run_file`); return the rows written, or None
+        when the file needs the record reader (a header it alone reads, a line ``COPY`` refuses): nothing was
+        written then.
+        """
+        with self.hook.open_export_stream(job_id) as stream:
+            header, rest = split_header_line(export_content(ExportCheck(stream).checked(stream)))
+            fields = insights_csv_fields(header, job_id) if header is not None else None
+            if fields is not None:
+                try:
+                    return load.run_file(*fields, rest, check)
+                except NotCopyable as exc:
+                    self.log.info("SES export job %s: COPY refused the file as it is (%s)", job_id, exc)
+        load.scrubber = NulScrubber(job_id)  # the record reader counts the NULs again
+        self.log.info("Reading SES export job %s record by record (its lines say what is wrong, if anything)", job_id)
+        return None
 
     def _prepare_table(self, sql_hook: Any, database: str | None, layout: TableLayout, table: str) -> None:
         """Create the table (``create_table``), then check it exists with the layout's columns, before any row."""
@@ -258,20 +277,19 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
                     sql_hook.run(statement)
             except Exception as exc:  # another task may have created it at the same moment: the probe decides
                 self.log.info("CREATE TABLE on %s did not succeed (%s); checking the table", table, type(exc).__name__)
-        try:
-            sql_hook.get_records(f"SELECT {', '.join(layout.names)} FROM {table} WHERE 1 = 0")
-        except Exception as exc:
-            reachable, _ = sql_hook.test_connection()
-            if not reachable:  # not the table's fault: an ordinary failure, retries apply
-                raise
+        columns = table_columns(sql_hook, database, self.table, self.schema)  # a catalog error is retried
+        missing = [name for name in layout.names if name not in (columns or ())]
+        if missing:
+            named = f"Invalid table={self.table!r}" + (f" (schema={self.schema!r})" if self.schema else "")
+            where = f"{table} on {self.sql_conn_id!r}"
+            problem = (
+                f"{where} does not exist" + (f" (is there a schema {self.schema!r}?)" if self.schema else "")
+                if columns is None
+                else f"{where} lacks the columns of a {layout.source_type} table: {', '.join(missing)}"
+            )
             raise SesExportInputError(
-                f"Invalid table={self.table!r}"
-                + (f" (schema={self.schema!r})" if self.schema else "")
-                + f": {table} does not exist on {self.sql_conn_id!r}"
-                + (f" (is there a schema {self.schema!r}?)" if self.schema else "")
-                + f" or lacks the columns of a {layout.source_type} table ({', '.join(layout.names)}): "
-                f"{type(exc).__name__}: {exc}. Create it (the README has its CREATE TABLE) or set create_table=True."
-            ) from None
+                f"{named}: {problem}. Create it (the README has its CREATE TABLE) or set create_table=True."
+            )
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """OpenLineage: input the SES export job, output the table (needs the OpenLineage provider)."""

@@ -9,15 +9,22 @@ connection and compared with values planted here.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import gzip
+import json
 import logging
+import os
+import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
+from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from airflow_provider_sesexport._compat import AIRFLOW_V_3
 from airflow_provider_sesexport.exceptions import (
@@ -28,7 +35,13 @@ from airflow_provider_sesexport.exceptions import (
 )
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.records import iter_records
-from airflow_provider_sesexport.transfers._sql_tables import MESSAGE_INSIGHTS_TABLE
+from airflow_provider_sesexport.transfers._sql_load import ExportLoad
+from airflow_provider_sesexport.transfers._sql_tables import (
+    MESSAGE_INSIGHTS_TABLE,
+    METRICS_TABLE,
+    NulScrubber,
+    table_columns,
+)
 from airflow_provider_sesexport.transfers.ses_export_to_sql import SesExportToSqlOperator
 from airflow_provider_sesexport.utils.export_layout import MESSAGE_INSIGHTS_COLUMNS
 from tests.sql_fixtures import SqlDb
@@ -107,12 +120,43 @@ class FakeSes:
             self.pace(job_id, n)
             yield record
 
+    def stream(self, job_id: str) -> FakeStream:
+        self.downloads.append(job_id)
+        return FakeStream(self, job_id)
+
+
+class FakeStream:
+    """What ``open_export_stream`` returns: the file's bytes one line per chunk, ``pace`` before each record's."""
+
+    def __init__(self, ses: FakeSes, job_id: str) -> None:
+        self.job_id, self.job, self.content_type, self.size = job_id, ses.jobs[job_id], None, None
+        self._chunks = self._lines(ses)
+
+    def _lines(self, ses: FakeSes) -> Iterator[bytes]:
+        for n, line in enumerate(ses.files[self.job_id].splitlines(keepends=True)):
+            if n:
+                ses.pace(self.job_id, n - 1)
+            yield line
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def __next__(self) -> bytes:
+        return next(self._chunks)
+
+    def __enter__(self) -> FakeStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
 
 @pytest.fixture
 def ses(monkeypatch: pytest.MonkeyPatch) -> FakeSes:
     fake = FakeSes()
     monkeypatch.setattr(SesExportJobHook, "get_export_job", lambda self, job_id: fake.jobs[job_id])
     monkeypatch.setattr(SesExportJobHook, "iter_export_records", lambda self, job_id, **kw: fake.records(job_id))
+    monkeypatch.setattr(SesExportJobHook, "open_export_stream", lambda self, job_id, **kw: fake.stream(job_id))
     return fake
 
 
@@ -400,3 +444,165 @@ def test_loads_of_different_data_sources_at_once_create_the_table_once_and_keep_
         thread.join(120)
     assert errors == []
     assert sorted(sql_db.rows("daily", "job_id, value")) == sorted((job, float(i)) for i, job in enumerate(jobs))
+
+
+def test_a_message_insights_csv_goes_into_postgresql_as_it_is_and_a_bad_one_record_by_record(
+    ses: FakeSes, postgres_db: SqlDb
+) -> None:
+    """One download when COPY takes the file as it is; a second one (the record reader) only for a bad file."""
+    body = insights_csv(400, "fast", subject=lambda i: "" if i % 2 else f'quoted, ""comma"" {i}')
+    job_id = ses.add(INSIGHTS, body, exported=400)
+    assert load(postgres_db, job_id) == 400
+    assert ses.downloads == [job_id]  # the file as it is: the record reader never ran
+    rows = dict(postgres_db.rows("t", "messageid, subject"))
+    assert rows["fast-m0"] == 'quoted, "comma" 0' and rows["fast-m1"] is None  # "" is null, as the reader has it
+    assert {row[0] for row in postgres_db.rows("t", "isp")} == {None}
+
+    ses.downloads.clear()
+    blank = ses.add(INSIGHTS, insights_csv(20, "blank").replace(b'\n"blank-m5"', b'\n\n"blank-m5"'))
+    assert load(postgres_db, blank) == 20  # COPY refuses a blank line; the reader skips it
+    assert ses.downloads == [blank, blank]
+
+
+def test_a_value_in_the_unnamed_last_column_is_refused_on_every_path(ses: FakeSes, sql_db: SqlDb) -> None:
+    load(sql_db, ses.add(INSIGHTS, insights_csv(5, "kept")))
+    lines = insights_csv(40, "last").split(b"\n")
+    lines[31] += b'"x"'  # the record of last-m30, on line 32
+    with pytest.raises(
+        SesExportRecordsError, match="Line 32 of the export file has a value in the unnamed last column"
+    ):
+        load(sql_db, ses.add(INSIGHTS, b"\n".join(lines)))
+    assert insights_ids(sql_db) == sorted(f"kept-m{i}" for i in range(5))
+
+
+def test_a_user_table_named_like_the_staging_table_loads(ses: FakeSes, sql_db: SqlDb) -> None:
+    for name in ("ses_export_staging", "ses_export_staging_0"):
+        job_id = ses.add(INSIGHTS, insights_csv(25, name))
+        assert load(sql_db, job_id, table=name) == 25
+        assert insights_ids(sql_db, name) == sorted(f"{name}-m{i}" for i in range(25))
+
+
+def test_a_locked_table_is_an_ordinary_failure_not_a_missing_table(
+    ses: FakeSes, postgres_db: SqlDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A probe that fails on a reachable database (here a lock timeout) says nothing about the table: retries apply."""
+    load(postgres_db, ses.add(INSIGHTS, insights_csv(5, "kept")))
+    conn_var = f"AIRFLOW_CONN_{postgres_db.conn_id.upper()}"
+    conn = json.loads(os.environ[conn_var])
+    monkeypatch.setenv(conn_var, json.dumps({**conn, "extra": {"options": "-c lock_timeout=300"}}))
+    holder = postgres_db.hook().get_conn()
+    try:
+        holder.cursor().execute('LOCK TABLE "t" IN ACCESS EXCLUSIVE MODE')
+        with pytest.raises(SesExportLoadError, match="lock timeout") as raised:
+            load(postgres_db, ses.add(INSIGHTS, insights_csv(5, "late")), create_table=False)
+        assert not isinstance(raised.value, SesExportInputError)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert insights_ids(postgres_db) == sorted(f"kept-m{i}" for i in range(5))
+
+
+def test_a_locked_sqlite_database_is_an_ordinary_failure_not_a_missing_table(ses: FakeSes, sqlite_db: SqlDb) -> None:
+    load(sqlite_db, ses.add(INSIGHTS, insights_csv(5, "kept")))
+    holder = sqlite3.connect(sqlite_db.hook().get_connection(sqlite_db.conn_id).host, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(Exception, match="locked") as raised:
+            load(sqlite_db, ses.add(INSIGHTS, insights_csv(5, "late")), create_table=False)
+        assert not isinstance(raised.value, SesExportInputError)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert insights_ids(sqlite_db) == sorted(f"kept-m{i}" for i in range(5))
+
+
+class _AutocommitConnection:
+    """A DB-API connection that commits every statement until ``autocommit`` is set False (as pyodbc can)."""
+
+    def __init__(self, path: str) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None)
+
+    @property
+    def autocommit(self) -> bool:
+        return self._conn.isolation_level is None
+
+    @autocommit.setter
+    def autocommit(self, value: bool) -> None:
+        self._conn.isolation_level = None if value else "DEFERRED"
+
+    def cursor(self) -> Any:
+        return self._conn.cursor()
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        self._conn.rollback()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _AutocommitHook(DbApiHook):
+    """A hook of another database whose driver commits each statement by default (and says nothing about it)."""
+
+    conn_name_attr = "autocommit_conn_id"
+    supports_autocommit = False
+    placeholder = "?"  # type: ignore[assignment]
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def get_conn(self) -> Any:
+        return _AutocommitConnection(self.path)
+
+
+def test_the_generic_path_is_one_transaction_on_a_driver_that_commits_each_statement(tmp_path: Any) -> None:
+    path = str(tmp_path / "other.db")
+    for statement in METRICS_TABLE.create_statements("sqlite", "m", None):
+        sqlite3.connect(path).execute(statement)
+    day = (DAY, DAY + dt.timedelta(days=1))
+    hook = _AutocommitHook(path)
+
+    def load_rows(job: str, value: float, check: Callable[[int], None] = lambda n: None) -> int:
+        rows = [("example.com", None, f"isp{i}", None, "SEND", "VOLUME", value, *day, job) for i in range(5)]
+        export = ExportLoad(hook, None, "m", METRICS_TABLE, "A", job, replace=True, batch_size=2,
+                            scrubber=NulScrubber(job))  # fmt: skip
+        return export.run(iter(rows), check)
+
+    assert load_rows("job-1", 1.0) == 5
+
+    def refuse(n: int) -> None:
+        raise RuntimeError("refused before the commit")
+
+    with pytest.raises(RuntimeError, match="refused before the commit"):
+        load_rows("job-2", 2.0, refuse)
+    with closing(sqlite3.connect(path)) as reader:
+        assert reader.execute("SELECT job_id, value, count(*) FROM m GROUP BY 1, 2").fetchall() == [("job-1", 1.0, 5)]
+
+
+def test_the_table_check_reads_each_database_catalog(sql_db: SqlDb) -> None:
+    """PostgreSQL's and SQLite's own catalogs; SQLAlchemy's inspector for any other database (here on the same one)."""
+    for statement in METRICS_TABLE.create_statements(sql_db.kind, "m", None):
+        sql_db.run(statement)
+    hook = sql_db.hook()
+    for database in (sql_db.kind, None):
+        assert table_columns(hook, database, "m", None) == set(METRICS_TABLE.names)
+        assert table_columns(hook, database, "absent", None) is None
+    assert table_columns(hook, sql_db.kind, "m", "nowhere") is None
+
+
+@pytest.mark.parametrize("form", ["gzip", "bom-crlf", "header-only"])
+def test_the_file_path_reads_what_the_reader_reads(ses: FakeSes, postgres_db: SqlDb, form: str) -> None:
+    rows = 0 if form == "header-only" else 120
+    body = insights_csv(rows, form)
+    if form == "gzip":
+        body = gzip.compress(body)
+    elif form == "bom-crlf":
+        body = codecs.BOM_UTF8 + body.replace(b"\n", b"\r\n")
+    job_id = ses.add(INSIGHTS, body, exported=rows or None)
+    assert load(postgres_db, job_id) == rows
+    assert ses.downloads == [job_id]  # as it is: no second read by the record reader
+    assert insights_ids(postgres_db) == sorted(f"{form}-m{i}" for i in range(rows))
+    assert {row[0] for row in postgres_db.rows("t", "subject")} <= {f"subject {form} {i}" for i in range(rows)}

@@ -15,6 +15,7 @@ from airflow_provider_sesexport.exceptions import SesExportInputError, SesExport
 from airflow_provider_sesexport.transfers._sql_tables import (
     MESSAGE_INSIGHTS_TABLE,
     METRICS_TABLE,
+    TABLES,
     data_source_key,
     insights_rows,
     metrics_rows,
@@ -165,6 +166,10 @@ class _RecordingSqlHook(DbApiHook):
     def get_conn(self) -> Any:
         self.calls.append("get_conn")
         self.conn = mock.MagicMock()
+        # the catalog: the table has every column either layout needs
+        self.conn.cursor.return_value.fetchall.return_value = [
+            (name,) for layout in TABLES.values() for name in layout.names
+        ]
         return self.conn
 
     def get_records(self, sql: Any, parameters: Any = None, **kwargs: Any) -> Any:
@@ -204,7 +209,13 @@ def test_an_unrecognised_layout_fails_before_any_row() -> None:
     sql_hook = _RecordingSqlHook()
     with pytest.raises(SesExportRecordsError, match="neither Message Insights nor metrics"):
         _run_with({**COMPLETED, "ExportSourceType": "MESSAGE_INSIGHTS"}, records(), sql_hook, create_table=True)
-    assert sql_hook.calls == ["run CREATE TABLE IF NOT EXISTS", "run CREATE INDEX IF NOT EXISTS ON", "get_conn"]
+    # the table check (the catalog), then the load
+    assert sql_hook.calls == [
+        "run CREATE TABLE IF NOT EXISTS",
+        "run CREATE INDEX IF NOT EXISTS ON",
+        "get_conn",
+        "get_conn",
+    ]
     statements = [c.args[0] for c in sql_hook.conn.cursor.return_value.execute.call_args_list]
     assert not any(s.startswith(("INSERT", "DELETE", "BEGIN IMMEDIATE", "COMMIT")) for s in statements), statements
     sql_hook.conn.rollback.assert_called_once_with()
@@ -246,3 +257,17 @@ def test_the_readme_shows_the_tables_create_table_makes(database: str) -> None:
         *METRICS_TABLE.create_statements(database, "ses_vdm_metrics", None),
     ]
     assert shown == made
+
+
+def test_the_sql_identifier_and_hook_rules_live_in_the_sql_transfer() -> None:
+    from airflow_provider_sesexport.transfers import _sql_tables
+    from airflow_provider_sesexport.utils import validation
+
+    with pytest.raises(SesExportInputError, match=r"Invalid table='a\.b'.*Give the schema in `schema`"):
+        _sql_tables.validate_sql_identifier("a.b", "table")
+    with pytest.raises(SesExportInputError, match=r"Invalid schema='1x': expected a plain SQL identifier"):
+        _sql_tables.validate_sql_identifier("1x", "schema")
+    assert _sql_tables.validate_sql_identifier("order", "table") == "order"
+    with pytest.raises(SesExportInputError, match=r"Invalid sql_conn_id='c'.*has no"):
+        _sql_tables.validate_sql_hook(object(), "c", "http")
+    assert [name for name in vars(validation) if "sql" in name.lower()] == []
