@@ -289,9 +289,9 @@ def export_content(source: Source) -> Iterator[bytes]:
 
     :param source: a binary file object, an iterable of byte chunks, or bytes.
     """
-    content = _content(source)
+    content = cast(io.BufferedIOBase, _content(source))
     first, started = True, False
-    while chunk := content.read(_READ_SIZE):
+    while chunk := content.read1(_READ_SIZE):  # as the chunks come: a consumer (COPY) streams them on
         if first:
             chunk, first = chunk.removeprefix(codecs.BOM_UTF8), False
         if not started:
