@@ -13,7 +13,6 @@ from typing import Any
 
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.export_job import INTERMEDIATE_STATES
 from airflow_provider_sesexport.utils.export_slots import SlotWait
 from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
 
@@ -81,11 +80,7 @@ def count_unfinished(hook: SesExportJobHook, source_type: str) -> int | None:
     :param source_type: ``METRICS_DATA`` or ``MESSAGE_INSIGHTS``.
     """
     try:
-        return sum(
-            1
-            for status in sorted(INTERMEDIATE_STATES)
-            for _ in hook.list_export_jobs(export_source_type=source_type, job_status=status, page_size=100)
-        )
+        return sum(1 for _ in hook.list_unfinished_export_jobs(source_type))
     except Exception as exc:
         log.debug("Could not count the unfinished SES export jobs: %s", aws_errors.describe(exc))
         return None
