@@ -179,16 +179,30 @@ class SesExportDownloadMixin:
     def get_export_job(self, job_id: str) -> dict[str, Any]:  # pragma: no cover - implemented by the hook
         raise NotImplementedError
 
-    def _fresh_export_url(self, job_id: str) -> tuple[str, dt.datetime, dict[str, Any]]:
-        """GetExportJob now: ``(url, expires_at, job)``; the job must be COMPLETED."""
+    def get_completed_export_job(self, job_id: str, logger: Any = None) -> tuple[dict[str, Any], ExportJobOutcome]:
+        """
+        GetExportJob now: the job and its outcome, which must be COMPLETED.
+
+        Logs the poll line. FAILED and CANCELLED raise the sensor's typed errors; a job that has not finished
+        raises :class:`~airflow_provider_sesexport.exceptions.SesExportJobError` telling to put
+        ``SesExportJobSensor`` upstream. The result operator, the copy and the loader all read a job this way.
+
+        :param job_id: the export job's id.
+        :param logger: where the poll line goes (the calling task's logger, say); defaults to the hook's.
+        """
         job = self.get_export_job(job_id)
-        retrieved_at = utcnow()
-        outcome = observe_export_job(job_id, job, self.log, retrieved_at)
+        outcome = observe_export_job(job_id, job, logger or self.log)
         if not outcome.succeeded:
             raise SesExportJobError(
-                f"SES export job {job_id!r} has not finished (status {outcome.job_status}), so it has no file "
-                "to download yet: put SesExportJobSensor upstream of this task."
+                f"SES export job {job_id!r} has not finished (status {outcome.job_status}): put "
+                "SesExportJobSensor upstream of this task so it runs once the job is COMPLETED."
             )
+        return job, outcome
+
+    def _fresh_export_url(self, job_id: str) -> tuple[str, dt.datetime, dict[str, Any]]:
+        """GetExportJob now: ``(url, expires_at, job)``; the job must be COMPLETED."""
+        retrieved_at = utcnow()  # before the call: the URL expires no earlier than five minutes after this
+        job, _ = self.get_completed_export_job(job_id)
         url = s3_url_of(job)
         if not url:
             raise SesExportJobError(f"SES export job {job_id!r} is COMPLETED but GetExportJob returned no S3Url.")

@@ -37,7 +37,6 @@ from airflow_provider_sesexport.utils.export_job import (
     INTERMEDIATE_STATES,
     SUCCESS_STATES,
     TERMINAL_STATES,
-    observe_export_job,
     s3_url_of,
 )
 from airflow_provider_sesexport.utils.export_slots import SlotWait
@@ -98,13 +97,7 @@ class SesExportJobResultOperator(AwsBaseOperator[SesExportJobHook]):
 
     def execute(self, context: Context) -> dict[str, Any]:
         job_id = self.job_id
-        job = self.hook.get_export_job(job_id)
-        outcome = observe_export_job(job_id, job, self.log)
-        if not outcome.succeeded:
-            raise SesExportJobError(
-                f"SES export job {job_id!r} has not finished (status {outcome.job_status}); "
-                "put SesExportJobSensor upstream of this task so it runs once the job is COMPLETED."
-            )
+        job, outcome = self.hook.get_completed_export_job(job_id, self.log)
         summary = outcome.summary
         s3_url = s3_url_of(job)
         ti = context["ti"]
