@@ -423,6 +423,8 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
 
         An account without Virtual Deliverability Manager raises
         :class:`~airflow_provider_sesexport.exceptions.SesExportVdmNotEnabledError` (no retries; says how to enable it).
+        Throttling (one call per second per account) is retried by botocore's retry mode (see :attr:`config`);
+        still throttled after its attempts, :class:`~airflow_provider_sesexport.exceptions.SesExportJobError`.
 
         :param request: the request.
         :return: the new job's id.
@@ -432,6 +434,15 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         try:
             response = client.create_export_job(**request)
         except ClientError as exc:
+            if aws_errors.error_code(exc) in aws_errors.THROTTLING_CODES:
+                retries = client.meta.config.retries or {}  # botocore keeps max_attempts + 1 as total_max_attempts
+                raise SesExportJobError(
+                    f"CreateExportJob was still throttled after {retries.get('total_max_attempts', 'all its')} "
+                    f"attempts in botocore's {retries.get('mode', 'legacy')!r} retry mode: "
+                    f"{aws_errors.describe(exc)}. SES allows one CreateExportJob call per second per account; to "
+                    'start many exports at once, set {"retries": {"mode": "adaptive", "max_attempts": 10}} in the '
+                    "operator's botocore_config or the connection's config_kwargs."
+                ) from exc
             raise self.translate_error(exc) from exc
         return response["JobId"]
 

@@ -136,8 +136,12 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
     Airflow it is an Airflow Variable named after the DAG, run, task and map index
     (``sesexport_job.<dag_id>.<task_id>.<map_index>.<digest>``), removed when the task instance ends
     (it succeeds, or fails with no retry left); a killed worker leaves it for the retry.
-    CreateExportJob's limit of one call per second is respected: calls from one process are spaced and
-    throttling is retried.
+    CreateExportJob's limit of one call per second is left to botocore's retries: a throttled call
+    (``TooManyRequestsException``) is retried in botocore's ``standard`` retry mode (5 retries) unless
+    ``botocore_config`` or the connection's ``config_kwargs`` set ``retries``; to start many exports at once
+    (dynamic task mapping, say), set ``{"retries": {"mode": "adaptive", "max_attempts": 10}}`` there. A create
+    still throttled after those attempts fails with a
+    :class:`~airflow_provider_sesexport.exceptions.SesExportJobError` that says so (retries apply).
 
     **No free export slot.** SES limits unfinished export jobs per source type (about 20) and refuses one more
     with ``LimitExceededException`` ("There are too many <METRICS_DATA> export jobs running ..."). The operator
@@ -303,7 +307,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
 
     # -- ResumableJobMixin (its execute_resumable calls these on Airflow 3.3+, resume_job below 3.3)
     def submit_job(self, context: Context) -> dict[str, Any]:
-        """Start the export job (CreateExportJob, paced), waiting for a free export slot; return its record."""
+        """Start the export job (CreateExportJob), waiting for a free export slot; return its record."""
         assert self._request is not None, "execute builds the request first"
         if self._slots is None:
             self._slots = self._slot_wait()
