@@ -38,7 +38,7 @@ DAG_IDS = {"ours": "bench_ses_trigger_ours", "anchor": "bench_ses_trigger_anchor
 POLL_INTERVAL = 5.0  # benchmarks/deployed_dags/ses_trigger_scale.py's POLL_INTERVAL
 #: The benchmark's emulator: no limit on unfinished jobs (real SES: 20 per source type) nor on the create rate.
 EMULATOR_OPTIONS = ("--max-unfinished-jobs", "0", "--create-rate", "0")
-PAGE_SIZE = 100  # airflow_provider_sesexport.triggers.poller.PAGE_SIZE
+PAGE_SIZE = 100  # airflow_provider_sesexport.hooks.ses_export.UNFINISHED_PAGE_SIZE
 
 
 def tree_rss_bytes(pid: int) -> int:

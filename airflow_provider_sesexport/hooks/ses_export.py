@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,63 @@ from airflow_provider_sesexport.utils.validation import (
 #: botocore's standard mode retries TooManyRequestsException (HTTP 429), 5xx and network errors with
 #: jittered exponential backoff.
 DEFAULT_RETRIES: dict[str, Any] = {"mode": "standard", "max_attempts": 5}
+
+
+#: Jobs per ListExportJobs page when listing the unfinished jobs (ListExportJobs' largest page).
+UNFINISHED_PAGE_SIZE = 100
+
+
+def unfinished_jobs_requests(source_type: str | None = None) -> list[dict[str, Any]]:
+    """
+    The ListExportJobs requests that together list every unfinished (CREATED or PROCESSING) export job.
+
+    CREATED comes first: a job that moves on between the two listings then shows up in PROCESSING.
+
+    :param source_type: only jobs of this ``ExportSourceType``; None for every type.
+    """
+    scope = {} if source_type is None else {"ExportSourceType": source_type}
+    return [{**scope, "JobStatus": status, "PageSize": UNFINISHED_PAGE_SIZE} for status in sorted(INTERMEDIATE_STATES)]
+
+
+def _next_page(request: dict[str, Any], response: dict[str, Any]) -> dict[str, Any] | None:
+    """The request for the page after ``response``, or None after the last page (botocore has no paginator for it)."""
+    token = response.get("NextToken")
+    return {**request, "NextToken": token} if token else None
+
+
+def iter_export_jobs(
+    list_export_jobs: Callable[..., dict[str, Any]], requests: Iterable[dict[str, Any]]
+) -> Iterator[dict[str, Any]]:
+    """
+    Yield the job summaries of every page of each ListExportJobs request, following ``NextToken``.
+
+    :param list_export_jobs: a boto3 ``sesv2`` client's ``list_export_jobs``.
+    :param requests: the requests, each listed to its last page in turn.
+    """
+    for first in requests:
+        request: dict[str, Any] | None = first
+        while request is not None:
+            response = list_export_jobs(**request)
+            yield from response.get("ExportJobs", ())
+            request = _next_page(request, response)
+
+
+async def aiter_export_jobs(
+    list_export_jobs: Callable[..., Awaitable[dict[str, Any]]], requests: Iterable[dict[str, Any]]
+) -> AsyncIterator[dict[str, Any]]:
+    """
+    The async twin of :func:`iter_export_jobs`, for an aiobotocore client's ``list_export_jobs``.
+
+    :param list_export_jobs: an aiobotocore ``sesv2`` client's ``list_export_jobs``.
+    :param requests: the requests, each listed to its last page in turn.
+    """
+    for first in requests:
+        request: dict[str, Any] | None = first
+        while request is not None:
+            response = await list_export_jobs(**request)
+            for job in response.get("ExportJobs", ()):
+                yield job
+            request = _next_page(request, response)
 
 
 #: The loggers botocore (and aiobotocore) write a response's body to, at DEBUG.
@@ -122,16 +179,30 @@ class SesExportDownloadMixin:
     def get_export_job(self, job_id: str) -> dict[str, Any]:  # pragma: no cover - implemented by the hook
         raise NotImplementedError
 
-    def _fresh_export_url(self, job_id: str) -> tuple[str, dt.datetime, dict[str, Any]]:
-        """GetExportJob now: ``(url, expires_at, job)``; the job must be COMPLETED."""
+    def get_completed_export_job(self, job_id: str, logger: Any = None) -> tuple[dict[str, Any], ExportJobOutcome]:
+        """
+        GetExportJob now: the job and its outcome, which must be COMPLETED.
+
+        Logs the poll line. FAILED and CANCELLED raise the sensor's typed errors; a job that has not finished
+        raises :class:`~airflow_provider_sesexport.exceptions.SesExportJobError` telling to put
+        ``SesExportJobSensor`` upstream. The result operator, the copy and the loader all read a job this way.
+
+        :param job_id: the export job's id.
+        :param logger: where the poll line goes (the calling task's logger, say); defaults to the hook's.
+        """
         job = self.get_export_job(job_id)
-        retrieved_at = utcnow()
-        outcome = observe_export_job(job_id, job, self.log, retrieved_at)
+        outcome = observe_export_job(job_id, job, logger or self.log)
         if not outcome.succeeded:
             raise SesExportJobError(
-                f"SES export job {job_id!r} has not finished (status {outcome.job_status}), so it has no file "
-                "to download yet: put SesExportJobSensor upstream of this task."
+                f"SES export job {job_id!r} has not finished (status {outcome.job_status}): put "
+                "SesExportJobSensor upstream of this task so it runs once the job is COMPLETED."
             )
+        return job, outcome
+
+    def _fresh_export_url(self, job_id: str) -> tuple[str, dt.datetime, dict[str, Any]]:
+        """GetExportJob now: ``(url, expires_at, job)``; the job must be COMPLETED."""
+        retrieved_at = utcnow()  # before the call: the URL expires no earlier than five minutes after this
+        job, _ = self.get_completed_export_job(job_id)
         url = s3_url_of(job)
         if not url:
             raise SesExportJobError(f"SES export job {job_id!r} is COMPLETED but GetExportJob returned no S3Url.")
@@ -352,6 +423,8 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
 
         An account without Virtual Deliverability Manager raises
         :class:`~airflow_provider_sesexport.exceptions.SesExportVdmNotEnabledError` (no retries; says how to enable it).
+        Throttling (one call per second per account) is retried by botocore's retry mode (see :attr:`config`);
+        still throttled after its attempts, :class:`~airflow_provider_sesexport.exceptions.SesExportJobError`.
 
         :param request: the request.
         :return: the new job's id.
@@ -361,6 +434,15 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         try:
             response = client.create_export_job(**request)
         except ClientError as exc:
+            if aws_errors.error_code(exc) in aws_errors.THROTTLING_CODES:
+                retries = client.meta.config.retries or {}  # botocore keeps max_attempts + 1 as total_max_attempts
+                raise SesExportJobError(
+                    f"CreateExportJob was still throttled after {retries.get('total_max_attempts', 'all its')} "
+                    f"attempts in botocore's {retries.get('mode', 'legacy')!r} retry mode: "
+                    f"{aws_errors.describe(exc)}. SES allows one CreateExportJob call per second per account; to "
+                    'start many exports at once, set {"retries": {"mode": "adaptive", "max_attempts": 10}} in the '
+                    "operator's botocore_config or the connection's config_kwargs."
+                ) from exc
             raise self.translate_error(exc) from exc
         return response["JobId"]
 
@@ -386,7 +468,7 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         page_size: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """
-        Yield export job summaries, following ``NextToken`` across pages (botocore has no paginator for it).
+        Yield export job summaries, following ``NextToken`` across pages.
 
         .. seealso::
             - :external+boto3:py:meth:`SESV2.Client.list_export_jobs`
@@ -397,19 +479,21 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         :param page_size: jobs per page.
         """
         # Validated now, not when the caller starts iterating.
-        return self._list_pages(build_list_export_jobs_request(export_source_type, job_status, page_size))
+        return self._list_jobs([build_list_export_jobs_request(export_source_type, job_status, page_size)])
 
-    def _list_pages(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        while True:
-            try:
-                response = self.conn.list_export_jobs(**request)
-            except ClientError as exc:
-                raise self.translate_error(exc) from exc
-            yield from response.get("ExportJobs", [])
-            token = response.get("NextToken")
-            if not token:
-                return
-            request["NextToken"] = token
+    def list_unfinished_export_jobs(self, source_type: str | None = None) -> Iterator[dict[str, Any]]:
+        """
+        Yield the summaries of every CREATED or PROCESSING export job (see :func:`unfinished_jobs_requests`).
+
+        :param source_type: only jobs of this ``ExportSourceType``; None for every type.
+        """
+        return self._list_jobs(unfinished_jobs_requests(source_type))
+
+    def _list_jobs(self, requests: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        try:
+            yield from iter_export_jobs(self.conn.list_export_jobs, requests)
+        except ClientError as exc:
+            raise self.translate_error(exc) from exc
 
     def poll_export_job(self, job_id: str, logger: Any = None) -> ExportJobOutcome | None:
         """

@@ -1,67 +1,19 @@
 """
-Helpers of SesCreateExportJobOperator: pacing CreateExportJob calls and waiting for a free export slot.
+Helpers of SesCreateExportJobOperator: waiting for a free export slot.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.export_job import INTERMEDIATE_STATES
 from airflow_provider_sesexport.utils.export_slots import SlotWait
 from airflow_provider_sesexport.utils.validation import CreateExportJobRequest
 
 log = logging.getLogger(__name__)
-
-#: CreateExportJob allows one call per second per account; the margin absorbs network jitter.
-CREATE_MIN_SPACING = 1.1
-#: Attempts (each with botocore's own retries) while CreateExportJob keeps being throttled.
-CREATE_ATTEMPTS = 8
-
-_create_lock = threading.Lock()
-_last_create = 0.0
-
-
-def create_paced(hook: SesExportJobHook, request: CreateExportJobRequest, sleep: Any = time.sleep) -> str:
-    """
-    Call CreateExportJob at most once per second from this process, retrying throttling with jittered backoff.
-
-    :param hook: the hook.
-    :param request: a validated CreateExportJob request.
-    :param sleep: ``time.sleep`` (replaced in unit tests).
-    :return: the new job's id.
-    """
-    global _last_create
-    hook.conn  # noqa: B018  (create the client first: its set-up time must not eat into the spacing)
-    for attempt in range(1, CREATE_ATTEMPTS + 1):
-        with _create_lock:
-            wait = _last_create + CREATE_MIN_SPACING - time.monotonic()
-            if wait > 0:
-                sleep(wait)
-            try:
-                return hook.submit_export_job(request)
-            except Exception as exc:
-                if aws_errors.error_code(exc) not in aws_errors.THROTTLING_CODES or attempt == CREATE_ATTEMPTS:
-                    raise
-                delay = min(30.0, 2.0**attempt) * random.uniform(0.5, 1.0)
-                log.warning(
-                    "CreateExportJob throttled after botocore's retries (%s); trying again in %.1fs (%d/%d).",
-                    aws_errors.describe(exc),
-                    delay,
-                    attempt,
-                    CREATE_ATTEMPTS,
-                )
-            finally:
-                # spaced from when the previous call returned, i.e. after SES received it
-                _last_create = time.monotonic()
-        sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def source_type_of(request: dict[str, Any]) -> str:
@@ -81,11 +33,7 @@ def count_unfinished(hook: SesExportJobHook, source_type: str) -> int | None:
     :param source_type: ``METRICS_DATA`` or ``MESSAGE_INSIGHTS``.
     """
     try:
-        return sum(
-            1
-            for status in sorted(INTERMEDIATE_STATES)
-            for _ in hook.list_export_jobs(export_source_type=source_type, job_status=status, page_size=100)
-        )
+        return sum(1 for _ in hook.list_unfinished_export_jobs(source_type))
     except Exception as exc:
         log.debug("Could not count the unfinished SES export jobs: %s", aws_errors.describe(exc))
         return None
@@ -99,7 +47,7 @@ def create_in_free_slot(
     hand_off: Callable[[SlotWait, int | None], None] | None = None,
 ) -> str:
     """
-    CreateExportJob (paced); while SES has no free slot, wait for one with ``slots``' backoff and retry.
+    CreateExportJob; while SES has no free slot, wait for one with ``slots``' backoff and retry.
 
     Every refused attempt logs one line with the number of unfinished jobs of the request's source type. When
     ``slot_wait_timeout`` is used up, raises :class:`~airflow_provider_sesexport.exceptions.SesExportNoSlotError`.
@@ -113,7 +61,7 @@ def create_in_free_slot(
     """
     while True:
         try:
-            return create_paced(hook, request, sleep=slots.sleep)
+            return hook.submit_export_job(request)
         except Exception as exc:
             if not aws_errors.means_no_free_slot(exc):
                 raise

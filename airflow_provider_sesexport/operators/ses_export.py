@@ -37,7 +37,6 @@ from airflow_provider_sesexport.utils.export_job import (
     INTERMEDIATE_STATES,
     SUCCESS_STATES,
     TERMINAL_STATES,
-    observe_export_job,
     s3_url_of,
 )
 from airflow_provider_sesexport.utils.export_slots import SlotWait
@@ -98,13 +97,7 @@ class SesExportJobResultOperator(AwsBaseOperator[SesExportJobHook]):
 
     def execute(self, context: Context) -> dict[str, Any]:
         job_id = self.job_id
-        job = self.hook.get_export_job(job_id)
-        outcome = observe_export_job(job_id, job, self.log)
-        if not outcome.succeeded:
-            raise SesExportJobError(
-                f"SES export job {job_id!r} has not finished (status {outcome.job_status}); "
-                "put SesExportJobSensor upstream of this task so it runs once the job is COMPLETED."
-            )
+        job, outcome = self.hook.get_completed_export_job(job_id, self.log)
         summary = outcome.summary
         s3_url = s3_url_of(job)
         ti = context["ti"]
@@ -143,8 +136,12 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
     Airflow it is an Airflow Variable named after the DAG, run, task and map index
     (``sesexport_job.<dag_id>.<task_id>.<map_index>.<digest>``), removed when the task instance ends
     (it succeeds, or fails with no retry left); a killed worker leaves it for the retry.
-    CreateExportJob's limit of one call per second is respected: calls from one process are spaced and
-    throttling is retried.
+    CreateExportJob's limit of one call per second is left to botocore's retries: a throttled call
+    (``TooManyRequestsException``) is retried in botocore's ``standard`` retry mode (5 retries) unless
+    ``botocore_config`` or the connection's ``config_kwargs`` set ``retries``; to start many exports at once
+    (dynamic task mapping, say), set ``{"retries": {"mode": "adaptive", "max_attempts": 10}}`` there. A create
+    still throttled after those attempts fails with a
+    :class:`~airflow_provider_sesexport.exceptions.SesExportJobError` that says so (retries apply).
 
     **No free export slot.** SES limits unfinished export jobs per source type (about 20) and refuses one more
     with ``LimitExceededException`` ("There are too many <METRICS_DATA> export jobs running ..."). The operator
@@ -310,7 +307,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
 
     # -- ResumableJobMixin (its execute_resumable calls these on Airflow 3.3+, resume_job below 3.3)
     def submit_job(self, context: Context) -> dict[str, Any]:
-        """Start the export job (CreateExportJob, paced), waiting for a free export slot; return its record."""
+        """Start the export job (CreateExportJob), waiting for a free export slot; return its record."""
         assert self._request is not None, "execute builds the request first"
         if self._slots is None:
             self._slots = self._slot_wait()

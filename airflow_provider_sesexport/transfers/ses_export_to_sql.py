@@ -39,7 +39,6 @@ from airflow_provider_sesexport.transfers._sql_tables import (
     validate_sql_hook,
     validate_sql_identifier,
 )
-from airflow_provider_sesexport.utils.export_job import observe_export_job
 from airflow_provider_sesexport.utils.validation import invalid, validate_attempts, validate_job_id
 
 if TYPE_CHECKING:
@@ -139,7 +138,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         sql_hook = validate_sql_hook(connection.get_hook(), self.sql_conn_id, connection.conn_type)
         database = DATABASES.get(str(connection.conn_type).lower())
         table = qualified_name(self.table, self.schema, database, None if database else sql_escape_word(sql_hook))
-        job = self._completed_job(job_id)
+        job, _ = self.hook.get_completed_export_job(job_id, self.log)
         layout = self._layout(job_id, job)
         self._prepare_table(sql_hook, database, layout, table)
         load = ExportLoad(
@@ -205,17 +204,6 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
     def qualified_table(self) -> str:
         """``schema.table``, or ``table`` without a schema (as given: for XCom and lineage)."""
         return f"{self.schema}.{self.table}" if self.schema else self.table
-
-    def _completed_job(self, job_id: str) -> dict[str, Any]:
-        """GetExportJob: the job if it is COMPLETED, else the error (FAILED / CANCELLED / not finished)."""
-        job = self.hook.get_export_job(job_id)
-        outcome = observe_export_job(job_id, job, self.log)
-        if not outcome.succeeded:
-            raise SesExportJobError(
-                f"SES export job {job_id!r} has not finished (status {outcome.job_status}), so there is nothing "
-                "to load yet: put SesExportJobSensor upstream of this task."
-            )
-        return job
 
     @staticmethod
     def _layout(job_id: str, job: dict[str, Any]) -> TableLayout:

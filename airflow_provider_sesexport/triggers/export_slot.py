@@ -8,10 +8,11 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_sesexport.hooks.ses_export import aiter_export_jobs, unfinished_jobs_requests
 from airflow_provider_sesexport.triggers import poller as _poller
 from airflow_provider_sesexport.triggers.ses_export import naming_the_deferred_try
 from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.export_job import INTERMEDIATE_STATES, to_iso, utcnow
+from airflow_provider_sesexport.utils.export_job import to_iso, utcnow
 from airflow_provider_sesexport.utils.export_slots import SlotWait
 from airflow_provider_sesexport.utils.validation import validate_deadline, validate_poll_interval, validate_seconds
 
@@ -26,17 +27,7 @@ async def count_unfinished(client: Any, source_type: str) -> int:
     :param client: an aiobotocore ``sesv2`` client.
     :param source_type: ``METRICS_DATA`` or ``MESSAGE_INSIGHTS``.
     """
-    total = 0
-    for status in sorted(INTERMEDIATE_STATES):
-        request: dict[str, Any] = {"ExportSourceType": source_type, "JobStatus": status, "PageSize": _poller.PAGE_SIZE}
-        while True:
-            response = await client.list_export_jobs(**request)
-            total += len(response.get("ExportJobs", ()))
-            token = response.get("NextToken")
-            if not token:
-                break
-            request["NextToken"] = token
-    return total
+    return sum([1 async for _ in aiter_export_jobs(client.list_export_jobs, unfinished_jobs_requests(source_type))])
 
 
 class SesExportSlotTrigger(BaseTrigger):

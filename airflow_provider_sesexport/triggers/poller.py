@@ -39,14 +39,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_sesexport._compat import get_async_client
-from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook, mask_answer_urls
+from airflow_provider_sesexport.hooks.ses_export import (
+    SesExportJobHook,
+    aiter_export_jobs,
+    mask_answer_urls,
+    unfinished_jobs_requests,
+)
 from airflow_provider_sesexport.utils import aws_errors
 from airflow_provider_sesexport.utils.export_job import interpret_export_job
 
 log = logging.getLogger(__name__)
 
-#: ListExportJobs' largest page.
-PAGE_SIZE = 100
 #: Error codes that mean "this identity may not call ListExportJobs".
 ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "Forbidden"})
 #: Longest pause between cycles while AWS keeps throttling.
@@ -433,18 +436,9 @@ class ExportJobPoller:
         return True
 
     async def _list_in_flight(self) -> set[str]:
-        """JobIds of every job CREATED or PROCESSING (CREATED first: a job moving on shows up in PROCESSING)."""
-        in_flight: set[str] = set()
-        for status in ("CREATED", "PROCESSING"):
-            request: dict[str, Any] = {"JobStatus": status, "PageSize": PAGE_SIZE}
-            while True:
-                response = await self.client.list_export_jobs(**request)
-                in_flight.update(job["JobId"] for job in response.get("ExportJobs", ()) if "JobId" in job)
-                token = response.get("NextToken")
-                if not token:
-                    break
-                request["NextToken"] = token
-        return in_flight
+        """JobIds of every job CREATED or PROCESSING."""
+        jobs = aiter_export_jobs(self.client.list_export_jobs, unfinished_jobs_requests())
+        return {job["JobId"] async for job in jobs if "JobId" in job}
 
     async def _get_one(self, job_id: str) -> BaseException | None:
         """GetExportJob for one job and resolve its waiters if it ended; returns a transient error, if any."""

@@ -121,8 +121,8 @@ def stop_retrying_no_free_slot(client: Any) -> None:
     """
     Make a sesv2 ``client`` raise CreateExportJob's no-free-slot error at once instead of retrying it.
 
-    Retried within seconds the answer stays the same, and the retries would break CreateExportJob's pacing of
-    one call per second; the caller waits for a slot itself. botocore's ``needs-retry`` event has no portable
+    Retried within seconds the answer stays the same, and the retries would spend CreateExportJob's rate of one
+    call per second; the caller waits for a slot itself. botocore's ``needs-retry`` event has no portable
     "do not retry" answer (older versions retry on any non-None one), so the handler raises the modeled error
     botocore would have raised without retries. Registering twice is a no-op.
 

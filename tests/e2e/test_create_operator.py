@@ -5,15 +5,23 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import importlib
+import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from unittest import mock
 
 import pytest
+from botocore.config import Config
 
 from airflow_provider_sesexport import _compat
+from airflow_provider_sesexport.exceptions import SesExportJobError
+from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+from airflow_provider_sesexport.operators._create_export import create_in_free_slot
 from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator
 from airflow_provider_sesexport.triggers import poller as poller_mod
 from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger
+from airflow_provider_sesexport.utils.validation import build_create_export_job_request
 from tests.airflow_names import AIRFLOW_V_3, DAG, daily_data_interval_schedule
 from tests.conftest import task_states
 from tests.e2e.conftest import try_number, xcom
@@ -35,6 +43,10 @@ SOURCE: dict[str, Any] = {
         "StartDate": "{{ data_interval_start }}",
         "EndDate": "{{ data_interval_end }}",
     }
+}
+#: SOURCE with fixed dates, for operators run outside a DAG run.
+DATED_SOURCE: dict[str, Any] = {
+    "MetricsDataSource": {**SOURCE["MetricsDataSource"], "StartDate": "2026-10-01", "EndDate": "2026-10-02"}
 }
 INTERVAL_START = dt.datetime(2026, 10, 30, tzinfo=dt.timezone.utc)
 #: dag.test() keyword for the run's logical date: the run covers the day before it.
@@ -220,9 +232,7 @@ def test_two_tasks_exporting_the_same_data_never_share_a_job(
     emu.add_rule(action="hang")
     waits = fail_first_tries(monkeypatch, on_retry=lambda op, job_id: emu.complete_job(job_id))
     with DAG(dag_id=f"e2e_create_same_source_{job_store}", schedule=None, start_date=dt.datetime(2026, 1, 1)) as dag:
-        source = {
-            "MetricsDataSource": {**SOURCE["MetricsDataSource"], "StartDate": "2026-10-01", "EndDate": "2026-10-02"}
-        }
+        source = DATED_SOURCE
         SesCreateExportJobOperator.partial(
             task_id="create", waiter_delay=1, retries=1, retry_delay=dt.timedelta(seconds=0)
         ).expand(export_data_source=[source, source])
@@ -368,38 +378,49 @@ def mapped_create_dag(dag_id: str, count: int) -> Any:
 
 
 @pytest.mark.ses_export_emulator(time_scale=1.0, create_rate_limit=1.0)
-def test_mapped_creates_within_the_rate_limit(run_dag: Any, ses_export_emulator: Any) -> None:
+def test_mapped_creates_under_the_rate_limit(run_dag: Any, ses_export_emulator: Any) -> None:
+    """Back-to-back creates against 1 call/s all succeed: whatever SES throttles, botocore's retries ride out."""
     dr = run_dag(mapped_create_dag("e2e_create_rate", 3), **AT)
 
     assert task_states(dr) == {f"create[{i}]": "success" for i in range(3)}
     stats = ses_export_emulator.stats()
     assert stats["jobs_created"] == 3
-    assert stats["operations"]["CreateExportJob"]["throttled"] == 0
+    creates = stats["operations"]["CreateExportJob"]
+    assert creates["succeeded"] == 3 and creates["requests"] == 3 + creates["throttled"]  # each 429 retried
 
 
 @pytest.mark.integration
 @pytest.mark.ses_export_emulator(time_scale=1.0, create_rate_limit=1.0)
-@pytest.mark.parametrize("paced", [True, False])
-def test_back_to_back_creates_over_http(ses_export_emulator: Any, monkeypatch: pytest.MonkeyPatch, paced: bool) -> None:
-    """Three creates at once against a 1 call/s limit: paced, no 429 at all; unpaced, the 429s are retried."""
-    from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-    from airflow_provider_sesexport.operators import _create_export
-    from airflow_provider_sesexport.utils.validation import build_create_export_job_request
+def test_creates_at_once_ride_out_the_rate_limit_on_botocore_retries(ses_export_emulator: Any) -> None:
+    """Three create tasks at once (a hook each, as in three workers) against 1 call/s: botocore retries the 429s."""
+    request = build_create_export_job_request(DATED_SOURCE, "CSV")
+    barrier = threading.Barrier(3)
 
-    monkeypatch.setattr(_create_export, "_last_create", 0.0)
-    if not paced:
-        monkeypatch.setattr(_create_export, "CREATE_MIN_SPACING", 0.0)
-    hook = SesExportJobHook(aws_conn_id="aws_default")
-    source = {"MetricsDataSource": {**SOURCE["MetricsDataSource"], "StartDate": "2026-10-01", "EndDate": "2026-10-02"}}
-    request = build_create_export_job_request(source, "CSV")
+    def create(_: int) -> str:
+        hook = SesExportJobHook(aws_conn_id="aws_default")
+        hook.conn  # noqa: B018  (the client first, so that the three calls leave together)
+        barrier.wait()
+        return create_in_free_slot(hook, request, mock.Mock(), mock.Mock())
 
-    job_ids = [_create_export.create_paced(hook, request) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        job_ids = list(pool.map(create, range(3)))
 
     assert len(set(job_ids)) == 3
     stats = ses_export_emulator.stats()
     assert stats["jobs_created"] == 3
-    throttled = stats["operations"]["CreateExportJob"]["throttled"]
-    assert throttled == 0 if paced else throttled > 0
+    assert stats["operations"]["CreateExportJob"]["throttled"] > 0
+
+
+@pytest.mark.integration
+@pytest.mark.ses_export_emulator(time_scale=1.0, create_rate_limit=1.0)
+def test_a_create_throttled_past_its_retries_fails_saying_so(ses_export_emulator: Any) -> None:
+    hook = SesExportJobHook(aws_conn_id="aws_default", config=Config(retries={"mode": "adaptive", "max_attempts": 0}))
+    request = build_create_export_job_request(DATED_SOURCE, "CSV")
+    create_in_free_slot(hook, request, mock.Mock(), mock.Mock())
+    with pytest.raises(SesExportJobError) as err:
+        create_in_free_slot(hook, request, mock.Mock(), mock.Mock())  # within the same second
+    assert "still throttled after 1 attempts in botocore's 'adaptive' retry mode" in str(err.value)
+    assert ses_export_emulator.stats()["jobs_created"] == 1
 
 
 @pytest.mark.integration
@@ -410,9 +431,7 @@ def test_on_kill_cancels_the_running_job_over_http(ses_export_emulator: Any) -> 
     op = SesCreateExportJobOperator(
         task_id="create", export_data_source=SOURCE, wait_for_completion=False, deferrable=False
     )
-    op.export_data_source = {
-        "MetricsDataSource": {**SOURCE["MetricsDataSource"], "StartDate": "2026-10-01", "EndDate": "2026-10-02"}
-    }
+    op.export_data_source = DATED_SOURCE
     job_id = op.execute({"ti": None})  # type: ignore[arg-type]
 
     op.on_kill()
@@ -462,9 +481,7 @@ def deferred_create_trigger() -> SesExportJobTrigger:
     op = SesCreateExportJobOperator(
         task_id="create", export_data_source=SOURCE, deferrable=True, waiter_delay=1, waiter_max_attempts=100
     )
-    op.export_data_source = {
-        "MetricsDataSource": {**SOURCE["MetricsDataSource"], "StartDate": "2026-10-01", "EndDate": "2026-10-02"}
-    }
+    op.export_data_source = DATED_SOURCE
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({"ti": None})  # type: ignore[arg-type]
     classpath, kwargs = deferred.value.trigger.serialize()

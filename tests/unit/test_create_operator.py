@@ -13,6 +13,7 @@ import pytest
 from botocore.stub import Stubber
 
 from airflow_provider_sesexport import _compat
+from airflow_provider_sesexport._compat import AirflowFailException
 from airflow_provider_sesexport.exceptions import (
     SesExportJobCancelledError,
     SesExportJobError,
@@ -73,12 +74,6 @@ class FakeStore:
 
     def set(self, key: str, value: Any) -> None:
         self.values[key] = value
-
-
-@pytest.fixture(autouse=True)
-def no_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_create_export, "_last_create", 0.0)
-    monkeypatch.setattr(_create_export, "CREATE_MIN_SPACING", 0.0)
 
 
 def make_op(hook: SesExportJobHook, **kwargs: Any) -> SesCreateExportJobOperator:
@@ -645,34 +640,18 @@ def test_a_variable_that_cannot_be_removed_does_not_fail_the_task(
 
 
 # -- throttling and on_kill --------------------------------------------------------------------------------
-def test_create_throttling_is_retried(hook: SesExportJobHook, stubber: Stubber) -> None:
-    stubber.add_client_error("create_export_job", "TooManyRequestsException", "Rate exceeded", 429)
-    stubber.add_client_error("create_export_job", "TooManyRequestsException", "Rate exceeded", 429)
-    stubber.add_response("create_export_job", {"JobId": "job-1"}, EXPECTED_CREATE)
-    sleeps: list[float] = []
-    request = build_create_export_job_request(metrics_source(), "CSV")
-    assert _create_export.create_paced(hook, request, sleep=sleeps.append) == "job-1"
-    assert len(sleeps) == 2 and 1.0 <= sleeps[0] <= 2.0 and 2.0 <= sleeps[1] <= 4.0
-
-
-def test_create_spacing_is_one_second(
-    hook: SesExportJobHook, stubber: Stubber, monkeypatch: pytest.MonkeyPatch
+def test_create_still_throttled_after_botocore_retries_says_what_to_do(
+    hook: SesExportJobHook, stubber: Stubber
 ) -> None:
-    monkeypatch.setattr(_create_export, "CREATE_MIN_SPACING", 1.0)
-    stubber.add_response("create_export_job", {"JobId": "a"}, EXPECTED_CREATE)
-    stubber.add_response("create_export_job", {"JobId": "b"}, EXPECTED_CREATE)
-    sleeps: list[float] = []
+    """One throttled answer reaches the hook only once botocore's retries are spent (Stubber skips them)."""
+    stubber.add_client_error("create_export_job", "TooManyRequestsException", "Rate exceeded (thr-5e1)", 429)
     request = build_create_export_job_request(metrics_source(), "CSV")
-    _create_export.create_paced(hook, request, sleep=sleeps.append)
-    _create_export.create_paced(hook, request, sleep=sleeps.append)
-    assert len(sleeps) == 1 and 0.5 < sleeps[0] <= 1.0
-
-
-def test_create_other_errors_are_not_retried(hook: SesExportJobHook, stubber: Stubber) -> None:
-    stubber.add_client_error("create_export_job", "LimitExceededException", "Too many jobs", 400)
-    request = build_create_export_job_request(metrics_source(), "CSV")
-    with pytest.raises(Exception, match="Too many jobs"):
-        _create_export.create_paced(hook, request, sleep=lambda s: None)
+    with pytest.raises(SesExportJobError) as err:
+        _create_export.create_in_free_slot(hook, request, mock.Mock(), mock.Mock())
+    message = str(err.value)
+    assert "still throttled after 6 attempts in botocore's 'standard' retry mode" in message
+    assert "thr-5e1" in message and '"mode": "adaptive"' in message and "config_kwargs" in message
+    assert not isinstance(err.value, AirflowFailException)  # Airflow's retries apply
 
 
 @pytest.mark.parametrize(("status", "cancels"), [("PROCESSING", True), ("CREATED", True), ("COMPLETED", False)])

@@ -51,12 +51,6 @@ TOO_MANY = (
 )
 
 
-@pytest.fixture(autouse=True)
-def no_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_create_export, "_last_create", 0.0)
-    monkeypatch.setattr(_create_export, "CREATE_MIN_SPACING", 0.0)
-
-
 class Clock:
     """A UTC clock that only moves when the code under test sleeps."""
 

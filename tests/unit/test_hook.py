@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -8,7 +9,14 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportJobNotFoundError
-from airflow_provider_sesexport.hooks.ses_export import DEFAULT_RETRIES, SesExportJobHook
+from airflow_provider_sesexport.hooks.ses_export import (
+    DEFAULT_RETRIES,
+    UNFINISHED_PAGE_SIZE,
+    SesExportJobHook,
+    aiter_export_jobs,
+    iter_export_jobs,
+    unfinished_jobs_requests,
+)
 from airflow_provider_sesexport.utils.validation import SesExportInputError
 from tests.unit.responses import job_response
 
@@ -169,6 +177,44 @@ def test_list_is_lazy(hook: SesExportJobHook, stubber: Stubber) -> None:
     stubber.add_response("list_export_jobs", {"ExportJobs": [_summary("a", "CREATED")], "NextToken": "t"}, {})
     iterator = hook.list_export_jobs()
     assert next(iterator)["JobId"] == "a"  # the second page is not requested until needed
+
+
+def test_unfinished_listing_sync_and_async_walk_the_same_pages(hook: SesExportJobHook, stubber: Stubber) -> None:
+    """The hook, the poller and the slot trigger list unfinished jobs with one rule: same requests, same jobs."""
+    pages = {  # (JobStatus, NextToken) -> page
+        ("CREATED", None): {"ExportJobs": [_summary("c1", "CREATED")], "NextToken": "tok-c9f"},
+        ("CREATED", "tok-c9f"): {"ExportJobs": [_summary("c2", "CREATED")]},
+        ("PROCESSING", None): {"ExportJobs": [_summary("p1", "PROCESSING")]},
+    }
+    sent: list[dict[str, Any]] = []
+
+    def call(**request: Any) -> dict[str, Any]:
+        sent.append(request)
+        return pages[(request["JobStatus"], request.get("NextToken"))]
+
+    async def acall(**request: Any) -> dict[str, Any]:
+        return call(**request)
+
+    async def walk_async() -> list[str]:
+        return [job["JobId"] async for job in aiter_export_jobs(acall, unfinished_jobs_requests("METRICS_DATA"))]
+
+    requests = unfinished_jobs_requests("METRICS_DATA")
+    assert [job["JobId"] for job in iter_export_jobs(call, requests)] == ["c1", "c2", "p1"]
+    assert requests == unfinished_jobs_requests("METRICS_DATA")  # the caller's requests are not mutated
+    synced, sent[:] = list(sent), []
+    assert asyncio.run(walk_async()) == ["c1", "c2", "p1"]
+    assert sent == synced
+    scope = {"ExportSourceType": "METRICS_DATA", "PageSize": UNFINISHED_PAGE_SIZE}
+    assert synced == [
+        {**scope, "JobStatus": "CREATED"},
+        {**scope, "JobStatus": "CREATED", "NextToken": "tok-c9f"},
+        {**scope, "JobStatus": "PROCESSING"},
+    ]
+    # The hook's method rides on the same walk, against the real client (Stubber checks each request).
+    for request in synced:
+        stubber.add_response("list_export_jobs", pages[(request["JobStatus"], request.get("NextToken"))], request)
+    assert [job["JobId"] for job in hook.list_unfinished_export_jobs("METRICS_DATA")] == ["c1", "c2", "p1"]
+    stubber.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize("bad", [None, "", "   ", "None", 42, ["job-1"], " job-1"])

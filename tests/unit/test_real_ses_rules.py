@@ -22,7 +22,6 @@ from botocore.stub import Stubber
 from airflow_provider_sesexport._compat import AirflowFailException
 from airflow_provider_sesexport.exceptions import SesExportJobError, SesExportVdmNotEnabledError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
-from airflow_provider_sesexport.operators import _create_export
 from airflow_provider_sesexport.operators.ses_export import SesCreateExportJobOperator
 from airflow_provider_sesexport.utils import aws_errors, model_validation
 from airflow_provider_sesexport.utils.validation import SesExportInputError, build_create_export_job_request
@@ -63,12 +62,6 @@ class FakeTI:
 
     def xcom_push(self, key: str, value: Any) -> None:  # pragma: no cover - nothing pushes on these paths
         raise AssertionError(f"unexpected XCom {key}")
-
-
-@pytest.fixture(autouse=True)
-def no_pacing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_create_export, "_last_create", 0.0)
-    monkeypatch.setattr(_create_export, "CREATE_MIN_SPACING", 0.0)
 
 
 def create_operator(hook: SesExportJobHook, source: dict[str, Any], **kwargs: Any) -> SesCreateExportJobOperator:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 from unittest import mock
 
@@ -12,6 +13,7 @@ import pytest
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 from airflow_provider_sesexport.exceptions import SesExportInputError, SesExportRecordsError
+from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.transfers._sql_tables import (
     MESSAGE_INSIGHTS_TABLE,
     METRICS_TABLE,
@@ -180,13 +182,20 @@ class _RecordingSqlHook(DbApiHook):
         self.calls.append("run " + " ".join(word for word in words if not word.startswith('"')))
 
 
+def _ses_hook(job: dict[str, Any], **methods: Any) -> mock.Mock:
+    """A stand-in SES hook answering GetExportJob with ``job``, read by the hook's own completed-job rule."""
+    ses = mock.Mock(get_export_job=mock.Mock(return_value=job), **methods)
+    ses.get_completed_export_job = partial(SesExportJobHook.get_completed_export_job, ses)
+    return ses
+
+
 def _run_with(
     job: dict[str, Any], records: Iterator[dict[str, Any]], sql_hook: Any = None, **kwargs: Any
 ) -> _RecordingSqlHook:
     sql_hook = sql_hook or _RecordingSqlHook()
     connection = mock.Mock(conn_type="sqlite", get_hook=mock.Mock(return_value=sql_hook))
     op = SesExportToSqlOperator(**{**REQUIRED, **kwargs})
-    ses = mock.Mock(get_export_job=mock.Mock(return_value=job), iter_export_records=mock.Mock(return_value=records))
+    ses = _ses_hook(job, iter_export_records=mock.Mock(return_value=records))
     with (
         mock.patch("airflow_provider_sesexport.transfers.ses_export_to_sql.get_connection", return_value=connection),
         mock.patch.object(SesExportToSqlOperator, "hook", ses),
@@ -234,7 +243,7 @@ def test_a_metrics_job_without_dates_cannot_fill_export_start() -> None:
 
 def test_create_table_on_another_database_names_the_parameter() -> None:
     connection = mock.Mock(conn_type="mysql", get_hook=mock.Mock(return_value=_RecordingSqlHook()))
-    ses = mock.Mock(get_export_job=mock.Mock(return_value={**COMPLETED, "ExportSourceType": "MESSAGE_INSIGHTS"}))
+    ses = _ses_hook({**COMPLETED, "ExportSourceType": "MESSAGE_INSIGHTS"})
     op = SesExportToSqlOperator(**REQUIRED, create_table=True)
     with (
         mock.patch("airflow_provider_sesexport.transfers.ses_export_to_sql.get_connection", return_value=connection),

@@ -20,6 +20,7 @@ from airflow_provider_sesexport.exceptions import (
     SesExportJobFailedError,
     SesExportJobNotFoundError,
 )
+from airflow_provider_sesexport.hooks.ses_export import UNFINISHED_PAGE_SIZE
 from airflow_provider_sesexport.triggers import poller as poller_mod
 from airflow_provider_sesexport.triggers.ses_export import SesExportJobTrigger, summary_from_event
 from tests.airflow_names import masker_redact
@@ -504,7 +505,7 @@ def test_cycle_lists_in_flight_and_gets_only_jobs_that_left(ses: FakeSes) -> Non
     poller = run_one_cycle(ses, waiting)
     lists = [kw for op, kw in ses.calls if op == "ListExportJobs"]
     assert [kw["JobStatus"] for kw in lists] == ["CREATED"] * 4 + ["PROCESSING"] * 2
-    assert all(kw["PageSize"] == poller_mod.PAGE_SIZE for kw in lists)
+    assert all(kw["PageSize"] == UNFINISHED_PAGE_SIZE for kw in lists)
     gets = sorted(kw["JobId"] for op, kw in ses.calls if op == "GetExportJob")
     assert gets == ["done1", "done2"]
     # calls = 2 statuses + extra pages (3 + 1) + jobs that finished (2)
