@@ -25,8 +25,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.ses_export_emulator(max_unfinished_jo
 
 def occupy_the_slot(emu: Any, attempts: int) -> str:
     """Start a job elsewhere that stays PROCESSING until ``attempts`` ListExportJobs answers have listed it."""
+    # The rule waits for the next job created, so the blocker is held from its creation on: attached after it, the
+    # rule lost the race against a loaded machine (the job finished in its 20 ms of scaled processing first).
+    emu.advance_after(None, reads=attempts, count="list")
     blocker = create_job(emu)
-    emu.advance_after(blocker, reads=attempts, count="list")
     emu.reset_stats()
     return blocker
 
@@ -103,9 +105,8 @@ def test_botocore_does_not_retry_the_limit_error_over_http(ses_export_emulator: 
 # -- fact 9: the job finished between on_kill's GetExportJob and its CancelExportJob ---------------------------
 def started_job(emu: Any) -> str:
     """A job whose next GetExportJob still reads PROCESSING; it is COMPLETED right after that read."""
-    job_id = create_job(emu)
-    emu.advance_after(job_id, reads=1, count="get")
-    return job_id
+    emu.advance_after(None, reads=1, count="get")  # before the job exists, as in occupy_the_slot
+    return create_job(emu)
 
 
 @pytest.mark.integration
