@@ -103,7 +103,14 @@ class FaultWindow:
         thread.start()
         self.threads.append(thread)
 
-    def _open(self, seconds: float, storm: str | None, then: Callable[[], Any] | None, faults: dict[str, Any]) -> None:
+    def _open(
+        self,
+        seconds: float,
+        storm: str | None,
+        then: Callable[[], Any] | None,
+        faults: dict[str, Any],
+        outlast: Callable[[], bool] | None = None,
+    ) -> None:
         if faults:
             self.emu.set_faults(**faults)
         if storm == "throttle":
@@ -115,6 +122,10 @@ class FaultWindow:
         def lift() -> None:
             if self.stopped.wait(seconds):
                 return
+            deadline = time.monotonic() + 60
+            while outlast is not None and not outlast() and time.monotonic() < deadline:
+                if self.stopped.wait(0.05):
+                    return
             self.emu.clear_faults()
             self.lifted.set()
             if then is not None:
@@ -129,6 +140,7 @@ class FaultWindow:
         storm: str | None = None,
         then: Callable[[], Any] | None = None,
         poll: int = 2,
+        outlast: Callable[[], bool] | None = None,
         **faults: Any,
     ) -> None:
         """
@@ -143,6 +155,9 @@ class FaultWindow:
         :param then: run right after the faults lift (e.g. complete the held job).
         :param poll: which status call (GetExportJob or ListExportJobs, boto3 or aiobotocore, 1-based) opens
             the window; in deferrable mode call 1 is the sensor's own first poke and call 2 the trigger's first.
+        :param outlast: keep the faults (not a storm, which the emulator times) on past ``seconds`` until this is
+            true (at most 60 s more): e.g. until a whole poll has failed, which on a loaded machine, where each
+            reset attempt is slow, botocore's retries could otherwise outlast.
         :param faults: emulator fault settings (``latency``, ``reset_rate``, ``error_rate``, ...).
         """
         from aiobotocore.client import AioBaseClient
@@ -155,7 +170,7 @@ class FaultWindow:
             if operation_name in POLL_OPERATIONS:
                 calls[0] += 1
                 if calls[0] == poll:
-                    window._open(seconds, storm, then, faults)
+                    window._open(seconds, storm, then, faults, outlast)
 
         sync_call = BaseClient._make_api_call
         async_call = AioBaseClient._make_api_call

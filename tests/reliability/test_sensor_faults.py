@@ -219,7 +219,11 @@ def test_connection_resets_during_wait(
     job_id = _held_job(ses_export_emulator)
     failed_polls = _watch_failed_polls(monkeypatch, exception_spy, mode)
     fault_window.open_at_poll(
-        monkeypatch, nominal(40), then=lambda: ses_export_emulator.complete_job(job_id), reset_rate=1.0
+        monkeypatch,
+        nominal(40),
+        then=lambda: ses_export_emulator.complete_job(job_id),
+        outlast=lambda: failed_polls() >= 1,
+        reset_rate=1.0,
     )
     dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode)))
     _assert_mode_used(ses_export_emulator, mode)
