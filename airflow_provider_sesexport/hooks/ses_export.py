@@ -7,7 +7,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from functools import cached_property, partial
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,10 @@ def mask_answer_urls(client: Any) -> Any:
     return client
 
 
+#: How long a URL the caller already has must still be valid to serve a download's first request (of five minutes).
+URL_REUSE_MARGIN = dt.timedelta(minutes=4)
+
+
 class SesExportDownloadMixin:
     """
     Download methods of :class:`SesExportJobHook`: the machinery behind them (``requests``, resuming,
@@ -199,8 +203,18 @@ class SesExportDownloadMixin:
             )
         return job, outcome
 
-    def _fresh_export_url(self, job_id: str) -> tuple[str, dt.datetime, dict[str, Any]]:
-        """GetExportJob now: ``(url, expires_at, job)``; the job must be COMPLETED."""
+    def _fresh_export_url(
+        self, job_id: str, job: dict[str, Any] | None = None, retrieved_at: dt.datetime | None = None
+    ) -> tuple[str, dt.datetime, dict[str, Any]]:
+        """
+        GetExportJob now: ``(url, expires_at, job)``; the job must be COMPLETED. A COMPLETED ``job`` received at
+        ``retrieved_at`` stands in for the call while its URL has ``URL_REUSE_MARGIN`` left.
+        """
+        if job is not None and retrieved_at is not None and job.get("JobStatus") in SUCCESS_STATES:
+            url = s3_url_of(job)
+            if url and (expires_at := url_expires_at(url, retrieved_at)) - utcnow() >= URL_REUSE_MARGIN:
+                mask_url(url)
+                return url, expires_at, job
         retrieved_at = utcnow()  # before the call: the URL expires no earlier than five minutes after this
         job, _ = self.get_completed_export_job(job_id)
         url = s3_url_of(job)
@@ -223,7 +237,12 @@ class SesExportDownloadMixin:
         return url, expires_at
 
     def open_export_stream(
-        self, job_id: str, chunk_size: int = DEFAULT_CHUNK_SIZE, max_attempts: int | None = None
+        self,
+        job_id: str,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_attempts: int | None = None,
+        job: dict[str, Any] | None = None,
+        retrieved_at: dt.datetime | None = None,
     ) -> ExportStream:
         """
         Fetch a fresh URL for a COMPLETED export job and return the stream of its file's bytes.
@@ -233,10 +252,19 @@ class SesExportDownloadMixin:
         :param job_id: the export job's id.
         :param chunk_size: bytes per chunk.
         :param max_attempts: failed attempts in a row before giving up (default ``download_max_attempts``).
+        :param job: a GetExportJob response the caller received moments ago, at ``retrieved_at`` (taken before the
+            call): its URL serves the first request instead of a new GetExportJob while it has ``URL_REUSE_MARGIN``
+            of its five minutes left; later requests (a dropped connection, a refused URL) fetch fresh ones.
+        :param retrieved_at: when the caller asked for ``job``.
         """
+        given = [(job, retrieved_at)]
+
+        def refresh_url() -> tuple[str, dt.datetime, dict[str, Any]]:
+            return self._fresh_export_url(job_id, *(given.pop() if given else (None, None)))
+
         stream = ExportStream(
             job_id,
-            partial(self._fresh_export_url, job_id),
+            refresh_url,
             lambda: self._export_s3_hook().get_conn(),
             log=self.log,
             timeout=self.download_timeout,
@@ -261,7 +289,12 @@ class SesExportDownloadMixin:
             yield from stream
 
     def iter_export_records(
-        self, job_id: str, chunk_size: int = DEFAULT_CHUNK_SIZE, parse_timestamps: bool = True
+        self,
+        job_id: str,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        parse_timestamps: bool = True,
+        job: dict[str, Any] | None = None,
+        retrieved_at: dt.datetime | None = None,
     ) -> Iterator[dict[str, Any]]:
         """
         Yield the records of a COMPLETED export job's file, one dict per record, in constant memory.
@@ -273,11 +306,13 @@ class SesExportDownloadMixin:
         :param job_id: the export job's id.
         :param chunk_size: bytes per downloaded chunk.
         :param parse_timestamps: False keeps Message Insights timestamps as the file's text.
+        :param job: a GetExportJob response received moments ago, at ``retrieved_at``: see :meth:`open_export_stream`.
+        :param retrieved_at: when the caller asked for ``job``.
         :raises SesExportContentError: the download is not an export file of the job's ``DataFormat`` (checked
             on its content type and first bytes by :class:`~airflow_provider_sesexport.records.ExportCheck`).
         :raises SesExportRecordsError: the file is not in the layout the job names.
         """
-        with self.open_export_stream(job_id, chunk_size=chunk_size) as stream:
+        with self.open_export_stream(job_id, chunk_size=chunk_size, job=job, retrieved_at=retrieved_at) as stream:
             yield from iter_records(
                 ExportCheck(stream).checked(stream),
                 source_type=stream.job.get("ExportSourceType"),

@@ -11,8 +11,11 @@ staging table's name has a random suffix, so it never shadows a table of the use
   psycopg 3's ``cursor.copy`` or psycopg2's ``copy_expert``, whichever driver the connection is. A Message
   Insights CSV file goes in as it is (:meth:`ExportLoad.run_file`: its bytes, NULs removed, into columns in the
   file's order); anything else as the records' rows. Either way the staging columns have the table's types, so
-  the server parses timestamps and numbers. The merge takes ``SHARE ROW EXCLUSIVE`` on the table (readers go
-  on; a second load of the same export waits, then deletes the first one's rows).
+  the server parses timestamps and numbers. The transaction raises the session's ``temp_buffers`` to
+  ``STAGING_BUFFERS`` first (``SET LOCAL``, where the session has not used a temporary table yet), so a large
+  staging table stays in memory instead of going to a temporary file the merge reads back. The merge takes
+  ``SHARE ROW EXCLUSIVE`` on the table (readers go on; a second load of the same export waits, then deletes the
+  first one's rows).
 * **SQLite**: rows go into a temporary table (its own transaction, nothing shared), then the merge runs in
   ``BEGIN IMMEDIATE`` (one writer at a time; readers see the old state until the commit).
 * **any other database**: the rows are inserted straight into the table inside the one transaction
@@ -36,6 +39,9 @@ from airflow_provider_sesexport.transfers._sql_tables import POSTGRESQL, SQLITE,
 STAGING_PREFIX = "ses_export_staging_"
 #: PostgreSQL's SQLSTATE for a row a CHECK constraint refuses.
 CHECK_VIOLATION = "23514"
+#: ``temp_buffers`` for the staging table (PostgreSQL's default is 8 MB: about 30,000 Message Insights rows).
+#: Allocated by the server as the staging table grows, released when the connection closes.
+STAGING_BUFFERS = "64MB"
 #: The longest header line a file copied as it is may have.
 MAX_HEADER_BYTES = 64 * 1024
 #: Seconds a SQLite load waits for another writer before it fails (and is retried).
@@ -137,6 +143,7 @@ class ExportLoad:
     def _postgresql(self, conn: Any, rows: Iterable[tuple[Any, ...]], before_commit: Callable[[int], None]) -> None:
         names = ", ".join(self.layout.row_names)
         with closing(conn.cursor()) as cur:
+            _staging_buffers(cur)
             cur.execute(
                 f"CREATE TEMPORARY TABLE {self.staging} ON COMMIT DROP AS SELECT {names} FROM {self.table} WITH NO DATA"
             )
@@ -177,6 +184,7 @@ class ExportLoad:
                     if trailing:  # SES's unnamed last field: empty on every line, or the line is malformed
                         kinds[-1] = f"TEXT CHECK ({staged[-1]} = '')"
                     columns = ", ".join(f"{name} {kind}" for name, kind in zip(staged, kinds, strict=True))
+                    _staging_buffers(cur)
                     cur.execute(f"CREATE TEMPORARY TABLE {self.staging} ({columns}) ON COMMIT DROP")
                     nulls = ", ".join(name for name, column in zip(staged, fields, strict=True) if column)
                     copy = f"COPY {self.staging} FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8', FORCE_NULL ({nulls}))"
@@ -314,6 +322,18 @@ def _csv_fields(line: bytes) -> list[str] | None:
 
 class NotCopyable(Exception):
     """The export file cannot go through ``COPY`` as it is (nothing was written): load it record by record."""
+
+
+def _staging_buffers(cur: Any) -> None:
+    """
+    ``SET LOCAL temp_buffers`` to ``STAGING_BUFFERS`` in the open transaction (PostgreSQL), unless the session has
+    used a temporary table already (the server refuses the change then: the load goes on with what it has).
+    """
+    cur.execute(
+        "DO $$ BEGIN PERFORM set_config('temp_buffers', '"
+        + STAGING_BUFFERS
+        + "', true); EXCEPTION WHEN invalid_parameter_value THEN NULL; END $$"
+    )
 
 
 def _copy(cur: Any, statement: str, chunks: Iterable[str | bytes]) -> None:

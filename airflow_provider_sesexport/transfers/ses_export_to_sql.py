@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,7 @@ from airflow_provider_sesexport.transfers._sql_tables import (
     validate_sql_hook,
     validate_sql_identifier,
 )
+from airflow_provider_sesexport.utils.export_job import utcnow
 from airflow_provider_sesexport.utils.validation import invalid, validate_attempts, validate_job_id
 
 if TYPE_CHECKING:
@@ -138,6 +140,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         sql_hook = validate_sql_hook(connection.get_hook(), self.sql_conn_id, connection.conn_type)
         database = DATABASES.get(str(connection.conn_type).lower())
         table = qualified_name(self.table, self.schema, database, None if database else sql_escape_word(sql_hook))
+        asked_at = utcnow()  # before GetExportJob: the URL's five minutes start no earlier
         job, _ = self.hook.get_completed_export_job(job_id, self.log)
         layout = self._layout(job_id, job)
         self._prepare_table(sql_hook, database, layout, table)
@@ -170,10 +173,14 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         try:
             written = None
             if database == POSTGRESQL and layout.source_type == MESSAGE_INSIGHTS and data_format == "CSV":
-                written = self._load_file(load, job_id, check)
+                written = self._load_file(load, job_id, check, job, asked_at)
             if written is None:
                 # PostgreSQL parses the timestamps itself (COPY into typed columns): cheaper than datetimes made here
-                records = _Counted(self.hook.iter_export_records(job_id, parse_timestamps=database != POSTGRESQL))
+                records = _Counted(
+                    self.hook.iter_export_records(
+                        job_id, parse_timestamps=database != POSTGRESQL, job=job, retrieved_at=asked_at
+                    )
+                )
                 counted = records
                 written = load.run(self._rows(job_id, job, records), lambda rows: check(counted.count))
         except SesExportJobError:
@@ -231,13 +238,21 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         source = job["ExportDataSource"]["MetricsDataSource"]
         return metrics_rows(records, job_id, source["StartDate"], source["EndDate"])
 
-    def _load_file(self, load: ExportLoad, job_id: str, check: Callable[[int], None]) -> int | None:
+    def _load_file(
+        self,
+        load: ExportLoad,
+        job_id: str,
+        check: Callable[[int], None],
+        job: dict[str, Any],
+        asked_at: dt.datetime,
+    ) -> int | None:
         """
         Load a Message Insights CSV file as it is (:meth:`ExportLoad.run_file`); return the rows written, or None
         when the file needs the record reader (a header it alone reads, a line ``COPY`` refuses): nothing was
-        written then.
+        written then. The download starts with the URL of ``job``, the GetExportJob response asked for at
+        ``asked_at`` in this run, while it is fresh.
         """
-        with self.hook.open_export_stream(job_id) as stream:
+        with self.hook.open_export_stream(job_id, job=job, retrieved_at=asked_at) as stream:
             header, rest = split_header_line(export_content(ExportCheck(stream).checked(stream)))
             fields = insights_csv_fields(header, job_id) if header is not None else None
             if fields is not None:

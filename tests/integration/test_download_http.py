@@ -270,3 +270,39 @@ def test_completed_without_url_is_a_clear_error(hook: SesExportJobHook) -> None:
 def test_invalid_chunk_size(hook: SesExportJobHook) -> None:
     with pytest.raises(ValueError, match="Invalid chunk_size=0"):
         hook.open_export_stream("job-1", chunk_size=0)
+
+
+def test_a_job_just_read_serves_the_first_request_and_a_resume_gets_a_fresh_url(
+    hook: SesExportJobHook, server: FileServer
+) -> None:
+    server.script = ["drop", "ok"]
+    asked_at = dt.datetime.now(dt.timezone.utc)
+    given = completed(server, 7)
+    with Stubber(hook.conn) as stubber:
+        stub_jobs(stubber, server, 1)  # the resume's GetExportJob only
+        with hook.open_export_stream("job-1", job=given, retrieved_at=asked_at) as stream:
+            assert b"".join(stream) == BODY
+        stubber.assert_no_pending_responses()
+    assert [r["signature"] for r in server.requests] == ["sig0007", "sig0000"]
+    assert stream.url_refreshes == 1
+
+
+@pytest.mark.parametrize("age_s", [61, 400])
+def test_a_job_read_too_long_ago_is_read_again(hook: SesExportJobHook, server: FileServer, age_s: int) -> None:
+    """Less than URL_REUSE_MARGIN left of the URL's five minutes (counted from the caller's request): a fresh one."""
+    asked_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=age_s)
+    with Stubber(hook.conn) as stubber:
+        stub_jobs(stubber, server, 1)
+        with hook.open_export_stream("job-1", job=completed(server, 7), retrieved_at=asked_at) as stream:
+            assert b"".join(stream) == BODY
+        stubber.assert_no_pending_responses()
+    assert [r["signature"] for r in server.requests] == ["sig0000"]
+
+
+def test_an_unfinished_job_given_is_read_again(hook: SesExportJobHook, server: FileServer) -> None:
+    running = job_response("PROCESSING")
+    with Stubber(hook.conn) as stubber:
+        stub_jobs(stubber, server, 1)
+        with hook.open_export_stream("job-1", job=running, retrieved_at=dt.datetime.now(dt.timezone.utc)) as stream:
+            assert b"".join(stream) == BODY
+    assert [r["signature"] for r in server.requests] == ["sig0000"]

@@ -606,3 +606,27 @@ def test_the_file_path_reads_what_the_reader_reads(ses: FakeSes, postgres_db: Sq
     assert ses.downloads == [job_id]  # as it is: no second read by the record reader
     assert insights_ids(postgres_db) == sorted(f"{form}-m{i}" for i in range(rows))
     assert {row[0] for row in postgres_db.rows("t", "subject")} <= {f"subject {form} {i}" for i in range(rows)}
+
+
+def test_the_staging_table_gets_its_buffers_unless_the_session_has_used_a_temporary_table(postgres_db: SqlDb) -> None:
+    """A fresh session takes ``STAGING_BUFFERS`` for the transaction; one past a temporary table loads on, unchanged."""
+    from airflow_provider_sesexport.transfers._sql_load import STAGING_BUFFERS, _staging_buffers
+
+    with closing(postgres_db.hook().get_conn()) as conn, closing(conn.cursor()) as cur:
+        cur.execute("SHOW temp_buffers")
+        default = cur.fetchone()[0]
+        assert default != STAGING_BUFFERS
+        _staging_buffers(cur)
+        cur.execute("SHOW temp_buffers")
+        assert cur.fetchone()[0] == STAGING_BUFFERS
+        conn.rollback()  # SET LOCAL: the session's own value again
+        cur.execute("SHOW temp_buffers")
+        assert cur.fetchone()[0] == default
+
+        cur.execute("CREATE TEMPORARY TABLE used (x int)")
+        cur.execute("INSERT INTO used VALUES (1)")
+        _staging_buffers(cur)  # refused by the server, and the transaction goes on
+        cur.execute("SELECT x FROM used")
+        assert cur.fetchone()[0] == 1
+        cur.execute("SHOW temp_buffers")
+        assert cur.fetchone()[0] == default
