@@ -188,8 +188,8 @@ def test_expired_url_before_download_gets_a_fresh_one(
     original = SesExportJobHook._fresh_export_url
     calls: list[int] = []
 
-    def fetch_then_expire(self: SesExportJobHook, job: str) -> Any:
-        result = original(self, job)
+    def fetch_then_expire(self: SesExportJobHook, job: str, *given: Any) -> Any:
+        result = original(self, job, *given)
         calls.append(1)
         if len(calls) == 1:
             ses_export_emulator.expire_urls()

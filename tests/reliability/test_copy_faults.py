@@ -107,8 +107,8 @@ def test_url_expired_before_the_download(
     fresh = SesExportJobHook._fresh_export_url
     fetched: list[str] = []
 
-    def fresh_then_expired(hook: SesExportJobHook, job: str) -> Any:
-        out = fresh(hook, job)
+    def fresh_then_expired(hook: SesExportJobHook, job: str, *given: Any) -> Any:
+        out = fresh(hook, job, *given)
         fetched.append(job)
         if len(fetched) == 1:
             emu.expire_urls()  # every URL issued so far, the XCom one and this one, is now expired
