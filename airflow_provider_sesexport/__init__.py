@@ -39,7 +39,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Amazon SES export jobs",
-                "python-modules": ["airflow_provider_sesexport.operators.ses_export"],
+                "python-modules": [
+                    "airflow_provider_sesexport.operators.ses_export",
+                    "airflow_provider_sesexport.operators.ses_deliverability",
+                ],
             }
         ],
         "triggers": [

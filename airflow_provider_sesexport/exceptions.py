@@ -198,3 +198,25 @@ class SesExportLoadError(SesExportJobError):
     The batch being written was rolled back; the batches committed before it hold rows a re-run writes
     again in place, so retrying (or re-running) the load repairs the table.
     """
+
+
+class SesDeliverabilityBreachError(SesExportJobError, AirflowFailException):
+    """
+    A metrics export's bounce or complaint rate reached its threshold (``on_breach="fail"``). Retrying the same
+    export does not help: the rates are what they are.
+
+    :param job_id: the export job checked.
+    :param lines: one line per breach (group, metric, rate as a percentage, threshold, send volume).
+    """
+
+    def __init__(self, job_id: str, lines: list[str]) -> None:
+        self.job_id = job_id
+        self.lines = list(lines)
+        listed = "".join(f"\n  - {line}" for line in self.lines)
+        super().__init__(
+            f"Deliverability check of SES export job {job_id!r} failed: {len(self.lines)} breach(es) of the "
+            f"bounce/complaint thresholds (SES reviews an account at 5% bounce / 0.1% complaint):{listed}"
+        )
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.job_id, self.lines))

@@ -392,3 +392,43 @@ def build_list_export_jobs_request(
         {"ExportSourceType": "export_source_type", "JobStatus": "job_status", "PageSize": "page_size"},
     )
     return request
+
+
+def validate_fraction(value: Any, param: str, hint: str = "") -> float | None:
+    """
+    Return ``value`` as a float in (0, 1] (None stays None: the check is off), else raise :class:`SesExportInputError`.
+
+    :param value: the value.
+    :param param: the parameter name to show in the error.
+    :param hint: what to write instead (e.g. the default).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise invalid(param, value, "a fraction in (0, 1] (0.05 is 5%), or None to skip this check", hint)
+    return float(value)
+
+
+def validate_count(value: Any, param: str) -> int:
+    """
+    Return ``value`` if it is an integer >= 0, else raise :class:`SesExportInputError`.
+
+    :param value: the value.
+    :param param: the parameter name to show in the error.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise invalid(param, value, "an integer >= 0")
+    return value
+
+
+def validate_choice(value: Any, param: str, choices: tuple[str, ...]) -> str:
+    """
+    Return ``value`` if it is one of ``choices``, else raise :class:`SesExportInputError`.
+
+    :param value: the value.
+    :param param: the parameter name to show in the error.
+    :param choices: the accepted values.
+    """
+    if value not in choices:
+        raise invalid(param, value, "one of " + ", ".join(repr(c) for c in choices))
+    return str(value)
