@@ -327,6 +327,8 @@ class SesExportEmulator:
     clear_rules = _Control(operations.clear_rules)
     advance_after = _Control(operations.advance_after)
     set_vdm = _Control(operations.set_vdm)
+    set_volumes = _Control(operations.set_volumes)
+    clear_volumes = _Control(operations.clear_volumes)
     jobs = _Control(operations.jobs)
     complete_job = _Control(operations.complete_job)
     fail_job = _Control(operations.fail_job)

@@ -43,8 +43,8 @@ import itertools
 import json
 import random
 import zlib
-from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 _MASK = (1 << 64) - 1
@@ -116,6 +116,12 @@ _METRIC_SHARE = {
     "DELIVERY_CLICK": (0.01, 0.05),
     "DELIVERY_COMPLAINT": (0.0, 0.002),
 }
+
+
+#: The metrics whose daily volumes :func:`~ses_export_emulator.operations.set_volumes` sets per email identity.
+SET_VOLUME_METRICS = ("SEND", "PERMANENT_BOUNCE", "COMPLAINT")
+#: Daily volumes set per email identity: ``{(identity, "YYYY-MM-DD"): {"SEND": ..., "PERMANENT_BOUNCE": ..., ...}}``.
+Volumes = Mapping[tuple[str, str], Mapping[str, float]]
 
 
 def mix64(seed: int, i: int) -> int:
@@ -453,9 +459,20 @@ class MetricsFile(ExportFile):
     :param data_format: ``CSV`` or ``JSON``.
     :param row_multiplier: repeat the rows this many times (first dimension value suffixed
         ``#xxxxxxxx``), for big files.
+    :param volumes: daily SEND / PERMANENT_BOUNCE / COMPLAINT volumes set per email identity (see
+        :func:`~ses_export_emulator.operations.set_volumes`): a set day of an identity replaces that day's generated
+        volumes of its rows (split evenly over its rows when the export has other dimensions too); its other
+        metrics follow the new SEND.
     """
 
-    def __init__(self, seed: int, data_source: dict[str, Any], data_format: str, row_multiplier: int = 1) -> None:
+    def __init__(
+        self,
+        seed: int,
+        data_source: dict[str, Any],
+        data_format: str,
+        row_multiplier: int = 1,
+        volumes: Volumes | None = None,
+    ) -> None:
         self.seed = seed
         self.csv_mode = data_format == "CSV"
         self.blocks = max(1, row_multiplier)
@@ -466,6 +483,7 @@ class MetricsFile(ExportFile):
         self.metrics = [(m["Name"], m.get("Aggregation", "VOLUME")) for m in data_source.get("Metrics") or []]
         seconds = (data_source["EndDate"] - data_source["StartDate"]).total_seconds()
         self.days = max(1 / 24, seconds / 86400)
+        self.volumes = self._volumes_in_range(volumes or {}, data_source["StartDate"], data_source["EndDate"])
         self.records = len(self.combinations) * self.blocks
         self.processed = messages_in_window(data_source["StartDate"], data_source["EndDate"]) * self.blocks
         self.tag_width = 9 if self.dimensions else 0
@@ -476,6 +494,23 @@ class MetricsFile(ExportFile):
         else:
             self.header, self.footer, self.content_type = b"[", b"]\n", "application/json"
             self.skip = 1 if self.records else 0
+
+    def _volumes_in_range(
+        self, volumes: Volumes, start: datetime, end: datetime
+    ) -> dict[str, list[Mapping[str, float]]]:
+        """Per email identity, the set days of ``[start, end)`` (only when the export is broken down by identity)."""
+        if "EMAIL_IDENTITY" not in self.dimensions:
+            return {}
+        days = set()
+        day = start.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        while day < end:
+            days.add(day.date().isoformat())
+            day += timedelta(days=1)
+        found: dict[str, list[Mapping[str, float]]] = {}
+        for (identity, date), values in volumes.items():
+            if date in days:
+                found.setdefault(identity, []).append(values)
+        return found
 
     @staticmethod
     def _expand(name: str, values: Sequence[str]) -> list[str]:
@@ -513,14 +548,29 @@ class MetricsFile(ExportFile):
             if value in _ZERO:
                 weight = 0.0
             weight *= _KNOWN_WEIGHTS.get(value, 0.05 + 0.45 * _unit(self.seed, "weight", value))
-        send = round(self.days * MESSAGES_PER_DAY * weight * (0.8 + 0.4 * _unit(self.seed, "send", *key)))
+        send: float = round(self.days * MESSAGES_PER_DAY * weight * (0.8 + 0.4 * _unit(self.seed, "send", *key)))
+        counts: dict[str, float] = {}
+        set_days = self.volumes.get(combination[self.dimensions.index("EMAIL_IDENTITY")]) if self.volumes else None
+        if set_days:
+            # the generated share of the days not set, plus the set days' volumes split over the identity's rows
+            rows = sum(1 for c in self.combinations if self._same_identity(c, combination))
+            kept = max(0.0, 1 - len(set_days) / self.days)
+            for name in SET_VOLUME_METRICS:
+                low, high = _METRIC_SHARE[name]
+                generated = round(send * (low + (high - low) * _unit(self.seed, name, *key)))
+                counts[name] = generated * kept + sum(float(day.get(name, 0)) for day in set_days) / rows
+            send = counts["SEND"]
         out = []
         for name, aggregation in self.metrics:
             low, high = _METRIC_SHARE.get(name, (0.0, 0.05))
-            count = round(send * (low + (high - low) * _unit(self.seed, name, *key)))
+            count = counts.get(name, round(send * (low + (high - low) * _unit(self.seed, name, *key))))
             number = float(count) if aggregation == "VOLUME" else (count / send if send else 0.0)
             out.append(f"{number:.4f}")
         return out
+
+    def _same_identity(self, one: Sequence[str], other: Sequence[str]) -> bool:
+        index = self.dimensions.index("EMAIL_IDENTITY")
+        return one[index] == other[index]
 
     def _tag(self, k: int) -> bytes:
         """
@@ -566,7 +616,12 @@ class MetricsFile(ExportFile):
 
 
 def build_export_file(
-    source_type: str, data_source: dict[str, Any], data_format: str, seed: int, row_multiplier: int = 1
+    source_type: str,
+    data_source: dict[str, Any],
+    data_format: str,
+    seed: int,
+    row_multiplier: int = 1,
+    volumes: Volumes | None = None,
 ) -> ExportFile:
     """
     The export file of a job.
@@ -576,10 +631,11 @@ def build_export_file(
     :param data_format: ``CSV`` or ``JSON``.
     :param seed: the file's seed.
     :param row_multiplier: repeat the rows this many times.
+    :param volumes: daily volumes set per email identity (metrics exports only).
     """
     if source_type == "MESSAGE_INSIGHTS":
         return MessageInsightsFile(seed, data_source, data_format, row_multiplier)
-    return MetricsFile(seed, data_source, data_format, row_multiplier)
+    return MetricsFile(seed, data_source, data_format, row_multiplier, volumes)
 
 
 class FailedRecordsFile(ExportFile):

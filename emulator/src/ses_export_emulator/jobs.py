@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
 
-from ses_export_emulator.exportfile import ExportFile, build_export_file, mix64
+from ses_export_emulator.exportfile import ExportFile, Volumes, build_export_file, mix64
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 Outcome = Literal["fail", "hang", "complete"]
@@ -177,6 +177,7 @@ class Job:
     :param wire_request: the request body as received (echoed on the wire).
     :param created_wall: creation time, epoch seconds.
     :param created_mono: creation time, monotonic clock.
+    :param volumes: the daily volumes set per email identity when the job was created (its file's data).
     """
 
     job_id: str
@@ -191,6 +192,7 @@ class Job:
     forced_status: str | None = None
     forced_wall: float | None = None
     advance: Advance | None = None
+    volumes: Volumes | None = None
 
     @property
     def data_format(self) -> str:
@@ -248,6 +250,8 @@ class JobStore:
         self._files: OrderedDict[str, ExportFile] = OrderedDict()
         #: Advance rules waiting for the next jobs created, in order.
         self.pending_advances: list[Advance] = []
+        #: Daily volumes set per email identity (``set_volumes``); a job keeps those set when it was created.
+        self.volumes: dict[tuple[str, str], dict[str, float]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     def status(self, job: Job, now: float | None = None) -> str:
@@ -295,7 +299,12 @@ class JobStore:
             source = job.params["ExportDataSource"]
             data_source = source.get("MetricsDataSource") or source.get("MessageInsightsDataSource")
             export = build_export_file(
-                job.source_type, data_source, job.data_format, mix64(self.seed, job.index), self.row_multiplier
+                job.source_type,
+                data_source,
+                job.data_format,
+                mix64(self.seed, job.index),
+                self.row_multiplier,
+                job.volumes,
             )
         self._files[job.job_id] = export
         while len(self._files) > _FILES_CACHED:
@@ -314,6 +323,7 @@ class JobStore:
         self._next_index += 1
         job_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         job = Job(job_id, index, source_type_of(params), params, wire_request, time.time(), time.monotonic())
+        job.volumes = {key: dict(values) for key, values in self.volumes.items()}
         for rule in self.rules:
             if rule.matches(job):
                 self._apply(rule, job)

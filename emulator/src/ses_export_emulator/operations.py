@@ -13,6 +13,7 @@ Every function runs on the server's event loop (the state is loop-confined).
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import re
 import time
@@ -434,6 +435,44 @@ def set_vdm(core: EmulatorCore, enabled: bool) -> dict[str, bool]:
     return {"vdm_enabled": enabled}
 
 
+def set_volumes(
+    core: EmulatorCore, identity: str, date: str, send: int, permanent_bounce: int = 0, complaint: int = 0
+) -> dict[str, Any]:
+    """
+    Set one day's SEND, PERMANENT_BOUNCE and COMPLAINT volumes of an email identity in metrics exports created after.
+
+    A metrics export broken down by ``EMAIL_IDENTITY`` whose range holds the day shows these volumes for that day
+    (split evenly over the identity's rows when the export has other dimensions too); its RATE metrics and other
+    metrics follow. Nothing is checked against SEND: a test may set impossible data on purpose.
+
+    :param identity: the email identity (``example.com``, ``news@example.com``).
+    :param date: the UTC day, ``YYYY-MM-DD``.
+    :param send: messages sent that day (>= 0).
+    :param permanent_bounce: permanent bounces that day (>= 0).
+    :param complaint: complaints that day (>= 0).
+    """
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+        raise ValueError(f"date must be YYYY-MM-DD, got {date!r}")
+    datetime.date.fromisoformat(date)
+    counts = {"SEND": send, "PERMANENT_BOUNCE": permanent_bounce, "COMPLAINT": complaint}
+    negative = [name for name, value in counts.items() if value < 0]
+    if negative:
+        raise ValueError(f"volumes must be >= 0: {', '.join(negative)}")
+    core.store.volumes[(identity, date)] = {name: float(value) for name, value in counts.items()}
+    return {
+        "identity": identity,
+        "date": date,
+        "send": send,
+        "permanent_bounce": permanent_bounce,
+        "complaint": complaint,
+    }
+
+
+def clear_volumes(core: EmulatorCore) -> None:
+    """Forget every volume set with set_volumes (exports created after have generated data again)."""
+    core.store.volumes.clear()
+
+
 def jobs(core: EmulatorCore) -> list[dict[str, Any]]:
     """Every job, oldest first (JobId, index, status, outcome, advance rule, timestamps)."""
     return [core.store.describe(job) for job in core.store.all_jobs()]
@@ -502,6 +541,8 @@ OPERATIONS: dict[str, ControlOperation] = {
         ControlOperation(clear_rules, "DELETE", "/_emulator/rules"),
         ControlOperation(advance_after, "POST", "/_emulator/advance-after"),
         ControlOperation(set_vdm, "POST", "/_emulator/vdm"),
+        ControlOperation(set_volumes, "POST", "/_emulator/volumes"),
+        ControlOperation(clear_volumes, "DELETE", "/_emulator/volumes"),
         ControlOperation(jobs, "GET", "/_emulator/jobs", result_key="jobs"),
         ControlOperation(complete_job, "POST", "/_emulator/jobs/{job_id}/complete"),
         ControlOperation(fail_job, "POST", "/_emulator/jobs/{job_id}/fail"),
