@@ -15,6 +15,7 @@ GATE = "example_ses_export_gate"
 TO_S3 = "example_ses_export_to_s3"
 LOADER = "example_ses_export_loader"
 VDM = "example_ses_vdm_daily"
+DELIVERABILITY = "example_ses_deliverability_gate"
 #: GetExportJob answers that still read PROCESSING: the reschedule sensor pokes this many times before the job ends.
 HELD_READS = 3
 UTC = dt.timezone.utc
@@ -260,3 +261,52 @@ def test_vdm_daily_manual_runs_file_and_load_the_exports_under_their_day(
             "SELECT DISTINCT export_start, export_end FROM ses_vdm_metrics WHERE job_id = %s", job_id
         )
         assert [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in rows] == [(start, end)]
+
+
+@pytest.mark.parametrize(
+    ("days_ago", "bounces", "complaints", "healthy"),
+    [(20, 150, 5, True), (21, 1300, 30, False)],  # of 20,000 sent: 0.75% / 0.025%, then 6.5% / 0.15%
+    ids=["healthy day", "breaching day"],
+)
+def test_deliverability_gate_sends_only_on_a_healthy_day(
+    days_ago: int, bounces: int, complaints: int, healthy: bool, api: AirflowApi, aws: Aws
+) -> None:
+    """The deliverability gate: a metrics export of the day (its wait deferred to a triggerer), the check on a
+    Celery worker, and the campaign task run only when the day's rates are below SES's review thresholds."""
+    day = midnight(days_ago=days_ago)  # days no other test exports for example.com
+    aws.control(
+        "set_volumes",
+        identity="example.com",
+        date=f"{day:%Y-%m-%d}",
+        send=20000,
+        permanent_bounce=bounces,
+        complaint=complaints,
+    )
+    try:
+        api.unpause(DELIVERABILITY)
+        # the run of the next morning (06:00 UTC) checks the day before it
+        run_id = api.trigger(DELIVERABILITY, logical_date=day + dt.timedelta(days=1, hours=6))
+        run = api.wait_for_run(DELIVERABILITY, run_id)
+    finally:
+        aws.control("clear_volumes")
+    states = api.task_states(DELIVERABILITY, run_id)
+    assert run["state"] == "success", states
+    job_id = api.xcom(DELIVERABILITY, run_id, "create_export")
+    assert _exported_window(aws, job_id) == (day, day + dt.timedelta(days=1))
+    report = api.xcom(DELIVERABILITY, run_id, "check_deliverability")
+    assert report["job_id"] == job_id and report["healthy"] is healthy
+    assert report["overall"]["send_volume"] == 20000
+    assert report["overall"]["bounce_rate"] == bounces / 20000
+    if healthy:
+        assert set(states.values()) == {"success"}, states
+        assert report["breaches"] == []
+        assert api.xcom(DELIVERABILITY, run_id, "send_campaign") == {"sent": True, "checked_job": job_id}
+    else:
+        assert states["check_deliverability"] == "skipped" and states["send_campaign"] == "skipped", states
+        group = {"EMAIL_IDENTITY": "example.com"}
+        assert [(b["group"], b["metric"]) for b in report["breaches"]] == [
+            ({}, "bounce"),
+            ({}, "complaint"),
+            (group, "bounce"),
+            (group, "complaint"),
+        ]
