@@ -13,6 +13,7 @@ from airflow_provider_sesexport.exceptions import SesDeliverabilityBreachError, 
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.records import METRICS_DATA
 from airflow_provider_sesexport.utils.deliverability import (
+    RateSource,
     Thresholds,
     check_rates,
     describe_breach,
@@ -151,7 +152,7 @@ class SesDeliverabilityCheckOperator(AwsBaseOperator[SesExportJobHook]):
             )
         raise error
 
-    def _rate_source(self, job_id: str, job: dict[str, Any], thresholds: Thresholds) -> Any:
+    def _rate_source(self, job_id: str, job: dict[str, Any], thresholds: Thresholds) -> RateSource:
         """Where the rates come from, or a refusal before the file is read (Message Insights, missing metrics)."""
         data_source = job.get("ExportDataSource") or {}
         metrics_source = data_source.get("MetricsDataSource")
