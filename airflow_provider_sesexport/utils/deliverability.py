@@ -165,7 +165,8 @@ def check_rates(
     :param thresholds: the thresholds and ``min_send_volume``.
     :param max_listed: groups (and breaches) listed at most; breaching groups are listed first.
     :return: ``healthy``, ``overall`` (``send_volume``, ``bounce_rate``, ``complaint_rate``), ``groups``,
-        ``groups_total``, ``groups_omitted``, ``breaches``, ``breaches_omitted``, ``rates_from``.
+        ``groups_total``, ``groups_omitted``, ``breaches``, ``breaches_total``, ``breaches_omitted``, ``rates_from``,
+        ``thresholds``.
     :raises SesExportRecordsError: a value is NaN, negative, or a rate above 1.
     """
     checks = thresholds.checks
