@@ -14,7 +14,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml emulator/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade uv
-	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install -q "$(AIRFLOW_SPEC)" -e ".[dev]" -e ./emulator
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install -q "$(AIRFLOW_SPEC)" --group dev -e . -e ./emulator
 	touch $@
 
 lint: venv
