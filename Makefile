@@ -7,14 +7,14 @@ BIN := $(VENV)/bin
 AIRFLOW_SPEC ?= apache-airflow>=3.3,<3.4
 
 .PHONY: venv test lint typecheck unit e2e integration demo mwaa-test mwaa-install-check deployment deployment-down \
-	deploy-test benchmarks bench-deployed clean
+	deploy-test benchmarks bench-deployed clean dist-check
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml emulator/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade uv
-	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install -q "$(AIRFLOW_SPEC)" -e ".[dev]" -e ./emulator
+	VIRTUAL_ENV=$(VENV) $(BIN)/uv pip install -q "$(AIRFLOW_SPEC)" --group dev -e . -e ./emulator
 	touch $@
 
 lint: venv
@@ -38,6 +38,11 @@ integration: venv
 
 demo: venv
 	$(BIN)/python scripts/demo.py
+
+# Release artefacts: build, twine check --strict, check-wheel-contents, the wheel alone with the newest Airflow,
+# provider_info schema, pyright --verifytypes >= 95%, pyroma (.ci/check_artefacts.sh; its own throwaway venvs).
+dist-check:
+	bash .ci/check_artefacts.sh
 
 # Unit, e2e, reliability and leak-check suites in an MWAA-exact environment: make mwaa-test IMAGE=2.10.3
 IMAGE ?= 2.10.3

@@ -350,7 +350,7 @@ class ExportCheck:
         self._head = b""  # the content (decompressed) so far, at most CHECK_HEAD_BYTES
         self._received = 0
         #: Whether the file has been found to be an export (no more checking to do).
-        self.passed = False
+        self.passed: bool = False
 
     @property
     def _data_format(self) -> str | None:

@@ -56,7 +56,7 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
         https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
     """
 
-    aws_hook_class = SesExportJobHook
+    aws_hook_class: type[SesExportJobHook] = SesExportJobHook
     template_fields: Sequence[str] = aws_template_fields("job_id")
     ui_color = "#ffd89b"
 
@@ -73,7 +73,7 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
         # after Airflow's own checks, which turn a timedelta into seconds
         validate_poll_interval(self.poke_interval, "poke_interval")
         self.job_id = job_id
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.deferrable: bool = default_deferrable() if deferrable is None else deferrable
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         outcome = self.hook.poll_export_job(self.job_id, self.log)

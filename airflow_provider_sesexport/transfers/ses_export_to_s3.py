@@ -106,7 +106,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
         https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
     """
 
-    aws_hook_class = SesExportJobHook
+    aws_hook_class: type[SesExportJobHook] = SesExportJobHook
     template_fields: Sequence[str] = aws_template_fields("job_id", "s3_bucket", "s3_key", "dest")
     ui_color = "#ffd89b"
 

@@ -100,7 +100,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
     """
 
-    aws_hook_class = SesExportJobHook
+    aws_hook_class: type[SesExportJobHook] = SesExportJobHook
     template_fields: Sequence[str] = aws_template_fields("job_id")
     ui_color = "#d5e8d4"
 
