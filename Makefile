@@ -19,6 +19,7 @@ $(VENV)/.installed: pyproject.toml emulator/pyproject.toml
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff check --preview --select AIR example_dags
 	$(BIN)/ruff format --check .
 
 typecheck: venv

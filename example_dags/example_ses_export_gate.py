@@ -47,7 +47,11 @@ with DAG(
     start_date=dt.datetime(2026, 1, 1),
     catchup=False,
     # No default: a trigger without a job id is refused (the UI's form asks for it; the REST API answers 400).
-    params={"job_id": Param(type="string", minLength=1, description="The JobId of the SES export job to wait for")},
+    params={
+        "job_id": Param(  # noqa: AIR311  Airflow 2.10/2.11 (MWAA images) have no airflow.sdk.Param
+            type="string", minLength=1, description="The JobId of the SES export job to wait for"
+        )
+    },
     doc_md=__doc__,
     tags=["example", "ses"],
 ) as dag:
@@ -60,7 +64,7 @@ with DAG(
 
     export_result = SesExportJobResultOperator(task_id="export_result", job_id="{{ params.job_id }}")
 
-    @task
+    @task(multiple_outputs=False)  # one XCom: the report dict
     def report(summary: dict, statistics: dict, ti: Any = None) -> dict:
         """Use the export: read its records while the URL is fresh (any of the four layouts SES writes).
 

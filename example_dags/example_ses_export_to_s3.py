@@ -131,7 +131,8 @@ with DAG(
     @task
     def load_new_exports(**context: Any) -> list[dict[str, Any]]:
         """Here a real pipeline would load the new files (COPY INTO, Athena partition ...): list them."""
-        events = context.get("triggering_asset_events") or context.get("triggering_dataset_events") or {}
+        # Airflow 2.10/2.11 (MWAA images) name the key triggering_dataset_events
+        events = context.get("triggering_asset_events") or context.get("triggering_dataset_events") or {}  # noqa: AIR301
         copies = [dict(event.extra) for asset_events in events.values() for event in asset_events]
         for copy in copies:
             print(f"New SES export copy {copy.get('s3_uri')}: {copy.get('records')} records")

@@ -83,7 +83,7 @@ with DAG(
     user_defined_macros={"export_window": export_window},
     doc_md=__doc__,
     params={
-        "dimensions": Param(
+        "dimensions": Param(  # noqa: AIR311  Airflow 2.10/2.11 (MWAA images) have no airflow.sdk.Param
             {"EMAIL_IDENTITY": ["example.com"], "CONFIGURATION_SET": ["transactional"], "ISP": ["Gmail"]},
             type="object",
             description="Dimension name -> the values to export (1 to 10 each)",
@@ -140,7 +140,7 @@ with DAG(
         replace=True,
     ).expand(job_id=ids)
 
-    @task
+    @task(multiple_outputs=False)  # one XCom: the report dict
     def report(summaries: list[dict[str, Any]], records: list[int]) -> dict[str, Any]:
         """
         Summarise the day's exports: the records each copied file holds, and the messages SES examined.
