@@ -33,6 +33,8 @@ autodoc_default_options = {"members": True, "show-inheritance": True, "member-or
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
+# Airflow's base-class docstrings ("Override when deriving this class") say nothing about these classes.
+autodoc_inherit_docstrings = False
 autosummary_generate = False
 nitpicky = False
 
