@@ -35,7 +35,8 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
     that poke "not done". ``soft_fail`` skips on timeout only: a failed or cancelled job still fails.
 
     .. seealso::
-        For more information on how to use this sensor, take a look at the README's reference table.
+        For more information on how to use this sensor, take a look at the guide:
+        :doc:`/howto/sensor`
 
     :param job_id: the export job's id (templated), e.g. the ``return_value`` of the task that created it.
     :param poke_interval: seconds between polls (default 60, at least 1).
