@@ -75,7 +75,7 @@ if [ "$action" = test ]; then
   # The SQL transfer's tests load into SQLite and PostgreSQL through the image's own providers and driver;
   # tests/unit/test_distributions.py builds the wheels with setuptools, offline.
   VIRTUAL_ENV="$venv" "$venv/bin/uv" pip install -q pytest hypothesis "moto[server,s3]" requests \
-    apache-airflow-providers-postgres apache-airflow-providers-sqlite psycopg2-binary "setuptools>=70.1" \
+    apache-airflow-providers-postgres apache-airflow-providers-sqlite psycopg2-binary "setuptools>=77" jsonschema \
     -c "$constraints"
   cd "$here"
   "$venv/bin/python" -m pytest tests/unit tests/e2e tests/reliability tests/zz_leakcheck -q -p no:cacheprovider ${PYTEST_ARGS:-}

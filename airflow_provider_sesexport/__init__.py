@@ -60,6 +60,11 @@ def get_provider_info() -> dict[str, Any]:
                 "source-integration-name": "Amazon SES export jobs",
                 "target-integration-name": "Amazon Simple Storage Service (S3)",
                 "python-module": "airflow_provider_sesexport.transfers.ses_export_to_s3",
-            }
+            },
+            {
+                "source-integration-name": "Amazon SES export jobs",
+                "target-integration-name": "Common SQL",
+                "python-module": "airflow_provider_sesexport.transfers.ses_export_to_sql",
+            },
         ],
     }

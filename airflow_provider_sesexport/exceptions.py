@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow_provider_sesexport._compat import AirflowException, AirflowFailException
 from airflow_provider_sesexport.utils.redaction import redact_url
 
@@ -29,7 +31,7 @@ class _SesExportJobEndedBadly(SesExportJobError):
         self.job_id = job_id
         self.job_status = job_status
         self.error_message = error_message
-        self.failed_records_url = redact_url(failed_records_url)
+        self.failed_records_url: str | None = redact_url(failed_records_url)
         message = f"SES export job {job_id!r} {self.verb} with status {job_status}"
         if error_message:
             message += f": {error_message}"
@@ -37,7 +39,7 @@ class _SesExportJobEndedBadly(SesExportJobError):
             message += f" (failed records: {self.failed_records_url})"
         super().__init__(message)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         # Keeps the error picklable (Airflow may ship exceptions across processes).
         return (type(self), (self.job_id, self.job_status, self.error_message, self.failed_records_url))
 
@@ -83,7 +85,7 @@ class SesExportJobNotFoundError(SesExportJobError):
             message += f": {detail}"
         super().__init__(message)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.job_id, self.detail, self.aws_conn_id, self.region))
 
 
@@ -113,7 +115,7 @@ class SesExportVdmNotEnabledError(SesExportJobError, AirflowFailException):
             message += f" AWS said: {aws_message}"
         super().__init__(message)
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.aws_message, self.region))
 
 
@@ -125,7 +127,7 @@ class SesExportJobAlreadyFinishedError(SesExportJobError):
         self.job_status = job_status
         super().__init__(f"SES export job {job_id!r} cannot be cancelled: it is already {job_status}")
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.job_id, self.job_status))
 
 
@@ -174,7 +176,7 @@ class SesExportDestinationExistsError(SesExportJobError, AirflowFailException):
             "(e.g. one with '{{ ds }}' or '{{ run_id }}' in it)."
         )
 
-    def __reduce__(self) -> tuple:
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.uri, self.during_copy))
 
 

@@ -14,4 +14,4 @@ class S3ObjectLink(BaseAwsLink):
 
     name = "S3 object"
     key = "sesexport_s3_object"
-    format_str = BASE_AWS_CONSOLE_LINK + "/s3/object/{bucket_name}?region={region_name}&prefix={key}"
+    format_str: str = BASE_AWS_CONSOLE_LINK + "/s3/object/{bucket_name}?region={region_name}&prefix={key}"

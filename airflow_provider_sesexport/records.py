@@ -350,7 +350,7 @@ class ExportCheck:
         self._head = b""  # the content (decompressed) so far, at most CHECK_HEAD_BYTES
         self._received = 0
         #: Whether the file has been found to be an export (no more checking to do).
-        self.passed = False
+        self.passed: bool = False
 
     @property
     def _data_format(self) -> str | None:
@@ -495,19 +495,28 @@ class ExportCheck:
         )
 
 
-def check_record_count(job_id: str, job: dict[str, Any], records: int, outcome: str) -> None:
+def check_record_count(
+    job_id: str, job: dict[str, Any], records: int | None, outcome: str, *, uncounted: str = ""
+) -> None:
     """
     The one rule for a file's record count: when GetExportJob gives ``Statistics.ExportedRecordsCount``, the file
     must have that many records (real SES gives only ``ProcessedRecordsCount``: nothing to compare then).
 
     :param job_id: the export job's id.
     :param job: its GetExportJob response (``Statistics``).
-    :param records: the records read from the file.
+    :param records: the records read from the file, or None when they could not be counted.
     :param outcome: what the caller does not do because of a mismatch, for the error (e.g. "not writing s3://b/k").
-    :raises SesExportTransferError: the counts differ.
+    :param uncounted: why the records could not be counted (when ``records`` is None), for the error.
+    :raises SesExportTransferError: the counts differ, or the records could not be counted though SES gave a count.
     """
     expected = statistics_of(job)["ExportedRecordsCount"]
-    if expected is not None and records != expected:
+    if expected is None:
+        return
+    if records is None:
+        raise SesExportTransferError(
+            f"SES export job {job_id!r}: its records cannot be counted ({uncounted or 'unknown layout'}); {outcome}."
+        )
+    if records != expected:
         raise SesExportTransferError(
             f"SES export job {job_id!r}: the file has {records} records but "
             f"Statistics.ExportedRecordsCount is {expected}; {outcome}. "

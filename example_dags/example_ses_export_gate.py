@@ -47,20 +47,29 @@ with DAG(
     start_date=dt.datetime(2026, 1, 1),
     catchup=False,
     # No default: a trigger without a job id is refused (the UI's form asks for it; the REST API answers 400).
-    params={"job_id": Param(type="string", minLength=1, description="The JobId of the SES export job to wait for")},
+    params={
+        "job_id": Param(  # noqa: AIR311  Airflow 2.10/2.11 (MWAA images) have no airflow.sdk.Param
+            type="string", minLength=1, description="The JobId of the SES export job to wait for"
+        )
+    },
     doc_md=__doc__,
     tags=["example", "ses"],
 ) as dag:
+    # [START howto_sensor_ses_export_job]
     wait_for_export = SesExportJobSensor(
         task_id="wait_for_export",
         job_id="{{ params.job_id }}",
         poke_interval=POKE_INTERVAL,
         timeout=6 * 60 * 60,
     )
+    # [END howto_sensor_ses_export_job]
 
+    # [START howto_operator_ses_export_job_result]
     export_result = SesExportJobResultOperator(task_id="export_result", job_id="{{ params.job_id }}")
+    # [END howto_operator_ses_export_job_result]
 
-    @task
+    # [START howto_operator_ses_export_job_result_url]
+    @task(multiple_outputs=False)  # one XCom: the report dict
     def report(summary: dict, statistics: dict, ti: Any = None) -> dict:
         """Use the export: read its records while the URL is fresh (any of the four layouts SES writes).
 
@@ -70,6 +79,7 @@ with DAG(
         from airflow_provider_sesexport.records import iter_records
 
         s3_url = ti.xcom_pull(task_ids="export_result", key="s3_url")
+        # [END howto_operator_ses_export_job_result_url]
 
         records, first = 0, None
         with urllib.request.urlopen(s3_url, timeout=60) as response:  # the URL lives five minutes

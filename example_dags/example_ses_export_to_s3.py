@@ -74,6 +74,7 @@ with DAG(
     doc_md=__doc__,
     tags=["example", "ses", "vdm", "s3"],
 ) as dag:
+    # [START howto_operator_ses_create_export_job]
     create_export = SesCreateExportJobOperator(
         task_id="create_export",
         export_data_source={
@@ -92,7 +93,9 @@ with DAG(
         data_format="CSV",
         wait_for_completion=False,
     )
+    # [END howto_operator_ses_create_export_job]
 
+    # [START howto_sensor_ses_export_job_reschedule]
     wait_for_export = SesExportJobSensor(
         task_id="wait_for_export",
         job_id=create_export.output,
@@ -100,7 +103,9 @@ with DAG(
         poke_interval=POKE_INTERVAL,
         timeout=6 * 60 * 60,
     )
+    # [END howto_sensor_ses_export_job_reschedule]
 
+    # [START howto_transfer_ses_export_to_s3]
     copy_export = SesExportToS3Operator(
         task_id="copy_export",
         job_id=create_export.output,
@@ -110,6 +115,7 @@ with DAG(
         replace=True,  # a re-run of the same day overwrites that day's file (same data)
         outlets=[VDM_EXPORTS],
     )
+    # [END howto_transfer_ses_export_to_s3]
 
     wait_for_export >> copy_export
 
@@ -131,7 +137,8 @@ with DAG(
     @task
     def load_new_exports(**context: Any) -> list[dict[str, Any]]:
         """Here a real pipeline would load the new files (COPY INTO, Athena partition ...): list them."""
-        events = context.get("triggering_asset_events") or context.get("triggering_dataset_events") or {}
+        # Airflow 2.10/2.11 (MWAA images) name the key triggering_dataset_events
+        events = context.get("triggering_asset_events") or context.get("triggering_dataset_events") or {}  # noqa: AIR301
         copies = [dict(event.extra) for asset_events in events.values() for event in asset_events]
         for copy in copies:
             print(f"New SES export copy {copy.get('s3_uri')}: {copy.get('records')} records")

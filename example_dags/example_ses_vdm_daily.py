@@ -83,7 +83,7 @@ with DAG(
     user_defined_macros={"export_window": export_window},
     doc_md=__doc__,
     params={
-        "dimensions": Param(
+        "dimensions": Param(  # noqa: AIR311  Airflow 2.10/2.11 (MWAA images) have no airflow.sdk.Param
             {"EMAIL_IDENTITY": ["example.com"], "CONFIGURATION_SET": ["transactional"], "ISP": ["Gmail"]},
             type="object",
             description="Dimension name -> the values to export (1 to 10 each)",
@@ -112,6 +112,7 @@ with DAG(
             for aggregation, metrics in METRICS_BY_AGGREGATION.items()
         ]
 
+    # [START howto_operator_ses_create_export_job_deferrable]
     export_metrics = SesCreateExportJobOperator.partial(
         task_id="export_metrics",
         data_format="CSV",
@@ -121,17 +122,21 @@ with DAG(
         retries=2,
         retry_delay=dt.timedelta(seconds=30),
     ).expand(export_data_source=metrics_sources())
+    # [END howto_operator_ses_create_export_job_deferrable]
 
     @task
     def job_ids(ids: Any) -> list[str]:
         """The JobIds of every export, as one list to map the result task over."""
         return list(ids)
 
+    # [START howto_operator_ses_export_job_result_mapped]
     ids = job_ids(export_metrics.output)
     export_results = SesExportJobResultOperator.partial(task_id="export_results").expand(job_id=ids)
+    # [END howto_operator_ses_export_job_result_mapped]
 
     # One object per export under the exports' first day (their StartDate); the key is templated, so no Asset outlet
     # is declared here (see example_ses_export_to_s3.py for a literal destination downstream DAGs can schedule on).
+    # [START howto_transfer_ses_export_to_s3_mapped]
     copy_to_s3 = SesExportToS3Operator.partial(
         task_id="copy_to_s3",
         s3_bucket=BUCKET,
@@ -139,8 +144,9 @@ with DAG(
         dest_aws_conn_id=DEST_CONN_ID,
         replace=True,
     ).expand(job_id=ids)
+    # [END howto_transfer_ses_export_to_s3_mapped]
 
-    @task
+    @task(multiple_outputs=False)  # one XCom: the report dict
     def report(summaries: list[dict[str, Any]], records: list[int]) -> dict[str, Any]:
         """
         Summarise the day's exports: the records each copied file holds, and the messages SES examined.
@@ -156,7 +162,9 @@ with DAG(
     report(export_results.output, copy_to_s3.output["records"])  # type: ignore[index]
 
     # The day's six exports into one metrics table, one row per dimension value x metric x aggregation.
+    # [START howto_transfer_ses_export_to_sql]
     load_to_sql = SesExportToSqlOperator.partial(
         task_id="load_to_sql", table=METRICS_TABLE, sql_conn_id=SQL_CONN_ID, create_table=True
     ).expand(job_id=ids)
     copy_to_s3 >> load_to_sql
+    # [END howto_transfer_ses_export_to_sql]

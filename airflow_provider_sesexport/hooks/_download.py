@@ -138,7 +138,7 @@ class ExportStream(Iterator[bytes]):
         refresh_url: UrlRefresher,
         s3_client: Callable[[], Any],
         *,
-        log: logging.Logger | logging.LoggerAdapter | Any = None,
+        log: logging.Logger | logging.LoggerAdapter[Any] | Any = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         verify: bool | str = True,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -150,21 +150,21 @@ class ExportStream(Iterator[bytes]):
         self.job_id = job_id
         self.refresh_url = refresh_url
         self.s3_client = s3_client
-        self.log = log or logging.getLogger(__name__)
+        self.log: logging.Logger | logging.LoggerAdapter[Any] | Any = log or logging.getLogger(__name__)
         self.timeout = timeout
         self.verify = verify
         self.chunk_size = chunk_size
-        self.max_attempts = max(1, max_attempts)
+        self.max_attempts: int = max(1, max_attempts)
         self.retry_delay = retry_delay
         self.job: dict[str, Any] = {}
         self.url: str | None = None
         self.expires_at: dt.datetime | None = None
         self.size: int | None = None
-        self.bytes_read = 0
+        self.bytes_read: int = 0
         self.etag: str | None = None
         self.content_type: str | None = None
-        self.url_refreshes = -1
-        self.resumes = 0
+        self.url_refreshes: int = -1
+        self.resumes: int = 0
         #: the secret values of every URL this stream was given, replaced literally in every text it writes
         self._known: set[str] = set()
         self._session: Any = None

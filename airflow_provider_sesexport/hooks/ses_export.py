@@ -6,18 +6,16 @@ import datetime as dt
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-from airflow.providers.amazon.aws.utils.waiter_with_logging import wait
 from botocore.config import Config
-from botocore.exceptions import ClientError, HTTPClientError, WaiterError
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import ClientError
 
-from airflow_provider_sesexport._compat import AirflowException
 from airflow_provider_sesexport.exceptions import SesExportJobError
 from airflow_provider_sesexport.hooks._download import (
     DEFAULT_CHUNK_SIZE,
@@ -257,14 +255,9 @@ class SesExportDownloadMixin:
             of its five minutes left; later requests (a dropped connection, a refused URL) fetch fresh ones.
         :param retrieved_at: when the caller asked for ``job``.
         """
-        given = [(job, retrieved_at)]
-
-        def refresh_url() -> tuple[str, dt.datetime, dict[str, Any]]:
-            return self._fresh_export_url(job_id, *(given.pop() if given else (None, None)))
-
         stream = ExportStream(
             job_id,
-            refresh_url,
+            _ExportUrls(self, job_id, job, retrieved_at),
             lambda: self._export_s3_hook().get_conn(),
             log=self.log,
             timeout=self.download_timeout,
@@ -564,10 +557,10 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         self, job_id: str, waiter_delay: float = 30, waiter_max_attempts: int = 120
     ) -> dict[str, Any]:
         """
-        Block until the export job is COMPLETED, using the ``export_job_complete`` waiter; log one line per poll.
+        Block until the export job is COMPLETED: :meth:`poll_export_job` every ``waiter_delay`` seconds.
 
-        The Amazon provider's ``waiter_with_logging.wait`` drives the waiter, one GetExportJob per poll.
-        FAILED raises :class:`~airflow_provider_sesexport.exceptions.SesExportJobFailedError`, CANCELLED
+        Each poll is one GetExportJob and one log line. FAILED raises
+        :class:`~airflow_provider_sesexport.exceptions.SesExportJobFailedError`, CANCELLED
         :class:`~airflow_provider_sesexport.exceptions.SesExportJobCancelledError` (with AWS's message), an
         unknown job :class:`~airflow_provider_sesexport.exceptions.SesExportJobNotFoundError`. Throttling and
         network errors that outlast botocore's retries only make that poll "not done".
@@ -581,76 +574,32 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         validate_job_id(job_id)
         waiter_delay = validate_poll_interval(waiter_delay, "waiter_delay")
         waiter_max_attempts = validate_attempts(waiter_max_attempts, "waiter_max_attempts")
-        polls = _ObservedWaiter(self, job_id)
-        with polls:
-            try:
-                wait(
-                    waiter=polls,  # type: ignore[arg-type]
-                    waiter_delay=waiter_delay,  # type: ignore[arg-type]
-                    waiter_max_attempts=waiter_max_attempts,
-                    args={"JobId": job_id},
-                    failure_message=f"SES export job {job_id} did not complete",
-                    status_message=f"SES export job {job_id}: waiting",
-                    status_args=["JobStatus"],
-                )
-            except SesExportJobError:
-                raise
-            except AirflowException as exc:  # waiter_with_logging's "max attempts reached"
-                raise SesExportJobError(
-                    f"SES export job {job_id!r} did not finish after {waiter_max_attempts} polls {waiter_delay}s "
-                    "apart; raise waiter_max_attempts or waiter_delay to wait longer."
-                ) from exc
-        if polls.outcome is None or not polls.outcome.succeeded:  # pragma: no cover - the waiter said success
-            raise SesExportJobError(f"SES export job {job_id!r}: the waiter ended without a COMPLETED response.")
-        return polls.outcome.summary
+        for attempt in range(waiter_max_attempts):
+            if attempt:
+                time.sleep(waiter_delay)
+            outcome = self.poll_export_job(job_id)
+            if outcome is not None and outcome.succeeded:
+                return outcome.summary
+        raise SesExportJobError(
+            f"SES export job {job_id!r} did not finish after {waiter_max_attempts} polls {waiter_delay}s "
+            "apart; raise waiter_max_attempts or waiter_delay to wait longer."
+        )
 
 
-class _ObservedWaiter:
+class _ExportUrls:
     """
-    The ``export_job_complete`` waiter as ``waiter_with_logging.wait`` drives it, with every poll read by our rules.
-
-    Each GetExportJob response the waiter receives goes through
-    :func:`~airflow_provider_sesexport.utils.export_job.observe_export_job` (poll line, masking, typed errors for
-    FAILED/CANCELLED) through botocore's ``after-call`` event, so the last outcome is known without reading the
-    job again. Error responses and network errors go through the hook's transient rule: a transient one becomes
-    an unfinished poll (the same on every Amazon provider version), anything else is raised as our typed error.
-
-    :param hook: the hook whose client the waiter uses.
-    :param job_id: the export job's id.
+    An :class:`ExportStream`'s URL refresher: the first call uses the GetExportJob response the caller already has
+    (when it has one), every later call (a dropped connection, a refused URL) asks for a fresh one.
     """
 
-    _EVENT = "after-call.sesv2.GetExportJob"
+    def __init__(
+        self, hook: SesExportDownloadMixin, job_id: str, job: dict[str, Any] | None, retrieved_at: dt.datetime | None
+    ) -> None:
+        self._hook = hook
+        self._job_id = job_id
+        self._given: tuple[dict[str, Any] | None, dt.datetime | None] = (job, retrieved_at)
 
-    def __init__(self, hook: SesExportJobHook, job_id: str) -> None:
-        self.hook = hook
-        self.job_id = job_id
-        self.client = hook.conn
-        self.waiter = hook.get_waiter("export_job_complete", client=self.client)
-        self.outcome: ExportJobOutcome | None = None
-
-    def __enter__(self) -> _ObservedWaiter:
-        self.client.meta.events.register(self._EVENT, self._observe)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.meta.events.unregister(self._EVENT, self._observe)
-
-    def _observe(self, parsed: dict[str, Any], **kwargs: Any) -> None:
-        if "Error" not in parsed:
-            self.outcome = observe_export_job(self.job_id, parsed, self.hook.log)
-
-    def wait(self, **kwargs: Any) -> None:
-        """One poll (``waiter_with_logging`` passes ``MaxAttempts=1``)."""
-
-        try:
-            self.waiter.wait(**kwargs)
-        except WaiterError as exc:
-            response = exc.last_response or {}
-            if "Error" not in response:
-                raise
-            error = ClientError(response, "GetExportJob")  # type: ignore[arg-type]
-            self.hook._tolerate_transient(self.job_id, self.hook.translate_error(error, self.job_id))
-            raise WaiterError(self.waiter.name, "Max attempts exceeded (transient error)", {}) from exc
-        except (BotocoreConnectionError, HTTPClientError) as exc:
-            self.hook._tolerate_transient(self.job_id, exc)
-            raise WaiterError(self.waiter.name, "Max attempts exceeded (network error)", {}) from exc
+    def __call__(self) -> tuple[str, dt.datetime, dict[str, Any]]:
+        job, retrieved_at = self._given
+        self._given = (None, None)
+        return self._hook._fresh_export_url(self._job_id, job, retrieved_at)

@@ -87,7 +87,7 @@ class SesExportJobResultOperator(AwsBaseOperator[SesExportJobHook]):
         https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
     """
 
-    aws_hook_class = SesExportJobHook
+    aws_hook_class: type[SesExportJobHook] = SesExportJobHook
     template_fields: Sequence[str] = aws_template_fields("job_id")
     ui_color = "#ffd89b"
 
@@ -187,9 +187,9 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
     """
 
-    aws_hook_class = SesExportJobHook
+    aws_hook_class: type[SesExportJobHook] = SesExportJobHook
     template_fields: Sequence[str] = aws_template_fields("export_data_source", "data_format")
-    template_fields_renderers = {"export_data_source": "json"}
+    template_fields_renderers: dict[str, str] = {"export_data_source": "json"}
     ui_color = "#ffd89b"
 
     #: Key of the recorded JobId (``task_state_store`` on Airflow 3.3+, part of the Variable's digest before).
@@ -216,7 +216,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
         self.wait_for_completion = wait_for_completion
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.deferrable: bool = default_deferrable() if deferrable is None else deferrable
         self.slot_wait_timeout = slot_wait_timeout
         #: the job this try waits for (what on_kill cancels); None once the wait is over
         self.job_id: str | None = None

@@ -35,7 +35,8 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
     that poke "not done". ``soft_fail`` skips on timeout only: a failed or cancelled job still fails.
 
     .. seealso::
-        For more information on how to use this sensor, take a look at the README's reference table.
+        For more information on how to use this sensor, take a look at the guide:
+        :doc:`/howto/sensor`
 
     :param job_id: the export job's id (templated), e.g. the ``return_value`` of the task that created it.
     :param poke_interval: seconds between polls (default 60, at least 1).
@@ -56,7 +57,7 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
         https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
     """
 
-    aws_hook_class = SesExportJobHook
+    aws_hook_class: type[SesExportJobHook] = SesExportJobHook
     template_fields: Sequence[str] = aws_template_fields("job_id")
     ui_color = "#ffd89b"
 
@@ -73,7 +74,7 @@ class SesExportJobSensor(AwsBaseSensor[SesExportJobHook]):
         # after Airflow's own checks, which turn a timedelta into seconds
         validate_poll_interval(self.poke_interval, "poke_interval")
         self.job_id = job_id
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.deferrable: bool = default_deferrable() if deferrable is None else deferrable
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         outcome = self.hook.poll_export_job(self.job_id, self.log)

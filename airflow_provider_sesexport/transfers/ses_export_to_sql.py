@@ -72,8 +72,9 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
 
     ``data_source`` is the key of the job's data source (source type, dates, dimensions / filters, metrics):
     a re-export of the same data source replaces its predecessor's rows, loading the same export twice changes
-    nothing, and no unique key is needed. The README gives each table's ``CREATE TABLE`` for PostgreSQL and
-    SQLite (what ``create_table=True`` runs); on other databases create the table yourself.
+    nothing, and no unique key is needed. The guide (:doc:`/howto/export_to_sql`) gives each table's
+    ``CREATE TABLE`` for PostgreSQL and SQLite (what ``create_table=True`` runs); on other databases create the
+    table yourself.
 
     XCom: ``rows`` (rows written), ``table`` (as given, schema-qualified), ``job_id``; the return value is
     ``rows``.
@@ -100,7 +101,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
         https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
     """
 
-    aws_hook_class = SesExportJobHook
+    aws_hook_class: type[SesExportJobHook] = SesExportJobHook
     template_fields: Sequence[str] = aws_template_fields("job_id")
     ui_color = "#d5e8d4"
 
@@ -273,7 +274,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
                     True,
                     "False for this connection: it creates tables on PostgreSQL and SQLite only, and "
                     f"{self.sql_conn_id!r} is a {sql_hook.__class__.__name__} connection",
-                    "Create the table yourself (the README lists its columns).",
+                    "Create the table yourself (the SesExportToSqlOperator guide lists its columns).",
                 )
             try:
                 for statement in layout.create_statements(database, self.table, self.schema):
@@ -291,7 +292,8 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
                 else f"{where} lacks the columns of a {layout.source_type} table: {', '.join(missing)}"
             )
             raise SesExportInputError(
-                f"{named}: {problem}. Create it (the README has its CREATE TABLE) or set create_table=True."
+                f"{named}: {problem}. Create it (the SesExportToSqlOperator guide has its CREATE TABLE) "
+                "or set create_table=True."
             )
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:

@@ -71,11 +71,11 @@ class SesExportSlotTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.source_type = source_type
-        self.started_at = to_iso(validate_deadline(started_at, "started_at"))
+        self.started_at: str | None = to_iso(validate_deadline(started_at, "started_at"))
         self.attempts = attempts
         self.unfinished = unfinished
-        self.slot_wait_timeout = validate_seconds(slot_wait_timeout, "slot_wait_timeout")
-        self.max_pause = validate_poll_interval(max_pause, "max_pause")
+        self.slot_wait_timeout: float = validate_seconds(slot_wait_timeout, "slot_wait_timeout")
+        self.max_pause: float = validate_poll_interval(max_pause, "max_pause")
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.verify = verify

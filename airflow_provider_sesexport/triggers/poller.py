@@ -48,7 +48,10 @@ from airflow_provider_sesexport.hooks.ses_export import (
 from airflow_provider_sesexport.utils import aws_errors
 from airflow_provider_sesexport.utils.export_job import interpret_export_job
 
-log = logging.getLogger(__name__)
+# Internal: the triggerer's shared poller behind SesExportJobTrigger; nothing here is public API.
+__all__ = []
+
+log: logging.Logger = logging.getLogger(__name__)
 
 #: Error codes that mean "this identity may not call ListExportJobs".
 ACCESS_DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "Forbidden"})
@@ -196,17 +199,17 @@ class ExportJobPoller:
     def __init__(self, spec: ClientSpec, fallback_rate: float = 5.0, seams: PollerSeams | None = None) -> None:
         self.spec = spec
         self.fallback_rate = fallback_rate
-        self.seams = seams or PollerSeams()
+        self.seams: PollerSeams = seams or PollerSeams()
         #: job id → each waiter's future and the poll interval it asked for
         self.waiters: dict[str, dict[asyncio.Future[dict[str, Any]], float]] = {}
         #: job id → when (``seams.clock``) it is next checked
         self.due: dict[str, float] = {}
         self.client: Any = None
-        self.listing_allowed = True
-        self.backoff_level = 0
-        self.cycles = 0
-        self.cycles_completed = 0
-        self.closed = False
+        self.listing_allowed: bool = True
+        self.backoff_level: int = 0
+        self.cycles: int = 0
+        self.cycles_completed: int = 0
+        self.closed: bool = False
         self._task: asyncio.Task[None] | None = None
         self._close: Callable[[], Awaitable[None]] | None = None
         #: when (``seams.clock``) the pause in progress ends; None outside a pause
@@ -497,7 +500,7 @@ class PollerRegistry:
     """
 
     def __init__(self, seams: PollerSeams | None = None) -> None:
-        self.seams = seams or PollerSeams()
+        self.seams: PollerSeams = seams or PollerSeams()
         self.pollers: dict[ClientSpec, ExportJobPoller] = {}
 
     def get(self, spec: ClientSpec) -> ExportJobPoller:

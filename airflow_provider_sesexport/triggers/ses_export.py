@@ -68,10 +68,10 @@ class SesExportJobTrigger(BaseTrigger):
         deferred_try: int | None = None,
     ) -> None:
         super().__init__()
-        self.job_id = validate_job_id(job_id)
-        self.poll_interval = validate_poll_interval(poll_interval, "poll_interval")
+        self.job_id: str = validate_job_id(job_id)
+        self.poll_interval: float = validate_poll_interval(poll_interval, "poll_interval")
         deadline = validate_deadline(timeout_at, "timeout_at")
-        self.timeout_at = to_iso(deadline) if isinstance(timeout_at, dt.datetime) else timeout_at
+        self.timeout_at: str | None = to_iso(deadline) if isinstance(timeout_at, dt.datetime) else timeout_at
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.verify = verify

@@ -22,6 +22,9 @@ from airflow_provider_sesexport.exceptions import (
 )
 from airflow_provider_sesexport.utils.redaction import redact_text
 
+# Internal: nothing here is public API (import what you need from the hooks, operators, sensors and triggers).
+__all__ = []
+
 #: Error codes botocore's standard retry mode treats as throttling, plus SES's own.
 THROTTLING_CODES = frozenset(
     {

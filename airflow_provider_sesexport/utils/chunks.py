@@ -6,6 +6,9 @@ import io
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+# Internal: nothing here is public API (import what you need from the hooks, operators, sensors and triggers).
+__all__ = []
+
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
@@ -42,7 +45,7 @@ class ChunkReader(io.RawIOBase):
         #: The exception the source, ``transform`` or ``finish`` raised (raised again by every later read).
         self.error: BaseException | None = None
         #: Bytes handed to the reader so far.
-        self.bytes_out = 0
+        self.bytes_out: int = 0
 
     def readable(self) -> bool:
         return True

@@ -25,7 +25,10 @@ from urllib.parse import parse_qs, urlsplit
 from airflow_provider_sesexport.exceptions import SesExportJobCancelledError, SesExportJobFailedError
 from airflow_provider_sesexport.utils.redaction import mask_url, redact_text, redact_url
 
-log = logging.getLogger(__name__)
+# Internal: the public names are re-exported by job_states and job_summary.
+__all__ = []
+
+log: logging.Logger = logging.getLogger(__name__)
 
 # -- states ---------------------------------------------------------------------------------------------------------
 #: ``JobStatus`` values of a job that is still running.
@@ -289,7 +292,7 @@ def raise_for_outcome(outcome: ExportJobOutcome) -> None:
 def observe_export_job(
     job_id: str,
     job: Mapping[str, Any],
-    logger: logging.Logger | logging.LoggerAdapter | Any | None = None,
+    logger: logging.Logger | logging.LoggerAdapter[Any] | Any | None = None,
     retrieved_at: dt.datetime | None = None,
 ) -> ExportJobOutcome:
     """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["MESSAGE_INSIGHTS_COLUMNS"]
+
 #: The columns of a Message Insights export, in the order real SES writes them.
 MESSAGE_INSIGHTS_COLUMNS = (
     "messageid",

@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from airflow_provider_sesexport.exceptions import SesExportNoSlotError
 from airflow_provider_sesexport.utils.export_job import to_iso, utcnow
 
+# Internal: nothing here is public API (import what you need from the hooks, operators, sensors and triggers).
+__all__ = []
+
 #: Pause after the first refused attempt, in seconds; every later pause doubles, up to the cap.
 FIRST_PAUSE = 2.0
 

@@ -18,6 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# Internal: nothing here is public API (import what you need from the hooks, operators, sensors and triggers).
+__all__ = []
+
 
 @dataclass(frozen=True)
 class Violation:

@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from airflow_provider_sesexport._compat import mask_secret
 
+__all__ = ["REDACTED", "redact_text", "redact_url"]
+
 #: The query parameters of a SigV4 pre-signed URL whose values are secrets.
 SECRET_PARAMS = ("X-Amz-Signature", "X-Amz-Security-Token", "X-Amz-Credential")
 

@@ -22,7 +22,7 @@ from airflow_provider_sesexport.utils.model_validation import (
 
 __all__ = ["SesExportInputError"]  # re-exported: it lived here first
 
-log = logging.getLogger(__name__)
+log: logging.Logger = logging.getLogger(__name__)
 
 _UPSTREAM_HINT = (
     "If it is rendered from an upstream XCom, e.g. \"{{ ti.xcom_pull(task_ids='create_export') }}\", that XCom "
@@ -242,7 +242,7 @@ def _warn_if_in_the_future(source: dict[str, Any], name: str) -> None:
         )
 
 
-class CreateExportJobRequest(dict):  # type: ignore[type-arg]
+class CreateExportJobRequest(dict[str, Any]):
     """A CreateExportJob request built by :func:`build_create_export_job_request`: normalised and validated."""
 
 

@@ -72,7 +72,10 @@ def test_unknown_job_is_not_found(run_dag: Any, ses_export_emulator: Any, task_l
 def test_not_found_names_the_connection_and_region_it_looked_in(
     run_dag: Any, ses_export_emulator: Any, task_logs: Any, monkeypatch: pytest.MonkeyPatch, deferrable: bool
 ) -> None:
-    """The README's error table: the error names the connection id and the region (from the connection) values."""
+    """
+    The error table (docs/failure_semantics.md): the error names the connection id and the region (from the
+    connection) values.
+    """
     monkeypatch.setenv("AIRFLOW_CONN_SES_EXPORTS_PROBE_7F3A", ses_export_emulator.airflow_conn_json())
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)  # the region comes from the connection only
     dag = sensor_dag(

@@ -267,7 +267,7 @@ def test_a_row_refused_mid_load_leaves_the_table_as_it_was_and_a_rerun_completes
     emu = ses_export_emulator
     earlier = completed_job(emu, METRICS_SOURCE)  # another data source in its own table: untouched throughout
     for statement in MESSAGE_INSIGHTS_TABLE.create_statements(sql_db.kind, "ses_insights", None):
-        sql_db.run(statement)  # the README's CREATE TABLE, created by hand
+        sql_db.run(statement)  # the guide's CREATE TABLE (docs/howto/export_to_sql.md), created by hand
     assert succeeded(run_load(run_dag, "sql_mid_other", job_id=earlier, table="m", sql_conn_id=sql_db.conn_id,
                               create_table=True))  # fmt: skip
     job_id = completed_job(emu, INSIGHTS_SOURCE)

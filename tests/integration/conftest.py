@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.file_server import download_hook, file_server  # noqa: F401  (the download tests' HTTP file server)
 from tests.sql_fixtures import postgres_db, postgres_server, sql_db, sqlite_db  # noqa: F401  (SQL databases)
 from tests.unit.test_transfer_lineage import openlineage  # noqa: F401  (OpenLineage stand-ins)
 

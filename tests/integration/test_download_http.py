@@ -9,12 +9,8 @@ against the service model), pointing ``S3Url`` at that server with a fresh signa
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from botocore.stub import Stubber
@@ -22,106 +18,17 @@ from botocore.stub import Stubber
 from airflow_provider_sesexport.exceptions import SesExportJobFailedError
 from airflow_provider_sesexport.hooks._download import SesExportDownloadError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
+from tests.integration.file_server import FileServer
 from tests.unit.responses import job_response
 
 pytestmark = pytest.mark.integration
 BODY = b"".join(b"row %06d padded to a fixed width        \n" % i for i in range(20_000))
 
 
-class FileServer(ThreadingHTTPServer):
-    """Serves ``body`` at any path; ``script`` is a list of behaviours, one consumed per request."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.body = BODY
-        self.etag = '"v1"'
-        self.script: list[str] = []
-        self.requests: list[dict[str, Any]] = []
-        self.drop_after = 10_000
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hang up on purpose here (drops, refused URLs): no tracebacks on stderr."""
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: FileServer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        srv = self.server
-        behaviour = srv.script.pop(0) if srv.script else "ok"
-        query = parse_qs(urlsplit(self.path).query)
-        srv.requests.append(
-            {
-                "behaviour": behaviour,
-                "range": self.headers.get("Range"),
-                "if_match": self.headers.get("If-Match"),
-                "accept_encoding": self.headers.get("Accept-Encoding"),
-                "signature": query.get("X-Amz-Signature", [""])[0],
-            }
-        )
-        if behaviour in ("403", "404", "500", "503"):
-            body = b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message>"
-            body += b"<SignatureProvided>SECRET-SIGNATURE</SignatureProvided></Error>"
-            self.send_response(int(behaviour))
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
-        if behaviour == "changed":
-            srv.etag = '"v2"'
-        if_match = self.headers.get("If-Match")
-        if if_match and if_match != srv.etag:
-            self.send_response(412)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        first = 0
-        header = self.headers.get("Range")
-        if header and behaviour != "ignore-range":
-            first = int(header.split("=")[1].split("-")[0])
-        if behaviour == "bad-content-range":
-            first += 1
-        data = srv.body[first:]
-        partial = bool(header) and behaviour != "ignore-range"
-        self.send_response(206 if partial else 200)
-        if partial:
-            self.send_header("Content-Range", f"bytes {first}-{len(srv.body) - 1}/{len(srv.body)}")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("ETag", srv.etag)
-        self.send_header("Content-Type", "text/csv")
-        self.end_headers()
-        if behaviour == "drop":
-            self.wfile.write(data[: srv.drop_after])
-            self.wfile.flush()
-            self.connection.shutdown(2)
-            return
-        self.wfile.write(data)
-
-
 @pytest.fixture
-def server() -> Iterator[FileServer]:
-    srv = FileServer()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture
-def hook() -> SesExportJobHook:
-    h = SesExportJobHook(aws_conn_id=None, region_name="us-east-1")
-    h.download_retry_delay = 0.0
-    return h
+def server(server: FileServer) -> FileServer:
+    server.body, server.drop_after = BODY, 10_000
+    return server
 
 
 def completed(server: FileServer, n: int) -> dict[str, Any]:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -21,76 +18,12 @@ from botocore.stub import Stubber
 from airflow_provider_sesexport.exceptions import SesExportRecordsError
 from airflow_provider_sesexport.hooks.ses_export import SesExportJobHook
 from airflow_provider_sesexport.records import iter_records
+from tests.integration.file_server import FileServer
 from tests.unit.responses import job_response
 from tests.unit.test_records import INSIGHTS_ROWS, LAYOUTS, METRICS_ROWS
 
 pytestmark = pytest.mark.integration
 CONTENT_TYPES = {"CSV": "text/csv", "JSON": "application/json"}
-
-
-class FileServer(ThreadingHTTPServer):
-    """Serves ``body`` at any path; ``script`` holds one behaviour per request (``ok`` or ``drop``)."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.body = b""
-        self.content_type = "text/csv"
-        self.script: list[str] = []
-        self.ranges: list[str | None] = []
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Dropped connections are on purpose here: no tracebacks on stderr."""
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: FileServer
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        srv = self.server
-        behaviour = srv.script.pop(0) if srv.script else "ok"
-        header = self.headers.get("Range")
-        srv.ranges.append(header)
-        first = int(header.split("=")[1].split("-")[0]) if header else 0
-        data = srv.body[first:]
-        self.send_response(206 if header else 200)
-        if header:
-            self.send_header("Content-Range", f"bytes {first}-{len(srv.body) - 1}/{len(srv.body)}")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("ETag", '"v1"')
-        self.send_header("Content-Type", srv.content_type)
-        self.end_headers()
-        if behaviour == "drop":
-            self.wfile.write(data[: len(data) // 2])
-            self.wfile.flush()
-            self.connection.shutdown(2)
-            return
-        self.wfile.write(data)
-
-
-@pytest.fixture
-def server() -> Iterator[FileServer]:
-    srv = FileServer()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture
-def hook() -> SesExportJobHook:
-    h = SesExportJobHook(aws_conn_id=None, region_name="us-east-1")
-    h.download_retry_delay = 0.0
-    return h
 
 
 def completed(server: FileServer, source_type: str, data_format: str, n: int) -> dict[str, Any]:

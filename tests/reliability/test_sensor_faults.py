@@ -19,6 +19,7 @@ would have been retried and shown up as try 2 or 3.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -111,126 +112,75 @@ def _sensor(mode: str, **kwargs: Any) -> dict[str, Any]:
     return {"deferrable": mode == "deferrable", **kwargs}
 
 
-@pytest.mark.parametrize(
-    ("storm", "mode"),
-    [
-        # botocore's retries inside the first poke usually outlast it; on a slow machine the sensor reschedules
-        pytest.param(10, "reschedule", marks=pytest.mark.reschedule_in_dag_test),
-        pytest.param(60, "reschedule", marks=pytest.mark.reschedule_in_dag_test),
-        (10, "deferrable"),
-        (60, "deferrable"),
-    ],
-)
-def test_throttle_storm_during_wait(
+@dataclass(frozen=True)
+class Fault:
+    """
+    One row of the fault table: what every status call meets for ``seconds`` (nominal) while the job runs.
+
+    :param seconds: how long the fault lasts; the job completes as it lifts.
+    :param window: :meth:`FaultWindow.open_at_poll`'s fault arguments.
+    :param seen: the emulator counters that show the fault was served, and their least sum.
+    :param whole_poll_fails: the fault outlasts botocore's retries: at least one whole poll fails, and the wait
+        goes on.
+    :param outlast: keep the fault on past ``seconds`` until a whole poll has failed (a loaded machine's slow reset
+        attempts could otherwise let botocore's retries outlast the scaled window).
+    """
+
+    seconds: float
+    window: dict[str, Any]
+    seen: tuple[tuple[str, ...], int]
+    whole_poll_fails: bool = False
+    outlast: bool = False
+
+
+FAULTS = {
+    # botocore's retries inside the first poke usually outlast a 10 s storm; on a slow machine the sensor reschedules
+    "throttle_10s": Fault(10, {"storm": "throttle"}, (("throttled",), 1)),
+    "throttle_60s": Fault(60, {"storm": "throttle"}, (("throttled",), 1), whole_poll_fails=True),
+    "http_500_60s": Fault(60, {"storm": "fail_500"}, (("server_errors",), 6), whole_poll_fails=True),
+    "http_503_60s": Fault(60, {"storm": "fail_503"}, (("server_errors",), 6), whole_poll_fails=True),
+    # half the calls 503 and a fifth reset, interleaved with answers; the emulator's RNG is seeded (0), so the first
+    # calls in the window hit faults
+    "intermittent_503_and_resets_80s": Fault(
+        80, {"error_rate": 0.5, "error_status": 503, "reset_rate": 0.2}, (("server_errors", "resets"), 1)
+    ),
+    # every connection reset without a response; the window outlasts the first whole failed poll
+    "resets_40s": Fault(40, {"reset_rate": 1.0}, (("resets",), 5), whole_poll_fails=True, outlast=True),
+}
+
+
+@pytest.mark.parametrize("mode", RESCHEDULED_MODES)
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_transient_faults_during_wait(
     ses_export_emulator: Any,
     fault_window: FaultWindow,
     run_dag: Any,
     dag_id: str,
     monkeypatch: pytest.MonkeyPatch,
     exception_spy: ExceptionSpy,
-    storm: int,
+    fault: str,
     mode: str,
 ) -> None:
-    """Every call 429 for `storm` s while the job runs; the job completes as the storm ends: no try fails."""
-    job_id = _held_job(ses_export_emulator)
-    failed_polls = _watch_failed_polls(monkeypatch, exception_spy, mode)
-    fault_window.open_at_poll(
-        monkeypatch, nominal(storm), storm="throttle", then=lambda: ses_export_emulator.complete_job(job_id)
-    )
-    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode)))
-    _assert_mode_used(ses_export_emulator, mode)
-    assert fault_window.lifted.is_set()
-    _assert_gate_succeeded_first_try(dr, job_id)
-    assert _get_stats(ses_export_emulator)["throttled"] >= 1
-    if storm == 60:
-        # the storm outlasted botocore's 5 attempts: at least one whole poke failed, and the sensor went on
-        assert failed_polls() >= 1
-
-
-@pytest.mark.parametrize("mode", RESCHEDULED_MODES)
-@pytest.mark.parametrize("status", [500, 503])
-def test_5xx_burst_during_wait(
-    ses_export_emulator: Any,
-    fault_window: FaultWindow,
-    run_dag: Any,
-    dag_id: str,
-    monkeypatch: pytest.MonkeyPatch,
-    exception_spy: ExceptionSpy,
-    status: int,
-    mode: str,
-) -> None:
-    """Every call answered `status` for 60 s: no try fails."""
+    """Throttling storms, 5xx bursts, resets and their mix during the wait: no try fails."""
+    row = FAULTS[fault]
     job_id = _held_job(ses_export_emulator)
     failed_polls = _watch_failed_polls(monkeypatch, exception_spy, mode)
     fault_window.open_at_poll(
         monkeypatch,
-        nominal(60),
-        storm=f"fail_{status}",
+        nominal(row.seconds),
         then=lambda: ses_export_emulator.complete_job(job_id),
-    )
-
-    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode)))
-    _assert_mode_used(ses_export_emulator, mode)
-    assert fault_window.lifted.is_set()
-    _assert_gate_succeeded_first_try(dr, job_id)
-    assert _get_stats(ses_export_emulator)["server_errors"] > 5
-    assert failed_polls() >= 1
-
-
-@pytest.mark.parametrize("mode", RESCHEDULED_MODES)
-def test_intermittent_5xx_and_resets_during_wait(
-    ses_export_emulator: Any,
-    fault_window: FaultWindow,
-    run_dag: Any,
-    dag_id: str,
-    monkeypatch: pytest.MonkeyPatch,
-    mode: str,
-) -> None:
-    """Half the calls 503 and a fifth reset for 80 s, interleaved with answers: no try fails."""
-    job_id = _held_job(ses_export_emulator)
-    fault_window.open_at_poll(
-        monkeypatch,
-        nominal(80),
-        then=lambda: ses_export_emulator.complete_job(job_id),
-        error_rate=0.5,
-        error_status=503,
-        reset_rate=0.2,
+        outlast=(lambda: failed_polls() >= 1) if row.outlast else None,
+        **row.window,
     )
     dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode)))
     _assert_mode_used(ses_export_emulator, mode)
     assert fault_window.lifted.is_set()
     _assert_gate_succeeded_first_try(dr, job_id)
+    counters, least = row.seen
     stats = _get_stats(ses_export_emulator)
-    # fault decisions come from the emulator's seeded RNG (seed 0): the first calls in the window hit faults
-    assert stats["server_errors"] + stats["resets"] >= 1
-
-
-@pytest.mark.parametrize("mode", RESCHEDULED_MODES)
-def test_connection_resets_during_wait(
-    ses_export_emulator: Any,
-    fault_window: FaultWindow,
-    run_dag: Any,
-    dag_id: str,
-    monkeypatch: pytest.MonkeyPatch,
-    exception_spy: ExceptionSpy,
-    mode: str,
-) -> None:
-    """Every connection reset without a response for 40 s: no try fails."""
-    job_id = _held_job(ses_export_emulator)
-    failed_polls = _watch_failed_polls(monkeypatch, exception_spy, mode)
-    fault_window.open_at_poll(
-        monkeypatch,
-        nominal(40),
-        then=lambda: ses_export_emulator.complete_job(job_id),
-        outlast=lambda: failed_polls() >= 1,
-        reset_rate=1.0,
-    )
-    dr = run_dag(gate_dag(dag_id, job_id, sensor_kwargs=_sensor(mode)))
-    _assert_mode_used(ses_export_emulator, mode)
-    assert fault_window.lifted.is_set()
-    _assert_gate_succeeded_first_try(dr, job_id)
-    assert _get_stats(ses_export_emulator)["resets"] >= 5
-    assert failed_polls() >= 1
+    assert sum(stats[counter] for counter in counters) >= least, stats
+    if row.whole_poll_fails:  # the fault outlasted botocore's 5 attempts: the wait went on past a failed poll
+        assert failed_polls() >= 1
 
 
 @pytest.mark.parametrize("mode", RESCHEDULED_MODES)  # a slow machine pokes inside the window more than once

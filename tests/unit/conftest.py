@@ -29,16 +29,16 @@ def stubber(hook: SesExportJobHook) -> Iterator[Stubber]:
 @pytest.fixture(autouse=True)
 def waiter_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """
-    The pauses the Amazon provider's ``waiter_with_logging.wait`` takes between polls, recorded instead of slept.
+    The pauses ``SesExportJobHook.wait_for_export_job`` takes between polls, recorded instead of slept.
 
     ``waiter_delay`` has a floor of one second; units check the delay asked for without waiting it out.
     """
     import types
 
-    from airflow.providers.amazon.aws.utils import waiter_with_logging
+    from airflow_provider_sesexport.hooks import ses_export
 
     sleeps: list[float] = []
-    monkeypatch.setattr(waiter_with_logging, "time", types.SimpleNamespace(sleep=sleeps.append))
+    monkeypatch.setattr(ses_export, "time", types.SimpleNamespace(sleep=sleeps.append))
     return sleeps
 
 

@@ -111,10 +111,31 @@ def test_the_emulator_wheel_brings_its_cli_and_pytest_plugin(wheels: dict[str, W
         "console_scripts": {"ses-export-emulator": "ses_export_emulator.cli:main"},
         "pytest11": {"ses_export_emulator": "ses_export_emulator.pytest_plugin"},
     }
-    assert wheel.metadata["Name"] == "ses-export-emulator" and wheel.metadata["License"] == "Apache-2.0"
+    assert wheel.metadata["Name"] == "ses-export-emulator"
     names = wheel.requirement_names()
     assert "aiohttp" in names and "botocore" in names
     assert not [name for name in names if "airflow" in name]
+
+
+@pytest.mark.parametrize("name", ["provider", "emulator"])
+def test_each_wheel_carries_the_apache_license_and_its_urls(wheels: dict[str, Wheel], name: str) -> None:
+    wheel = wheels[name]
+    # PEP 639: an SPDX expression and the license file itself, no deprecated license classifier.
+    assert wheel.metadata["License-Expression"] == "Apache-2.0"
+    assert wheel.metadata.get_all("License-File") == ["LICENSE"]
+    assert [f for f in wheel.files if f.endswith(".dist-info/licenses/LICENSE")]
+    assert wheel.metadata["License"] is None
+    assert not [c for c in wheel.metadata.get_all("Classifier") or [] if c.startswith("License ::")]
+    assert "Development Status :: 4 - Beta" in wheel.metadata.get_all("Classifier")
+    urls = dict(url.split(", ", 1) for url in wheel.metadata.get_all("Project-URL") or [])
+    assert set(urls) == {"Documentation", "Source", "Issues", "Changelog"}
+
+
+def test_developer_tooling_is_no_published_extra(wheels: dict[str, Wheel]) -> None:
+    # dev/test are PEP 735 dependency groups: they never reach the published metadata.
+    assert sorted(wheels["provider"].metadata.get_all("Provides-Extra") or []) == ["async", "openlineage"]
+    names = wheels["provider"].requirement_names()
+    assert not {"pytest", "ruff", "mypy", "moto", "hypothesis"} & set(names)
 
 
 def _imported_modules(path: Path) -> list[str]:

@@ -15,6 +15,7 @@ from botocore.stub import Stubber
 
 from airflow_provider_sesexport.exceptions import (
     SesExportJobCancelledError,
+    SesExportJobError,
     SesExportJobFailedError,
     SesExportJobNotFoundError,
 )
@@ -148,30 +149,33 @@ def test_job_not_found_rule(code: str, message: str | None, expected: bool) -> N
     assert aws_errors.means_job_not_found(code, message) is expected
 
 
-# -- the hook's waiter: Airflow's waiter_with_logging, one GetExportJob per poll ------------------------------
+# -- the hook's wait: a loop over poll_export_job, one GetExportJob per poll ------------------------------
 @pytest.fixture
 def hook() -> SesExportJobHook:
     return SesExportJobHook(aws_conn_id=None, region_name="us-east-1")
 
 
-def test_wait_goes_through_waiter_with_logging(hook: SesExportJobHook, waiter_sleeps: list[float]) -> None:
-    from airflow.providers.amazon.aws.utils import waiter_with_logging
-
-    from airflow_provider_sesexport.hooks import ses_export
-
-    with (
-        Stubber(hook.conn) as stubber,
-        mock.patch.object(ses_export, "wait", wraps=waiter_with_logging.wait) as wait,
-    ):
+def test_wait_polls_with_one_pause_of_waiter_delay(hook: SesExportJobHook, waiter_sleeps: list[float]) -> None:
+    with Stubber(hook.conn) as stubber:
         stubber.add_response("get_export_job", job_response("PROCESSING"), {"JobId": "job-1"})
         stubber.add_response("get_export_job", job_response("COMPLETED"), {"JobId": "job-1"})
         summary = hook.wait_for_export_job("job-1", waiter_delay=1.5, waiter_max_attempts=3)
         stubber.assert_no_pending_responses()
     assert waiter_sleeps == [1.5]  # one pause of waiter_delay between the two polls
-    assert wait.call_count == 1
-    assert wait.call_args.kwargs["args"] == {"JobId": "job-1"}
     assert summary["job_status"] == "COMPLETED"
     assert PRESIGNED not in json.dumps(summary)
+
+
+def test_wait_gives_up_after_waiter_max_attempts_naming_both(
+    hook: SesExportJobHook, waiter_sleeps: list[float]
+) -> None:
+    with Stubber(hook.conn) as stubber:
+        for _ in range(3):
+            stubber.add_response("get_export_job", job_response("PROCESSING"), {"JobId": "job-1"})
+        with pytest.raises(SesExportJobError, match=r"after 3 polls 2\.0s apart.*waiter_max_attempts or waiter_delay"):
+            hook.wait_for_export_job("job-1", waiter_delay=2, waiter_max_attempts=3)
+        stubber.assert_no_pending_responses()
+    assert waiter_sleeps == [2.0, 2.0]
 
 
 def test_wait_treats_an_unknown_job_as_not_found_the_way_real_ses_says_it(hook: SesExportJobHook) -> None:

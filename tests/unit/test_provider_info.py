@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import pkgutil
 from importlib.metadata import distribution
 from pathlib import Path
 
@@ -29,6 +30,50 @@ def test_entry_point_is_registered() -> None:
 def test_matches_airflows_provider_info_schema() -> None:
     schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
     jsonschema.validate(get_provider_info(), schema)
+
+
+def test_the_schema_check_fails_on_a_violation() -> None:
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    broken = get_provider_info()
+    broken["transfers"] = [{"python-module": "airflow_provider_sesexport.transfers.ses_export_to_sql"}]
+    with pytest.raises(jsonschema.ValidationError, match="source-integration-name"):
+        jsonschema.validate(broken, schema)
+
+
+def _public_operator_modules() -> set[str]:
+    """Every public module of the package that defines an operator or sensor class of its own."""
+    found = set()
+    for package in ("operators", "sensors", "transfers"):
+        pkg = importlib.import_module(f"airflow_provider_sesexport.{package}")
+        for module_info in pkgutil.iter_modules(pkg.__path__):
+            if module_info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{pkg.__name__}.{module_info.name}")
+            if any(
+                isinstance(obj, type)
+                and obj.__name__.endswith(("Operator", "Sensor"))
+                and obj.__module__ == module.__name__
+                for obj in vars(module).values()
+            ):
+                found.add(module.__name__)
+    return found
+
+
+def test_every_operator_sensor_and_transfer_module_is_listed() -> None:
+    found = _public_operator_modules()
+    assert "airflow_provider_sesexport.transfers.ses_export_to_sql" in found  # the walk sees the real modules
+    assert found <= set(_modules())
+
+
+def test_every_transfer_target_is_an_integration_airflow_knows() -> None:
+    from airflow.providers.amazon.get_provider_info import get_provider_info as amazon_info
+    from airflow.providers.common.sql.get_provider_info import get_provider_info as sql_info
+
+    known = {
+        i["integration-name"] for info in (get_provider_info(), amazon_info(), sql_info()) for i in info["integrations"]
+    }
+    for transfer in get_provider_info()["transfers"]:
+        assert {transfer["source-integration-name"], transfer["target-integration-name"]} <= known
 
 
 def test_declares_no_connection_type() -> None:

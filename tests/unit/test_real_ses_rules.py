@@ -2,7 +2,7 @@
 What real SES refuses that botocore's model does not say (issue 10), caught by the provider before any request,
 and the one refusal only SES can know about (VDM not enabled) turned into a typed error.
 
-Facts (numbers as in the README's "What SES really returns"): 1 no custom S3 URL, 4 metrics ranges midnight to
+Facts (numbers as in docs/real_ses.md, "What SES really returns"): 1 no custom S3 URL, 4 metrics ranges midnight to
 midnight UTC, 5 VDM not enabled, 13 ``MaxResults`` 1..10,000, 14 ``TENANT_NAME``/``TenantName`` on an older
 botocore model.
 Every "before any request" case runs with a Stubber that has no responses: a request would fail differently.

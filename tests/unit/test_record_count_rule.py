@@ -29,6 +29,17 @@ def test_an_equal_or_absent_count_passes(statistics: dict[str, object] | None) -
 def test_the_rule_is_written_once() -> None:
     package = Path(airflow_provider_sesexport.__file__).parent
     holders = [
-        p.relative_to(package).as_posix() for p in package.rglob("*.py") if "ExportedRecordsCount is" in p.read_text()
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*.py")
+        if "cannot be counted" in p.read_text() or "ExportedRecordsCount is" in p.read_text()
     ]
     assert holders == ["records.py"]
+
+
+def test_records_that_cannot_be_counted_fail_only_when_ses_gave_a_count() -> None:
+    given = {"Statistics": {"ProcessedRecordsCount": 9, "ExportedRecordsCount": 41}}
+    with pytest.raises(
+        SesExportTransferError, match=r"cannot be counted \(line 3: bad quote\); not writing s3://b/k\.$"
+    ):
+        check_record_count("j-1", given, None, "not writing s3://b/k", uncounted="line 3: bad quote")
+    check_record_count("j-1", {"Statistics": {"ProcessedRecordsCount": 9}}, None, "unused", uncounted="bad quote")

@@ -254,12 +254,12 @@ def test_create_table_on_another_database_names_the_parameter() -> None:
 
 
 @pytest.mark.parametrize("database", ["postgresql", "sqlite"])
-def test_the_readme_shows_the_tables_create_table_makes(database: str) -> None:
+def test_the_docs_show_the_tables_create_table_makes(database: str) -> None:
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    block = readme.split(f"<!-- sql-tables:{database} -->\n```sql\n", 1)[1].split("```", 1)[0]
+    page = (Path(__file__).resolve().parents[2] / "docs" / "howto" / "export_to_sql.md").read_text()
+    block = page.split(f"<!-- sql-tables:{database} -->\n```sql\n", 1)[1].split("```", 1)[0]
     shown = [s.strip() for s in re.sub(r"^--.*$", "", block, flags=re.MULTILINE).split(";") if s.strip()]
     made = [
         *MESSAGE_INSIGHTS_TABLE.create_statements(database, "ses_message_insights", None),

@@ -6,7 +6,7 @@ HTTP route; its name, parameters with their types and one-line description are r
 function's signature and docstring (a function taking ``**kwargs`` lists what they may be in
 ``extra``). From this table come the :class:`~ses_export_emulator.SesExportEmulator`
 methods, the ``/_emulator/...`` HTTP routes, the ``ses-export-emulator control`` subcommands and
-the README's list of control operations (:func:`markdown_table`).
+the documentation's list of control operations (docs/emulator.md) (:func:`markdown_table`).
 
 Every function runs on the server's event loop (the state is loop-confined).
 """
@@ -522,7 +522,7 @@ _RULE_PARAMS = (
     Param("fail_next", int | None, None, "short for action='fail', count=fail_next"),
 )
 
-#: The control operations by name, in the order the README lists them.
+#: The control operations by name, in the order docs/emulator.md lists them.
 OPERATIONS: dict[str, ControlOperation] = {
     op.name: op
     for op in (
@@ -554,7 +554,7 @@ OPERATIONS: dict[str, ControlOperation] = {
 
 
 def markdown_table() -> str:
-    """The README's table of control operations, rendered from :data:`OPERATIONS`."""
+    """The table of control operations in docs/emulator.md, rendered from :data:`OPERATIONS`."""
     lines = [
         "| Python (`SesExportEmulator`) | HTTP | CLI (`ses-export-emulator control ...`) | What it does |",
         "|---|---|---|---|",

@@ -1,4 +1,4 @@
-"""The README's "What SES really returns" table: all 14 facts, each naming tests that exist (it cannot go stale)."""
+"""docs/real_ses.md ("What SES really returns"): all 14 facts, each naming tests that exist (it cannot go stale)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ TESTS = REPO / "tests"
 
 
 def section() -> str:
-    readme = (REPO / "README.md").read_text()
-    start = readme.index("## What SES really returns")
-    return readme[start : readme.index("\n## ", start + 1)]
+    page = (REPO / "docs" / "real_ses.md").read_text()
+    assert page.startswith("# What SES really returns\n")
+    return page
 
 
 def rows() -> dict[int, list[str]]:
