@@ -72,7 +72,7 @@ with DAG(
     max_active_runs=1,
     doc_md=__doc__,
     params={
-        "identities": Param(
+        "identities": Param(  # noqa: AIR311  Airflow 2.10/2.11 (MWAA images) have no airflow.sdk.Param
             ["example.com"],
             type="array",
             items={"type": "string"},
@@ -84,7 +84,7 @@ with DAG(
     tags=["example", "ses", "vdm", "deliverability"],
 ) as dag:
 
-    @task
+    @task(multiple_outputs=False)
     def metrics_source(params: dict[str, Any] | None = None, dag_run: Any = None) -> dict[str, Any]:
         """The day's metrics export per email identity: the volumes the rates are computed from."""
         assert params is not None
@@ -129,7 +129,7 @@ with DAG(
     )
     # [END howto_operator_ses_deliverability_check]
 
-    @task
+    @task(multiple_outputs=False)
     def send_campaign(report: dict[str, Any]) -> dict[str, Any]:
         """Placeholder for the campaign send: runs only when the check passed."""
         overall = report["overall"]

@@ -123,8 +123,14 @@ class SesDeliverabilityCheckOperator(AwsBaseOperator[SesExportJobHook]):
         asked_at = utcnow()  # before GetExportJob: the URL's five minutes start no earlier
         job, _ = self.hook.get_completed_export_job(job_id, self.log)
         source = self._rate_source(job_id, job, thresholds)
+        if not source.has_send_volume and self.min_send_volume:
+            self.log.info(
+                "The export has no SEND VOLUME metric: min_send_volume (%s) cannot apply, every row is checked.",
+                self.min_send_volume,
+            )
         records = self.hook.iter_export_records(job_id, job=job, retrieved_at=asked_at)
-        report = {"job_id": job_id, **check_rates(records, source, thresholds)}
+        checked, breaches = check_rates(records, source, thresholds)
+        report = {"job_id": job_id, **checked}
         overall = report["overall"]
         self.log.info(
             "SES export job %s: %d group(s); overall send volume %s, bounce rate %s, complaint rate %s",
@@ -137,9 +143,7 @@ class SesDeliverabilityCheckOperator(AwsBaseOperator[SesExportJobHook]):
         if report["healthy"]:
             self.log.info("Deliverability is healthy: no rate reached its threshold.")
             return report
-        lines = [describe_breach(breach) for breach in report["breaches"]]
-        if report["breaches_omitted"]:
-            lines.append(f"... and {report['breaches_omitted']} more (see the XCom's breaches_total)")
+        lines = [describe_breach(breach) for breach in breaches]  # every breach (the XCom lists at most 100)
         error = SesDeliverabilityBreachError(job_id, lines)
         if self.on_breach == "warn":
             self.log.warning("%s", error)
@@ -165,14 +169,9 @@ class SesDeliverabilityCheckOperator(AwsBaseOperator[SesExportJobHook]):
         try:
             return rate_source(metrics_source.get("Metrics") or [], thresholds.checks)
         except ValueError as exc:
-            wanted = " and ".join(
-                name
-                for name, check in (("max_bounce_rate", "bounce"), ("max_complaint_rate", "complaint"))
-                if check in thresholds.checks
-            )
             raise SesExportInputError(
-                f"SES export job {job_id!r} cannot be checked: its MetricsDataSource.Metrics lacks what {wanted} "
-                f"needs. Add {exc} to the export's Metrics (or set the threshold to None)."
+                f"SES export job {job_id!r} cannot be checked: its MetricsDataSource.Metrics lacks what a threshold "
+                f"needs: {exc}. Add those entries to the export's Metrics, or set the threshold to None."
             ) from None
 
 

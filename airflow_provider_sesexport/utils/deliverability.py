@@ -18,6 +18,8 @@ from typing import Any
 from airflow_provider_sesexport.exceptions import SesExportRecordsError
 from airflow_provider_sesexport.records import split_metric_column
 
+__all__: list[str] = []  # the operator's helpers: SesDeliverabilityCheckOperator is the API
+
 VOLUME = "VOLUME"
 RATE = "RATE"
 SEND = "SEND"
@@ -48,13 +50,18 @@ class RateSource:
     has_send_volume: bool
 
 
+#: The operator parameter that sets each check's threshold, for messages.
+THRESHOLD_PARAMS = {"bounce": "max_bounce_rate", "complaint": "max_complaint_rate"}
+
+
 def rate_source(metrics: Iterable[Mapping[str, Any]], checks: Iterable[str]) -> RateSource:
     """
-    Where the rates of ``checks`` come from, or an error naming the metrics to add.
+    Where the rates of ``checks`` come from, or an error naming, per threshold, the metrics to add.
 
     :param metrics: the export's ``MetricsDataSource.Metrics`` (``{"Name": ..., "Aggregation": ...}``).
     :param checks: the checks with a threshold (``bounce``, ``complaint``).
-    :raises ValueError: the export lacks what a check needs (the message names the metric dicts to add).
+    :raises ValueError: the export lacks what a check needs; the message names each threshold parameter that
+        cannot be checked and the metric dicts it needs.
     """
     have = {(str(m.get("Name", "")).upper(), str(m.get("Aggregation", VOLUME)).upper()) for m in metrics}
     has_send = (SEND, VOLUME) in have
@@ -67,35 +74,51 @@ def rate_source(metrics: Iterable[Mapping[str, Any]], checks: Iterable[str]) -> 
         elif (name, RATE) in have:
             aggregations[check] = RATE
         else:
-            aggregations[check] = VOLUME
-            if not has_send and metric_dict(SEND, VOLUME) not in missing:
-                missing.insert(0, metric_dict(SEND, VOLUME))
-            if (name, VOLUME) not in have:
-                missing.append(metric_dict(name, VOLUME))
+            needed = [metric_dict(SEND, VOLUME)] if not has_send else []
+            needed += [metric_dict(name, VOLUME)] if (name, VOLUME) not in have else []
+            missing.append(f"{THRESHOLD_PARAMS[check]} needs {' and '.join(needed)} (or {metric_dict(name, RATE)})")
     if missing:
-        raise ValueError(", ".join(missing))
+        raise ValueError("; ".join(missing))
     return RateSource(aggregations, has_send)
 
 
-def _number(value: Any, what: str, where: str) -> float | None:
-    """A metric value of a row: None when the file has none; an error for NaN, infinity or a negative number."""
+def _invalid(where: str, what: str) -> SesExportRecordsError:
+    return SesExportRecordsError(
+        f"Invalid data in the export file, {where}: {what}; the rates cannot be checked. Create a new export job."
+    )
+
+
+def _value(metrics: Mapping[str, Any], column: str, where: str) -> float | None:
+    """A metric value of a row: None when its cell is empty; an error for a missing column, NaN, infinity or < 0."""
+    if column not in metrics:
+        raise SesExportRecordsError(
+            f"The export file has no {column} column ({where}) although the job's Metrics ask for it; the rates "
+            "cannot be checked. Create a new export job."
+        )
+    value = metrics[column]
     if value is None:
         return None
     number = float(value)
     if math.isnan(number) or math.isinf(number) or number < 0:
-        raise SesExportRecordsError(
-            f"Invalid data in the export file: {what} of {where} is {number!r} (expected a number >= 0); the rates "
-            "cannot be checked. Create a new export job."
-        )
+        raise _invalid(where, f"{column} is {number!r} (expected a number >= 0)")
     return number
 
 
-def _rate(value: float | None, what: str, where: str) -> float | None:
+def _volume(metrics: Mapping[str, Any], column: str, where: str) -> float:
+    """A VOLUME value: a count, never empty."""
+    value = _value(metrics, column, where)
+    if value is None:
+        raise _invalid(where, f"{column} is empty (expected a count)")
+    return value
+
+
+def _file_rate(metrics: Mapping[str, Any], column: str, where: str, send: float | None) -> float | None:
+    """A RATE value as the file has it: at most 1; empty only where nothing was sent (or the sends are unknown)."""
+    value = _value(metrics, column, where)
+    if value is None and send:
+        raise _invalid(where, f"{column} is empty although {send:,.0f} messages were sent")
     if value is not None and value > 1:
-        raise SesExportRecordsError(
-            f"Invalid data in the export file: the {what} rate of {where} is {value!r} (above 1, i.e. over 100%); "
-            "the rates cannot be checked. Create a new export job."
-        )
+        raise _invalid(where, f"{column} is {value!r} (above 1, i.e. over 100%)")
     return value
 
 
@@ -114,13 +137,23 @@ def group_label(group: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in group.items()) or OVERALL
 
 
+def reaches(rate: float, threshold: float) -> bool:
+    """
+    Whether ``rate`` is at or above ``threshold``: the one breach comparison.
+
+    A rate that equals its threshold but for floating-point rounding (a send-weighted sum of RATE values, say) is a
+    breach too.
+    """
+    return rate >= threshold or math.isclose(rate, threshold, rel_tol=1e-9)
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """
     What the check compares against.
 
     :param rates: per check (``bounce``, ``complaint``), the breach threshold, or None not to check it.
-    :param min_send_volume: groups that sent fewer messages never breach.
+    :param min_send_volume: groups (and the whole export) that sent fewer messages never breach.
     """
 
     rates: Mapping[str, float | None]
@@ -144,7 +177,7 @@ class Thresholds:
         out = []
         for check in self.checks:
             rate, threshold = figures[f"{check}_rate"], self.rates[check]
-            if rate is not None and threshold is not None and rate >= threshold:
+            if rate is not None and threshold is not None and reaches(rate, threshold):
                 out.append(
                     {"group": dict(group), "metric": check, "rate": rate, "threshold": threshold, "send_volume": send}
                 )
@@ -156,68 +189,71 @@ def check_rates(
     source: RateSource,
     thresholds: Thresholds,
     max_listed: int = MAX_LISTED_GROUPS,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """
-    Check every row of a metrics export and the whole export; return the plain-JSON report.
+    Check every row of a metrics export and the whole export.
+
+    Per row: a VOLUME rate is the metric's volume over the row's ``SEND_VOLUME`` (none when it sent nothing); a RATE
+    is the file's value (none when the row sent nothing). The whole export: the sum of the volumes over the sum of
+    the send volumes of every row (RATE values weighted by each row's send volume), when the export has
+    ``SEND_VOLUME``. Rows must not repeat a dimension combination.
 
     :param records: the export's records.
     :param source: where the rates come from (:func:`rate_source`).
     :param thresholds: the thresholds and ``min_send_volume``.
-    :param max_listed: groups (and breaches) listed at most; breaching groups are listed first.
-    :return: ``healthy``, ``overall`` (``send_volume``, ``bounce_rate``, ``complaint_rate``), ``groups``,
-        ``groups_total``, ``groups_omitted``, ``breaches``, ``breaches_total``, ``breaches_omitted``, ``rates_from``,
-        ``thresholds``.
-    :raises SesExportRecordsError: a value is NaN, negative, or a rate above 1.
+    :param max_listed: groups (and breaches) listed in the report at most; breaching groups are listed first.
+    :return: ``(report, breaches)``: the plain-JSON report (``healthy``, ``overall`` with ``send_volume``,
+        ``bounce_rate`` and ``complaint_rate``, ``groups``, ``groups_total``, ``groups_omitted``, ``breaches``,
+        ``breaches_total``, ``breaches_omitted``, ``rates_from``, ``thresholds``), and every breach (the report's
+        list is capped).
+    :raises SesExportRecordsError: a column the job's metrics need is missing, a volume is empty, a value is NaN,
+        infinite or negative, a RATE value is above 1 (or empty where messages were sent), or a dimension
+        combination repeats.
     """
     checks = thresholds.checks
+    columns = {check: f"{CHECKS[check]}_{source.aggregations[check]}" for check in checks}
     groups: list[dict[str, Any]] = []
     breaches: list[dict[str, Any]] = []
-    total_send = 0.0
-    weighted = dict.fromkeys(checks, 0.0)
-    complete = dict.fromkeys(checks, True)  # every row had what the overall figure needs
+    seen: set[tuple[tuple[str, Any], ...]] = set()
+    sends: list[float] = []
+    sent: dict[str, list[float]] = {
+        check: [] for check in checks
+    }  # per check: each row's bounces (complaints), or rate x sends
     for number, record in enumerate(records, start=1):
         dims, metrics = _split(record)
         where = f"row {number} ({group_label(dims)})"
-        send = _number(metrics.get(f"{SEND}_{VOLUME}"), f"{SEND}_{VOLUME}", where) if source.has_send_volume else None
-        figures: dict[str, Any] = {"send_volume": send}
-        for check in ("bounce", "complaint"):
-            figures[f"{check}_rate"] = None
-            if check not in checks:
-                continue
-            column = f"{CHECKS[check]}_{source.aggregations[check]}"
-            value = _number(metrics.get(column), column, where)
+        key = tuple(sorted(dims.items()))
+        if key in seen:
+            raise _invalid(where, "the dimension combination of an earlier row again")
+        seen.add(key)
+        send = _volume(metrics, f"{SEND}_{VOLUME}", where) if source.has_send_volume else None
+        figures: dict[str, Any] = {"send_volume": send, "bounce_rate": None, "complaint_rate": None}
+        for check, column in columns.items():
             if source.aggregations[check] == VOLUME:
-                rate = value / send if value is not None and send else None
+                volume = _volume(metrics, column, where)
+                figures[f"{check}_rate"] = volume / send if send else None
+                sent[check].append(volume)
             else:
-                rate = None if send == 0 else value
-            figures[f"{check}_rate"] = _rate(rate, check, where)
-            if send:
-                if value is None:
-                    complete[check] = False
-                else:
-                    weighted[check] += value if source.aggregations[check] == VOLUME else value * send
-        if send:
-            total_send += send
+                rate = _file_rate(metrics, column, where, send)
+                figures[f"{check}_rate"] = None if send == 0 else rate
+                if send and rate is not None:
+                    sent[check].append(rate * send)
+        if send is not None:
+            sends.append(send)
         found = thresholds.breaches(dims, figures)
         breaches.extend(found)
-        groups.append(
-            {
-                "group": dims,
-                **figures,
-                "checked": send is None or send >= thresholds.min_send_volume,
-                "breach": bool(found),
-            }
-        )
+        checked = send is None or send >= thresholds.min_send_volume
+        groups.append({"group": dims, **figures, "checked": checked, "breach": bool(found)})
     overall: dict[str, Any] = {"send_volume": None, "bounce_rate": None, "complaint_rate": None}
     if source.has_send_volume:
-        overall["send_volume"] = total_send
+        total = math.fsum(sends)
+        overall["send_volume"] = total
         for check in checks:
-            if total_send and complete[check]:
-                overall[f"{check}_rate"] = _rate(weighted[check] / total_send, check, OVERALL)
+            overall[f"{check}_rate"] = math.fsum(sent[check]) / total if total else None
         breaches[:0] = thresholds.breaches({}, overall)  # listed first: never among the omitted
     # breaching groups first, then the biggest senders
     groups.sort(key=lambda g: (not g["breach"], -(g["send_volume"] or 0)))
-    return {
+    report = {
         "healthy": not breaches,
         "rates_from": {check: source.aggregations[check] for check in checks},
         "thresholds": {
@@ -233,12 +269,13 @@ def check_rates(
         "breaches_total": len(breaches),
         "breaches_omitted": max(0, len(breaches) - max_listed),
     }
+    return report, breaches
 
 
 def describe_breach(breach: Mapping[str, Any]) -> str:
-    """One line per breach: ``EMAIL_IDENTITY=a.com: bounce rate 6.00% >= 5.00% (send volume 1000)``."""
+    """One line per breach: ``EMAIL_IDENTITY=a.com: bounce rate 6.00% >= 5.00% (send volume 1,000)``."""
     send = breach["send_volume"]
-    volume = "send volume unknown" if send is None else f"send volume {send:g}"
+    volume = "send volume unknown" if send is None else f"send volume {send:,.0f}"
     return (
         f"{group_label(breach['group'])}: {breach['metric']} rate {breach['rate']:.2%} >= "
         f"{breach['threshold']:.2%} ({volume})"

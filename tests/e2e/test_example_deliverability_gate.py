@@ -77,4 +77,4 @@ def test_breaching_day_skips_the_campaign(gate: Any, run_dag: Any, ses_export_em
         {**breach, "metric": "complaint", "rate": 0.0015, "threshold": 0.001},
     ]
     assert xcom(dr, "send_campaign") is None
-    assert "EMAIL_IDENTITY=example.com: bounce rate 6.50% >= 5.00% (send volume 20000)" in logs
+    assert "EMAIL_IDENTITY=example.com: bounce rate 6.50% >= 5.00% (send volume 20,000)" in logs

@@ -16,7 +16,6 @@ from airflow_provider_sesexport.exceptions import (
     SesDeliverabilityBreachError,
     SesExportInputError,
     SesExportJobError,
-    SesExportRecordsError,
 )
 from airflow_provider_sesexport.operators.ses_deliverability import SesDeliverabilityCheckOperator
 from ses_export_emulator import SesExportEmulator
@@ -100,8 +99,8 @@ def test_breaching_day_fails_with_every_breach(
         check(job_id)
     message = str(err.value)
     print(message)
-    assert "EMAIL_IDENTITY=example.org: bounce rate 6.00% >= 5.00% (send volume 2000)" in message
-    assert "EMAIL_IDENTITY=news@example.com: complaint rate 0.15% >= 0.10% (send volume 4000)" in message
+    assert "EMAIL_IDENTITY=example.org: bounce rate 6.00% >= 5.00% (send volume 2,000)" in message
+    assert "EMAIL_IDENTITY=news@example.com: complaint rate 0.15% >= 0.10% (send volume 4,000)" in message
     assert "example.com:" not in message.replace("news@example.com", "")
     # the download URL is a bearer credential: never in what the task logged or raised
     logged = capfd.readouterr().out
@@ -139,7 +138,9 @@ def test_refusals_before_the_file_is_read(ses_export_emulator: SesExportEmulator
     stats = ses_export_emulator.stats
     job_id = make_job(ses_export_emulator, [VOLUMES[0]])
     ses_export_emulator.reset_stats()
-    with pytest.raises(SesExportInputError, match=r'Add \{"Name": "PERMANENT_BOUNCE", "Aggregation": "VOLUME"\}'):
+    with pytest.raises(
+        SesExportInputError, match=r'max_bounce_rate needs \{"Name": "PERMANENT_BOUNCE", "Aggregation": "VOLUME"\}'
+    ):
         check(job_id)
     assert stats()["downloads"]["requests"] == 0
     unfinished = make_job(ses_export_emulator, complete=False)
@@ -148,7 +149,14 @@ def test_refusals_before_the_file_is_read(ses_export_emulator: SesExportEmulator
     assert stats()["downloads"]["requests"] == 0
 
 
-def test_invalid_data_in_the_file(ses_export_emulator: SesExportEmulator) -> None:
+def test_more_bounces_than_sends_in_a_small_group_is_reported_not_refused(
+    ses_export_emulator: SesExportEmulator,
+) -> None:
+    """A day's bounces of the day before's sends: 30 bounces of 10 sends is a 300% rate, under min_send_volume."""
+    healthy_day(ses_export_emulator)
     ses_export_emulator.set_volumes("example.com", DAY.date().isoformat(), 10, permanent_bounce=30)
-    with pytest.raises(SesExportRecordsError, match=r"bounce rate of row 1 \(EMAIL_IDENTITY=example.com\) is 3.0"):
-        check(make_job(ses_export_emulator))
+    report, _ = check(make_job(ses_export_emulator))
+    small = next(g for g in report["groups"] if g["group"] == {"EMAIL_IDENTITY": "example.com"})
+    assert small["bounce_rate"] == 3.0 and small["checked"] is False and small["breach"] is False
+    assert report["overall"]["bounce_rate"] == pytest.approx((30 + 50 + 50) / 10010)
+    assert report["healthy"]

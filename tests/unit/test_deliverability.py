@@ -48,8 +48,12 @@ def row(identity: str, send: Any = None, bounce: Any = None, complaint: Any = No
     return record
 
 
-def check(records: list[dict[str, Any]], metrics: list[dict[str, str]] = VOLUMES, thresholds: Thresholds = DEFAULT):
-    return check_rates(records, rate_source(metrics, thresholds.checks), thresholds)
+def check(
+    records: list[dict[str, Any]], metrics: list[dict[str, str]] = VOLUMES, thresholds: Thresholds = DEFAULT
+) -> dict[str, Any]:
+    report, breaches = check_rates(records, rate_source(metrics, thresholds.checks), thresholds)
+    assert breaches[: len(report["breaches"])] == report["breaches"]  # the report lists the first of every breach
+    return report
 
 
 # -- the rate math ---------------------------------------------------------------------------------------------------
@@ -82,7 +86,10 @@ def test_volume_preferred_over_rate_metrics() -> None:
 
 
 def test_rate_metrics_without_send_volume_check_every_row() -> None:
-    records = [row("a.com", PERMANENT_BOUNCE_RATE=0.06, COMPLAINT_RATE=0.0), row("b.com", PERMANENT_BOUNCE_RATE=0.01)]
+    records = [
+        row("a.com", PERMANENT_BOUNCE_RATE=0.06, COMPLAINT_RATE=0.0),
+        row("b.com", PERMANENT_BOUNCE_RATE=0.01, COMPLAINT_RATE=0.0),
+    ]
     report = check(records, RATES)
     assert report["rates_from"] == {"bounce": "RATE", "complaint": "RATE"}
     assert [b["group"] for b in report["breaches"]] == [{"EMAIL_IDENTITY": "a.com"}]
@@ -126,10 +133,18 @@ def test_min_send_volume_boundary() -> None:
     assert not check([row("a.com", 1, 1, 0)], thresholds=zero)["healthy"]
 
 
-def test_zero_send_volume_has_no_rate_and_never_breaches() -> None:
-    report = check([row("a.com", 0, 0, 0), row("b.com", 0, PERMANENT_BOUNCE_RATE=0.0)], BOTH, DEFAULT)
-    for group in report["groups"]:
-        assert group["bounce_rate"] is None and group["complaint_rate"] is None
+@pytest.mark.parametrize(
+    ("metrics", "zero"),
+    [
+        (VOLUMES, row("a.com", 0, 7, 0)),  # bounces of the day before: no sends, no rate
+        ([VOLUMES[0], *RATES], row("a.com", 0, PERMANENT_BOUNCE_RATE=0.3, COMPLAINT_RATE=0.2)),
+    ],
+)
+def test_zero_send_volume_has_no_rate_and_never_breaches(metrics: Any, zero: dict[str, Any]) -> None:
+    no_minimum = Thresholds({"bounce": 0.05, "complaint": 0.001}, 0)  # min_send_volume cannot be what saves it
+    report = check([zero], metrics, no_minimum)
+    (group,) = report["groups"]
+    assert group["bounce_rate"] is None and group["complaint_rate"] is None and group["breach"] is False
     assert report["overall"] == {"send_volume": 0.0, "bounce_rate": None, "complaint_rate": None}
     assert report["healthy"]
 
@@ -141,19 +156,92 @@ def test_none_threshold_skips_the_check() -> None:
     assert report["thresholds"]["max_complaint_rate"] is None
 
 
+SEND_AND_RATES = [VOLUMES[0], *RATES]
+
+
 @pytest.mark.parametrize(
     ("record", "metrics", "match"),
     [
-        (row("a.com", 1000, math.nan, 0), VOLUMES, r"PERMANENT_BOUNCE_VOLUME of row 2 \(EMAIL_IDENTITY=a.com\) is nan"),
-        (row("a.com", -1, 0, 0), VOLUMES, "SEND_VOLUME of row 2 .* is -1.0"),
-        (row("a.com", 10, 20, 0), VOLUMES, r"bounce rate of row 2 \(EMAIL_IDENTITY=a.com\) is 2.0 \(above 1"),
-        (row("a.com", PERMANENT_BOUNCE_RATE=1.5, COMPLAINT_RATE=0.0), RATES, "bounce rate of row 2 .*above 1"),
-        (row("a.com", PERMANENT_BOUNCE_RATE=0.0, COMPLAINT_RATE=math.nan), RATES, "COMPLAINT_RATE of row 2 .* nan"),
+        (
+            row("a.com", 1000, math.nan, 0),
+            VOLUMES,
+            r"row 2 \(EMAIL_IDENTITY=a.com\): PERMANENT_BOUNCE_VOLUME is nan",
+        ),
+        (row("a.com", -1, 0, 0), VOLUMES, r"row 2 .*: SEND_VOLUME is -1.0 \(expected a number >= 0\)"),
+        (row("a.com", 1000, math.inf, 0), VOLUMES, "PERMANENT_BOUNCE_VOLUME is inf"),
+        (row("a.com", PERMANENT_BOUNCE_RATE=1.5, COMPLAINT_RATE=0.0), RATES, "PERMANENT_BOUNCE_RATE is 1.5 .*above 1"),
+        (row("a.com", PERMANENT_BOUNCE_RATE=0.0, COMPLAINT_RATE=math.nan), RATES, "row 2 .*: COMPLAINT_RATE is nan"),
+        (row("a.com", PERMANENT_BOUNCE_RATE=-0.1, COMPLAINT_RATE=0.0), RATES, "PERMANENT_BOUNCE_RATE is -0.1"),
+        # an empty volume cell: a count the file must have
+        (
+            row("a.com", 1000, COMPLAINT_VOLUME=0, PERMANENT_BOUNCE_VOLUME=None),
+            VOLUMES,
+            "PERMANENT_BOUNCE_VOLUME is empty",
+        ),
+        (row("a.com", None, 5, 0, SEND_VOLUME=None), VOLUMES, "SEND_VOLUME is empty"),
+        # an export with SEND VOLUME and RATE metrics: an empty SEND is not "no send volume in the export"
+        (
+            row("a.com", SEND_VOLUME=None, PERMANENT_BOUNCE_RATE=0.5, COMPLAINT_RATE=0.0),
+            SEND_AND_RATES,
+            "SEND_VOLUME is empty",
+        ),
+        # a row that sent messages has a rate
+        (
+            row("a.com", 1000, PERMANENT_BOUNCE_RATE=None, COMPLAINT_RATE=0.0),
+            SEND_AND_RATES,
+            "PERMANENT_BOUNCE_RATE is empty although 1,000 messages",
+        ),
+        # a column the job's Metrics ask for is missing from the file
+        (row("a.com", 1000, 5), VOLUMES, r"no COMPLAINT_VOLUME column \(row 2 \(EMAIL_IDENTITY=a.com\)\)"),
+        (row("a.com", PERMANENT_BOUNCE_RATE=0.0), RATES, "no COMPLAINT_RATE column"),
+        # one dimension combination twice
+        (
+            row("ok.com", 60, 30, 0),
+            VOLUMES,
+            r"row 2 \(EMAIL_IDENTITY=ok.com\): the dimension combination of an earlier row again",
+        ),
     ],
 )
 def test_invalid_data_is_an_error_naming_the_row(record: dict[str, Any], metrics: Any, match: str) -> None:
+    first = row("ok.com", 1000, 1, 0, PERMANENT_BOUNCE_RATE=0.001, COMPLAINT_RATE=0.0)
     with pytest.raises(SesExportRecordsError, match=match):
-        check([row("ok.com", 1000, 1, 0), record], metrics)
+        check([first, record], metrics)
+
+
+def test_a_volume_ratio_above_one_is_reported_not_refused() -> None:
+    """More bounces than sends in a day (bounces of the day before): a true ratio, not invalid data."""
+    report = check([row("a.com", 200, 300, 0), row("b.com", 10, 20, 0)])
+    assert report["groups"][0]["bounce_rate"] == 1.5 and report["groups"][0]["breach"] is True
+    small = report["groups"][1]
+    assert small["bounce_rate"] == 2.0 and small["checked"] is False and small["breach"] is False
+
+
+def test_overall_counts_the_bounces_of_rows_that_sent_nothing() -> None:
+    report = check([row("a.com", 0, 500, 0), row("b.com", 1000, 10, 0)])
+    assert report["overall"]["bounce_rate"] == pytest.approx(0.51)
+    assert report["breaches"][0]["group"] == {} and not report["healthy"]
+    assert report["groups"][1]["bounce_rate"] is None  # a.com: no sends, no rate, never a breach
+
+
+def test_a_send_weighted_rate_at_the_threshold_is_a_breach_despite_rounding() -> None:
+    # 0.05 x 2 + 0.05 x 99 over 101 is 0.049999999999999996 in plain float arithmetic
+    records = [
+        row("a.com", 2, PERMANENT_BOUNCE_RATE=0.05, COMPLAINT_RATE=0.0),
+        row("b.com", 99, PERMANENT_BOUNCE_RATE=0.05, COMPLAINT_RATE=0.0),
+    ]
+    report = check(records, SEND_AND_RATES)
+    assert report["overall"]["bounce_rate"] == pytest.approx(0.05)
+    assert [(b["group"], b["metric"]) for b in report["breaches"]] == [({}, "bounce")]
+
+
+def test_rate_rows_that_sent_nothing_may_leave_the_rate_empty() -> None:
+    records = [
+        row("a.com", 0, PERMANENT_BOUNCE_RATE=None, COMPLAINT_RATE=None),
+        row("b.com", 100, PERMANENT_BOUNCE_RATE=0.01, COMPLAINT_RATE=0.0),
+    ]
+    report = check(records, SEND_AND_RATES)
+    assert report["overall"] == {"send_volume": 100.0, "bounce_rate": pytest.approx(0.01), "complaint_rate": 0.0}
+    assert report["healthy"]
 
 
 def test_json_records_use_upper_case_dimensions() -> None:
@@ -192,13 +280,16 @@ def test_csv_file_through_the_reader() -> None:
 def test_rate_source_names_the_metrics_to_add(metrics: Any, checks: list[str], missing: list[str]) -> None:
     with pytest.raises(ValueError) as err:
         rate_source(metrics, checks)
-    assert str(err.value) == ", ".join(missing)
+    assert all(metric in str(err.value) for metric in missing)
+    for check_name, param in (("bounce", "max_bounce_rate"), ("complaint", "max_complaint_rate")):
+        assert (param in str(err.value)) == (check_name in checks)
 
 
 def test_groups_and_breaches_are_capped() -> None:
     records = [row(f"{i:03}.com", 1000 + i, 100, 0) for i in range(150)] + [row("ok.com", 5000, 0, 0)]
     source = RateSource({"bounce": "VOLUME", "complaint": "VOLUME"}, True)
-    report = check_rates(records, source, DEFAULT, max_listed=100)
+    report, every = check_rates(records, source, DEFAULT, max_listed=100)
+    assert len(every) == 151 and every[:100] == report["breaches"]
     assert len(report["groups"]) == 100 and report["groups_total"] == 151 and report["groups_omitted"] == 51
     assert all(g["breach"] for g in report["groups"])  # breaching groups listed first
     assert report["groups"][0]["group"] == {"EMAIL_IDENTITY": "149.com"}  # then the biggest senders
@@ -251,8 +342,8 @@ def test_fail_lists_every_breach(hook: SesExportJobHook, stubber: Stubber) -> No
     assert isinstance(err.value, AirflowFailException)
     message = str(err.value)
     assert "2 breach(es)" in message
-    assert "EMAIL_IDENTITY=bad.com: bounce rate 7.00% >= 5.00% (send volume 1000)" in message
-    assert "EMAIL_IDENTITY=bad.com: complaint rate 0.20% >= 0.10% (send volume 1000)" in message
+    assert "EMAIL_IDENTITY=bad.com: bounce rate 7.00% >= 5.00% (send volume 1,000)" in message
+    assert "EMAIL_IDENTITY=bad.com: complaint rate 0.20% >= 0.10% (send volume 1,000)" in message
     assert "overall: bounce rate" not in message  # 80/5000 = 1.6%
     assert "overall: complaint rate 0.04%" not in message
     assert "good.com" not in message
@@ -316,10 +407,31 @@ def test_missing_metrics_are_refused_before_reading(hook: SesExportJobHook, stub
         run(hook, BREACHING)
     run.reader.assert_not_called()  # type: ignore[attr-defined]
     assert str(err.value) == (
-        "SES export job 'job-1' cannot be checked: its MetricsDataSource.Metrics lacks what max_bounce_rate and "
-        'max_complaint_rate needs. Add {"Name": "PERMANENT_BOUNCE", "Aggregation": "VOLUME"}, '
-        '{"Name": "COMPLAINT", "Aggregation": "VOLUME"} to the export\'s Metrics (or set the threshold to None).'
+        "SES export job 'job-1' cannot be checked: its MetricsDataSource.Metrics lacks what a threshold needs: "
+        'max_bounce_rate needs {"Name": "PERMANENT_BOUNCE", "Aggregation": "VOLUME"} '
+        '(or {"Name": "PERMANENT_BOUNCE", "Aggregation": "RATE"}); '
+        'max_complaint_rate needs {"Name": "COMPLAINT", "Aggregation": "VOLUME"} '
+        '(or {"Name": "COMPLAINT", "Aggregation": "RATE"}). '
+        "Add those entries to the export's Metrics, or set the threshold to None."
     )
+
+
+def test_missing_metrics_name_only_the_threshold_that_lacks_them(hook: SesExportJobHook, stubber: Stubber) -> None:
+    stubber.add_response("get_export_job", metrics_job(VOLUMES[:2]), {"JobId": "job-1"})
+    with pytest.raises(SesExportInputError) as err:
+        run(hook, BREACHING)
+    assert "max_complaint_rate needs" in str(err.value) and "max_bounce_rate" not in str(err.value)
+
+
+def test_fail_message_lists_every_breach_beyond_the_xcom_cap(hook: SesExportJobHook, stubber: Stubber) -> None:
+    stubber.add_response("get_export_job", metrics_job(), {"JobId": "job-1"})
+    records = [row(f"{i:03}.com", 1_234_567, 100_000, 0) for i in range(151)]
+    with pytest.raises(SesDeliverabilityBreachError) as err:
+        run(hook, records)
+    message = str(err.value)
+    assert all(f"EMAIL_IDENTITY={i:03}.com: bounce rate" in message for i in range(151))
+    assert "(send volume 1,234,567)" in message
+    assert len(run.pushed["return_value"]["breaches"]) == 100  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

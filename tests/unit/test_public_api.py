@@ -17,6 +17,7 @@ INTERNAL = [
     "airflow_provider_sesexport.triggers.poller",
     "airflow_provider_sesexport.utils.aws_errors",
     "airflow_provider_sesexport.utils.chunks",
+    "airflow_provider_sesexport.utils.deliverability",
     "airflow_provider_sesexport.utils.export_job",
     "airflow_provider_sesexport.utils.export_slots",
     "airflow_provider_sesexport.utils.model_validation",
