@@ -40,6 +40,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import gzip
 import io
 import json
@@ -787,18 +788,39 @@ def _missing_columns(keys: Iterable[str]) -> dict[str, None]:
     return dict.fromkeys(column for column in MESSAGE_INSIGHTS_COLUMNS if column not in present)
 
 
+_TEXT, _TIMESTAMP, _MISSING = range(3)
+
+
+@functools.lru_cache(maxsize=64)
+def _insights_plan(keys: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """
+    How to build a record from a Message Insights object with ``keys``: ``(key, kind)`` in the record's order.
+
+    Every column the object lacks (in any case) is added as None, in the columns' order, before the keys the table
+    does not know; an object with every column keeps its own order. Worked out once per layout of keys (a JSON
+    export has a handful), not per object.
+    """
+    kinds = {key: _TIMESTAMP if key.lower().endswith("timestamp") else _TEXT for key in keys}
+    missing = _missing_columns(keys)
+    if not missing:
+        return tuple(kinds.items())
+    ordered = [(c, kinds.get(c, _MISSING)) for c in MESSAGE_INSIGHTS_COLUMNS if c in kinds or c in missing]
+    known = set(MESSAGE_INSIGHTS_COLUMNS)
+    return (*ordered, *((key, kind) for key, kind in kinds.items() if key not in known))
+
+
 def _insights_record(obj: dict[str, Any], timestamp: _Converter) -> Record:
     """A Message Insights object as a record with every column (None where the file omits it), as from CSV."""
     record: Record = {}
-    for key, value in obj.items():
+    for key, kind in _insights_plan(tuple(obj)):
+        if kind == _MISSING:
+            record[key] = None
+            continue
+        value = obj[key]
         if isinstance(value, str):
-            value = timestamp(value) if key.lower().endswith("timestamp") else value or None
+            value = timestamp(value) if kind == _TIMESTAMP else value or None
         record[key] = value
-    missing = _missing_columns(record)
-    if not missing:
-        return record
-    in_order = {c: record.pop(c, None) for c in MESSAGE_INSIGHTS_COLUMNS if c in record or c in missing}
-    return in_order | record
+    return record
 
 
 def _metrics_record(obj: dict[str, Any]) -> Record:
