@@ -54,7 +54,10 @@ def test_the_page_has_the_blocks_this_test_runs() -> None:
 
 def test_make_demo_runs_the_demo_script_test_demo_runs() -> None:
     assert code_blocks(PAGE.read_text())["demo"][1] == "make demo\n"
-    dry = subprocess.run(["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    # --no-print-directory: under `make test` (a parent make) make would add "Entering/Leaving directory" lines
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", "demo"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     assert "scripts/demo.py" in dry.splitlines()[-1]
 
 
