@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import email
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from configparser import ConfigParser
 from pathlib import Path
 
 import pytest
+import setuptools
 
 from tests.conftest import REPO
 
@@ -64,6 +66,11 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Wheel]:
     tree = tmp_path_factory.mktemp("tree") / "repo"
     shutil.copytree(REPO, tree, ignore=LEFT_BEHIND)
     out = tmp_path_factory.mktemp("wheels")
+    # setuptools (71+) imports an installed `packaging` before its own vendored copy, and MWAA 2.10.3's constraints
+    # pin one older than the 24.2 that setuptools 77+ needs for license expressions: the build (offline, without
+    # isolation) gets setuptools' own dependencies first.
+    vendored = Path(setuptools.__file__).parent / "_vendor"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(vendored), os.environ.get("PYTHONPATH")]))}
     for source in (tree, tree / "emulator"):
         subprocess.run(
             [
@@ -81,6 +88,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Wheel]:
             check=True,
             capture_output=True,
             timeout=300,
+            env=env,
         )
     return {
         "provider": Wheel(next(out.glob("airflow_provider_sesexport-*.whl"))),
