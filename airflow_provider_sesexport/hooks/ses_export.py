@@ -40,7 +40,7 @@ from airflow_provider_sesexport.utils.validation import (
     CreateExportJobRequest,
     build_create_export_job_request,
     build_list_export_jobs_request,
-    validate_attempts,
+    validate_integer,
     validate_job_id,
     validate_poll_interval,
 )
@@ -573,7 +573,7 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
         """
         validate_job_id(job_id)
         waiter_delay = validate_poll_interval(waiter_delay, "waiter_delay")
-        waiter_max_attempts = validate_attempts(waiter_max_attempts, "waiter_max_attempts")
+        waiter_max_attempts = validate_integer(waiter_max_attempts, "waiter_max_attempts", 1)
         for attempt in range(waiter_max_attempts):
             if attempt:
                 time.sleep(waiter_delay)

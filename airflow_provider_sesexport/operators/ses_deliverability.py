@@ -23,8 +23,8 @@ from airflow_provider_sesexport.utils.export_job import utcnow
 from airflow_provider_sesexport.utils.validation import (
     invalid,
     validate_choice,
-    validate_count,
     validate_fraction,
+    validate_integer,
     validate_job_id,
 )
 
@@ -112,7 +112,7 @@ class SesDeliverabilityCheckOperator(AwsBaseOperator[SesExportJobHook]):
             raise invalid(
                 "max_bounce_rate", None, "a threshold for at least one of max_bounce_rate and max_complaint_rate"
             )
-        self.min_send_volume = validate_count(min_send_volume, "min_send_volume")
+        self.min_send_volume = validate_integer(min_send_volume, "min_send_volume", 0)
         self.on_breach = validate_choice(on_breach, "on_breach", ON_BREACH)
 
     def execute(self, context: Context) -> dict[str, Any]:

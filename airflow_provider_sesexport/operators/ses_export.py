@@ -44,8 +44,8 @@ from airflow_provider_sesexport.utils.redaction import redact_url
 from airflow_provider_sesexport.utils.validation import (
     CreateExportJobRequest,
     build_create_export_job_request,
-    validate_attempts,
     validate_deadline,
+    validate_integer,
     validate_poll_interval,
     validate_seconds,
 )
@@ -227,7 +227,7 @@ class SesCreateExportJobOperator(ResumableJobMixin, AwsBaseOperator[SesExportJob
 
     def _check_waiter_arguments(self) -> None:
         validate_poll_interval(self.waiter_delay, "waiter_delay")
-        validate_attempts(self.waiter_max_attempts, "waiter_max_attempts")
+        validate_integer(self.waiter_max_attempts, "waiter_max_attempts", 1)
         validate_seconds(self.slot_wait_timeout, "slot_wait_timeout")
 
     def execute(self, context: Context) -> str:

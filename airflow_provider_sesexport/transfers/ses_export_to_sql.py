@@ -41,7 +41,7 @@ from airflow_provider_sesexport.transfers._sql_tables import (
     validate_sql_identifier,
 )
 from airflow_provider_sesexport.utils.export_job import utcnow
-from airflow_provider_sesexport.utils.validation import invalid, validate_attempts, validate_job_id
+from airflow_provider_sesexport.utils.validation import invalid, validate_integer, validate_job_id
 
 if TYPE_CHECKING:
     from airflow_provider_sesexport._compat import Context
@@ -122,7 +122,7 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
             validate_sql_identifier(schema, "schema")
         if not isinstance(sql_conn_id, str) or not sql_conn_id.strip():
             raise invalid("sql_conn_id", sql_conn_id, "the id of an Airflow connection to a SQL database")
-        validate_attempts(commit_every, "commit_every")
+        validate_integer(commit_every, "commit_every", 1)
         for name, flag in (("replace", replace), ("create_table", create_table)):
             if not isinstance(flag, bool):
                 raise invalid(name, flag, "True or False")

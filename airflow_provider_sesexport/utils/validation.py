@@ -343,15 +343,16 @@ def validate_poll_interval(value: Any, param: str) -> float:
     return seconds
 
 
-def validate_attempts(value: Any, param: str) -> int:
+def validate_integer(value: Any, param: str, minimum: int) -> int:
     """
-    Return ``value`` if it is an integer >= 1, else raise :class:`SesExportInputError`.
+    Return ``value`` if it is an integer (not a bool) >= ``minimum``, else raise :class:`SesExportInputError`.
 
     :param value: the value.
     :param param: the parameter name to show in the error.
+    :param minimum: the smallest value allowed (1 for attempts, page sizes and batch sizes; 0 for counts).
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise invalid(param, value, "an integer >= 1")
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise invalid(param, value, f"an integer >= {minimum}")
     return value
 
 
@@ -385,7 +386,7 @@ def build_list_export_jobs_request(
     if job_status is not None:
         request["JobStatus"] = job_status
     if page_size is not None:
-        request["PageSize"] = validate_attempts(page_size, "page_size")
+        request["PageSize"] = validate_integer(page_size, "page_size", 1)
     validate_against_model(
         "ListExportJobs",
         request,
@@ -407,18 +408,6 @@ def validate_fraction(value: Any, param: str, hint: str = "") -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
         raise invalid(param, value, "a fraction in (0, 1] (0.05 is 5%), or None to skip this check", hint)
     return float(value)
-
-
-def validate_count(value: Any, param: str) -> int:
-    """
-    Return ``value`` if it is an integer >= 0, else raise :class:`SesExportInputError`.
-
-    :param value: the value.
-    :param param: the parameter name to show in the error.
-    """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise invalid(param, value, "an integer >= 0")
-    return value
 
 
 def validate_choice(value: Any, param: str, choices: tuple[str, ...]) -> str:
