@@ -86,8 +86,8 @@ _WHITESPACE = b" \t\r\n"
 #: well-formed CSV (RFC 4180: a quote only opens a field or doubles inside a quoted one), which SES writes.
 _CSV_STRUCTURE = b'",\r\n'
 _NOT_CSV_STRUCTURE = bytes(b for b in range(256) if b not in _CSV_STRUCTURE)
-_METRIC_COLUMN = re.compile(r"[A-Z][A-Z0-9_]*_(?:VOLUME|RATE)")
-_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+# Patterns are strings, compiled on first use (and cached) by ``re``, not when a DAG file imports this module.
+_METRIC_COLUMN = r"[A-Z][A-Z0-9_]*_(?:VOLUME|RATE)"
 
 
 def _chunks(source: Source) -> Iterator[bytes]:
@@ -308,7 +308,7 @@ def export_content(source: Source) -> Iterator[bytes]:
 CHECK_HEAD_BYTES = 64 * 1024
 #: Content types no export is served with: a web page, an XML document (a proxy's or a portal's answer). Other
 #: types are left to the first bytes: how S3 labels an export's object is up to whoever wrote it.
-_PAGE_TYPE = re.compile(r"text/html|application/xhtml\+xml|(?:text|application)/xml|\S+/\S+\+xml")
+_PAGE_TYPE = r"text/html|application/xhtml\+xml|(?:text|application)/xml|\S+/\S+\+xml"
 
 
 #: The most of a server's ``Content-Type`` an error quotes.
@@ -429,7 +429,7 @@ class ExportCheck:
 
     def _check_content_type(self) -> None:
         media_type = (self._download.content_type or "").split(";", 1)[0].strip().lower()
-        if _PAGE_TYPE.fullmatch(media_type):
+        if re.fullmatch(_PAGE_TYPE, media_type):
             raise self._error("not a content type an export is served with")
 
     def _decide(self, final: bool) -> bool:
@@ -463,7 +463,7 @@ class ExportCheck:
         text = self._content().decode("utf-8", "replace")
         pos = 0
         if text.startswith("["):
-            pos = _JSON_SPACE.match(text, 1).end()  # type: ignore[union-attr]
+            pos = len(text) - len(text[1:].lstrip(" \t\r\n"))
             if pos == len(text):
                 if final:
                     raise self._error("a JSON array that is not closed")
@@ -544,7 +544,7 @@ def split_metric_column(name: str) -> tuple[str, str] | None:
     :param name: the column name.
     :return: ``(metric, aggregation)``, or None when ``name`` is not ``<METRIC>_<AGGREGATION>``.
     """
-    if _METRIC_COLUMN.fullmatch(name) is None:
+    if re.fullmatch(_METRIC_COLUMN, name) is None:
         return None
     metric, aggregation = name.rsplit("_", 1)
     return metric, aggregation
@@ -649,7 +649,7 @@ def _csv_layout(
     if "" in names:
         raise SesExportRecordsError(f"The export file's CSV header has an unnamed column ({shown}).")
     insights = "messageid" in (name.lower() for name in names)
-    metrics = [_METRIC_COLUMN.fullmatch(name) is not None for name in names]
+    metrics = [re.fullmatch(_METRIC_COLUMN, name) is not None for name in names]
     if source_type is None:
         source_type = MESSAGE_INSIGHTS if insights else METRICS_DATA if any(metrics) else None
         if source_type is None:

@@ -42,9 +42,10 @@ DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
 #: What a download calls for a fresh URL: GetExportJob now, ``(url, expires_at, job)``; the job must be COMPLETED.
 UrlRefresher = Callable[[], tuple[str, dt.datetime, dict[str, Any]]]
 
-_S3_ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
-_S3_ERROR_MESSAGE = re.compile(rb"<Message>([^<]{1,300})</Message>")
-_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+# Patterns as strings, compiled on first use (and cached) by ``re``, not when a DAG file imports this module.
+_S3_ERROR_CODE = rb"<Code>([^<]{1,100})</Code>"
+_S3_ERROR_MESSAGE = rb"<Message>([^<]{1,300})</Message>"
+_CONTENT_RANGE = r"^bytes (\d+)-(\d+)/(\d+|\*)$"
 _MAX_REDIRECTS = 5
 #: URL schemes a download reads (``http`` for local S3-compatible servers and the emulator).
 _SCHEMES = ("https", "http", "s3")
@@ -65,8 +66,8 @@ def _s3_error_text(body: bytes, known: Iterable[str] = ()) -> str:
     :param body: the body's first bytes.
     :param known: the secret values of the URL in use (:func:`~airflow_provider_sesexport.utils.redaction.redact_text`).
     """
-    code = _S3_ERROR_CODE.search(body)
-    message = _S3_ERROR_MESSAGE.search(body)
+    code = re.search(_S3_ERROR_CODE, body)
+    message = re.search(_S3_ERROR_MESSAGE, body)
     parts = [m.group(1).decode("utf-8", "replace") for m in (code, message) if m]
     return redact_text(": ".join(parts), known) if parts else "no error details"
 
@@ -336,7 +337,7 @@ class ExportStream(Iterator[bytes]):
         self.content_type = self.content_type or response.headers.get("Content-Type")
         chunks = self._iter_raw(response)
         if status == 206:
-            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+            match = re.match(_CONTENT_RANGE, response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != offset:
                 raise SesExportDownloadError(
                     f"The server answered Range bytes={offset}- with Content-Range "
@@ -458,7 +459,7 @@ class ExportStream(Iterator[bytes]):
         self.content_type = self.content_type or response.get("ContentType")
         content_range = response.get("ContentRange")
         if content_range:
-            match = _CONTENT_RANGE.match(content_range)
+            match = re.match(_CONTENT_RANGE, content_range)
             if not match or int(match.group(1)) != offset:
                 raise SesExportDownloadError(f"S3 answered Range bytes={offset}- with {content_range!r}.")
             self._check_total(None if match.group(3) == "*" else int(match.group(3)), response.get("ETag"))

@@ -105,7 +105,8 @@ def means_job_not_found(code: str | None, message: str | None) -> bool:
 #: the jobs or wait for it to complete before resubmitting.").
 NO_FREE_SLOT_CODE = "LimitExceededException"
 
-_CANCEL_OF_FINISHED = re.compile(r"cannot cancel an export job that has an? <?([A-Za-z_]+)>? status", re.IGNORECASE)
+# A string, compiled on first use (and cached) by ``re``, not when a DAG file imports this module.
+_CANCEL_OF_FINISHED = r"(?i)cannot cancel an export job that has an? <?([A-Za-z_]+)>? status"
 
 
 def means_no_free_slot(exc: BaseException) -> bool:
@@ -155,7 +156,7 @@ def finished_status_of_cancel_refusal(code: str | None, message: str | None) -> 
     """
     if code != "BadRequestException":
         return None
-    match = _CANCEL_OF_FINISHED.search(message or "")
+    match = re.search(_CANCEL_OF_FINISHED, message or "")
     return match.group(1).upper() if match else None
 
 

@@ -34,11 +34,13 @@ REDACTED = "<redacted>"
 #: Shorter known values are not replaced literally (they could be common words).
 _MIN_KNOWN = 8
 
+# The patterns are strings, compiled on first use (and cached) by ``re``: a DAG file importing our operators loads
+# this module without scrubbing anything.
 # A whole URL of any scheme (https, http, file, ...) with a query string or fragment.
-_URL = re.compile(r"\b[a-z][a-z0-9+.-]{0,15}://[^\s'\"<>\\]+", re.IGNORECASE)
+_URL = r"(?i)\b[a-z][a-z0-9+.-]{0,15}://[^\s'\"<>\\]+"
 # A query string holding a signed-URL parameter, without the URL's scheme (``/file.csv?X-Amz-...``). ``?`` is not
 # in the run before ``X-Amz-``, so runs tried from different ``?`` never overlap: linear time, whatever the text.
-_SIGNED_QUERY = re.compile(r"\?[^\s'\"<>\\?]*X-Amz-[^\s'\"<>\\]*", re.IGNORECASE)
+_SIGNED_QUERY = r"(?i)\?[^\s'\"<>\\?]*X-Amz-[^\s'\"<>\\]*"
 # ``-`` raw, percent-encoded up to three times, as an HTML entity or a JSON / Python escape.
 _DASH = r"(?:-|%(?:25){0,3}2D|&#45;|&#x0*2D;|\\u002D|\\x2D)"
 _NAME = rf"(X{_DASH}Amz{_DASH}(?:Signature|Security{_DASH}Token|Credential))"
@@ -103,8 +105,8 @@ def redact_text(text: str, known: Iterable[str] = ()) -> str:
     """
     if known:
         text = _known_pattern(tuple(sorted(set(known)))).sub(REDACTED, text)
-    text = _URL.sub(lambda m: redact_url(m.group(0)) or "", text)
-    text = _SIGNED_QUERY.sub("?" + REDACTED, text)
+    text = re.sub(_URL, lambda m: redact_url(m.group(0)) or "", text)
+    text = re.sub(_SIGNED_QUERY, "?" + REDACTED, text)
     return _secret_value().sub(_redact_value, text)
 
 
