@@ -35,8 +35,7 @@ import random
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from airflow_provider_sesexport._compat import get_async_client
 from airflow_provider_sesexport.hooks.ses_export import (
@@ -78,8 +77,7 @@ def _next_multiple(after: float, interval: float) -> float:
     return (math.floor((after + _CLOCK_SLACK) / interval) + 1) * interval
 
 
-@dataclass(frozen=True)
-class ClientSpec:
+class ClientSpec(NamedTuple):
     """
     What identifies a shared client: everything a trigger passes to the hook.
 
@@ -144,7 +142,6 @@ async def open_client(spec: ClientSpec) -> ClientHandle:
     return client, close
 
 
-@dataclass(frozen=True)
 class PollerSeams:
     """
     What a poller uses from outside itself; the defaults are the real ones.
@@ -153,13 +150,23 @@ class PollerSeams:
     :param clock: monotonic seconds (``time.monotonic``).
     :param sleep: pauses between cycles and between paced calls (``asyncio.sleep``); it must yield to the
         event loop even for a zero delay.
-    :param rng: the jitter of backoff and pacing.
+    :param rng: the jitter of backoff and pacing (a new ``random.Random`` by default).
     """
 
-    open_client: Callable[[ClientSpec], Awaitable[ClientHandle]] = open_client
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    rng: random.Random = field(default_factory=random.Random)
+    # A plain class, not a dataclass: a dataclass costs a DAG file importing the sensor about a millisecond.
+    __slots__ = ("clock", "open_client", "rng", "sleep")
+
+    def __init__(
+        self,
+        open_client: Callable[[ClientSpec], Awaitable[ClientHandle]] = open_client,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.open_client = open_client
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = random.Random() if rng is None else rng
 
 
 def job_event(job_id: str, job: dict[str, Any]) -> dict[str, Any] | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -162,7 +161,6 @@ def seconds_since_creation(job: Mapping[str, Any], now: dt.datetime | None = Non
 
 
 # -- outcome ---------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
 class ExportJobOutcome:
     """
     What one GetExportJob response says about a job: plain data, no URL in it.
@@ -177,14 +175,37 @@ class ExportJobOutcome:
     :param elapsed_seconds: seconds since the job was created, when the response says.
     """
 
-    job_id: str
-    status: str
-    job_status: str | None
-    summary: dict[str, Any] = field(default_factory=dict)
-    error_message: str | None = None
-    failed_records_url: str | None = None
-    warning: str | None = None
-    elapsed_seconds: float | None = None
+    # A plain class, not a dataclass: generating a dataclass's methods costs a DAG file about a millisecond at import.
+    __slots__ = (
+        "elapsed_seconds",
+        "error_message",
+        "failed_records_url",
+        "job_id",
+        "job_status",
+        "status",
+        "summary",
+        "warning",
+    )
+
+    def __init__(
+        self,
+        job_id: str,
+        status: str,
+        job_status: str | None,
+        summary: dict[str, Any] | None = None,
+        error_message: str | None = None,
+        failed_records_url: str | None = None,
+        warning: str | None = None,
+        elapsed_seconds: float | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.status = status
+        self.job_status = job_status
+        self.summary: dict[str, Any] = {} if summary is None else summary
+        self.error_message = error_message
+        self.failed_records_url = failed_records_url
+        self.warning = warning
+        self.elapsed_seconds = elapsed_seconds
 
     @property
     def finished(self) -> bool:

@@ -15,7 +15,6 @@ import datetime as dt
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from airflow_provider_sesexport.exceptions import SesExportNoSlotError
 from airflow_provider_sesexport.utils.export_job import to_iso, utcnow
@@ -43,7 +42,6 @@ def backoff(attempt: int, cap: float, rng: random.Random) -> float:
     return rng.uniform(ceiling / 2, ceiling)
 
 
-@dataclass
 class SlotWait:
     """
     One task's wait for a free slot: the attempts so far and the limit, carried across deferrals.
@@ -55,17 +53,29 @@ class SlotWait:
     :param attempts: attempts refused so far (CreateExportJob calls, and the triggerer's checks).
     :param clock: the current UTC time.
     :param sleep: pauses a worker's wait.
-    :param rng: the jitter's source.
+    :param rng: the jitter's source (a new ``random.Random`` by default).
     """
 
-    source_type: str
-    timeout: float
-    cap: float
-    started_at: dt.datetime | None = None
-    attempts: int = 0
-    clock: Callable[[], dt.datetime] = utcnow
-    sleep: Callable[[float], object] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
+    # A plain class, not a dataclass: a dataclass costs a DAG file importing the operators about a millisecond.
+    def __init__(
+        self,
+        source_type: str,
+        timeout: float,
+        cap: float,
+        started_at: dt.datetime | None = None,
+        attempts: int = 0,
+        clock: Callable[[], dt.datetime] = utcnow,
+        sleep: Callable[[float], object] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.source_type = source_type
+        self.timeout = timeout
+        self.cap = cap
+        self.started_at = started_at
+        self.attempts = attempts
+        self.clock = clock
+        self.sleep = sleep
+        self.rng = random.Random() if rng is None else rng
 
     def seconds_left(self) -> float:
         """Seconds until ``slot_wait_timeout`` runs out (the full timeout before the first refusal)."""

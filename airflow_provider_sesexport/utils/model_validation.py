@@ -15,15 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # Internal: nothing here is public API (import what you need from the hooks, operators, sensors and triggers).
 __all__ = []
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(NamedTuple):
     """
     One place where a request breaks a rule.
 
