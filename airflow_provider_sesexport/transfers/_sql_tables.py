@@ -46,9 +46,13 @@ SQLITE = "sqlite"
 DATABASES = {"postgres": POSTGRESQL, "postgresql": POSTGRESQL, "sqlite": SQLITE}
 
 _TYPES = {
-    POSTGRESQL: {"text": "TEXT", "timestamp": "TIMESTAMPTZ", "number": "DOUBLE PRECISION"},
-    SQLITE: {"text": "TEXT", "timestamp": "TIMESTAMP", "number": "REAL"},
+    # "key": job_id and data_source, compared byte for byte (PostgreSQL's "C" collation keeps their indexes cheap)
+    POSTGRESQL: {"text": "TEXT", "timestamp": "TIMESTAMPTZ", "number": "DOUBLE PRECISION", "key": 'TEXT COLLATE "C"'},
+    SQLITE: {"text": "TEXT", "timestamp": "TIMESTAMP", "number": "REAL", "key": "TEXT"},
 }
+#: The columns a load's ``DELETE`` looks rows up by, each indexed: its ``OR`` uses indexes only when both sides
+#: have one (with one, PostgreSQL and SQLite scan the whole table).
+REPLACE_KEYS = ("data_source", "job_id")
 
 
 _SQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -188,9 +192,10 @@ class TableLayout:
 
     def create_statements(self, database: str, table: str, schema: str | None) -> list[str]:
         """
-        ``CREATE TABLE IF NOT EXISTS`` and its ``data_source`` index for ``database``.
+        ``CREATE TABLE IF NOT EXISTS`` and an index on each of its ``REPLACE_KEYS`` for ``database``.
 
-        No unique key: a load replaces rows by ``data_source`` (see ``transfers._sql_load``), so none is needed.
+        No unique key: a load replaces rows by ``data_source`` and ``job_id`` (see ``transfers._sql_load``), so none
+        is needed.
 
         :param database: ``postgresql`` or ``sqlite``.
         :param table: the table name (a plain identifier).
@@ -200,13 +205,17 @@ class TableLayout:
         qualified = qualified_name(table, schema, database)
         lines = [f"    {name} {types[kind]}{' NOT NULL' if not_null else ''}" for name, kind, not_null in self.columns]
         body = ",\n".join(lines)
-        index = quote_identifier(f"{table}_data_source", database)
-        if database == POSTGRESQL:  # the index lives in its table's schema
-            create_index = f"CREATE INDEX IF NOT EXISTS {index} ON {qualified} (data_source)"
-        else:  # SQLite: the index names the attached database, its table does not
-            index = f"{quote_identifier(schema, database)}.{index}" if schema else index
-            create_index = f"CREATE INDEX IF NOT EXISTS {index} ON {quote_identifier(table, database)} (data_source)"
-        return [f"CREATE TABLE IF NOT EXISTS {qualified} (\n{body}\n)", create_index]
+        statements = [f"CREATE TABLE IF NOT EXISTS {qualified} (\n{body}\n)"]
+        for column in REPLACE_KEYS:
+            index = quote_identifier(f"{table}_{column}", database)
+            if database == POSTGRESQL:  # the index lives in its table's schema
+                statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {qualified} ({column})")
+            else:  # SQLite: the index names the attached database, its table does not
+                index = f"{quote_identifier(schema, database)}.{index}" if schema else index
+                statements.append(
+                    f"CREATE INDEX IF NOT EXISTS {index} ON {quote_identifier(table, database)} ({column})"
+                )
+        return statements
 
 
 _INSIGHTS_KINDS = {name: "timestamp" if name.endswith("timestamp") else "text" for name in MESSAGE_INSIGHTS_COLUMNS}
@@ -214,8 +223,8 @@ MESSAGE_INSIGHTS_TABLE = TableLayout(
     source_type=MESSAGE_INSIGHTS,
     columns=(
         *((name, kind, name in ("messageid", "destination")) for name, kind in _INSIGHTS_KINDS.items()),
-        ("job_id", "text", True),
-        ("data_source", "text", True),
+        ("job_id", "key", True),
+        ("data_source", "key", True),
     ),
 )
 METRICS_TABLE = TableLayout(
@@ -227,8 +236,8 @@ METRICS_TABLE = TableLayout(
         ("value", "number", False),
         ("export_start", "timestamp", True),
         ("export_end", "timestamp", True),
-        ("job_id", "text", True),
-        ("data_source", "text", True),
+        ("job_id", "key", True),
+        ("data_source", "key", True),
     ),
 )
 TABLES = {MESSAGE_INSIGHTS: MESSAGE_INSIGHTS_TABLE, METRICS_DATA: METRICS_TABLE}

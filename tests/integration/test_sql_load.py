@@ -239,12 +239,49 @@ def test_a_keyword_table_name_is_quoted(ses: FakeSes, sql_db: SqlDb) -> None:
 
 
 def test_a_table_without_any_key_gets_one_copy_per_export(ses: FakeSes, sql_db: SqlDb) -> None:
-    (create, _index) = MESSAGE_INSIGHTS_TABLE.create_statements(sql_db.kind, "bare", None)
+    create, *_indexes = MESSAGE_INSIGHTS_TABLE.create_statements(sql_db.kind, "bare", None)
     sql_db.run(create)  # no index, no key at all
     job_id = ses.add(INSIGHTS, insights_csv(120, "bare"))
     load(sql_db, job_id, table="bare", create_table=False)
     load(sql_db, job_id, table="bare", create_table=False)
     assert insights_ids(sql_db, "bare") == sorted(f"bare-m{i}" for i in range(120))
+
+
+class _Explaining:
+    """A cursor that runs ``EXPLAIN`` of each statement it is given instead of the statement, keeping the plans."""
+
+    def __init__(self, cursor: Any, explain: str) -> None:
+        self.cursor, self.explain = cursor, explain
+        self.plans: list[str] = []
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        self.cursor.execute(f"{self.explain} {sql}", params)
+        self.plans.append("\n".join(str(row[-1]) for row in self.cursor.fetchall()))
+
+
+def test_the_replace_delete_finds_its_rows_through_indexes_on_a_created_table(ses: FakeSes, sql_db: SqlDb) -> None:
+    # With one index (the data_source index alone), the DELETE's OR cannot use it: every load scans the table
+    job_id = ses.add(INSIGHTS, insights_csv(50, "ix"))
+    load(sql_db, job_id, table="indexed")
+    postgres = sql_db.kind == "postgresql"
+    hook = sql_db.hook()
+    with closing(hook.get_conn()) as conn:
+        cursor = conn.cursor()
+        if postgres:
+            cursor.execute("ANALYZE indexed")
+            cursor.execute("SET enable_seqscan = off")  # an index the statement can use is then always chosen
+        load_ = ExportLoad(hook, sql_db.kind, '"indexed"', MESSAGE_INSIGHTS_TABLE, "MESSAGE_INSIGHTS:other",
+                           "other-job", replace=True, batch_size=10, scrubber=NulScrubber("other-job"))  # fmt: skip
+        explaining = _Explaining(cursor, "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN")
+        load_._delete_predecessors(explaining, "%s" if postgres else "?")
+        conn.rollback()
+    (plan,) = explaining.plans
+    if postgres:
+        assert "Seq Scan" not in plan, plan
+        assert "indexed_data_source" in plan and "indexed_job_id" in plan, plan
+    else:
+        assert "SCAN" not in plan.replace("MULTI-INDEX OR", ""), plan
+        assert "indexed_data_source" in plan and "indexed_job_id" in plan, plan
 
 
 def test_a_missing_schema_fails_at_once_naming_it_before_any_read(ses: FakeSes, sql_db: SqlDb) -> None:

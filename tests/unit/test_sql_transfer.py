@@ -144,14 +144,22 @@ def test_a_metrics_column_the_table_has_no_place_for_is_left_out_with_one_warnin
     assert caplog.text.count("'REGION'") == 1
 
 
-def test_table_definitions_need_no_key_and_index_the_data_source() -> None:
-    pg, pg_index = METRICS_TABLE.create_statements("postgresql", "order", "ses")
+def test_table_definitions_need_no_key_and_index_both_replace_keys() -> None:
+    pg, *pg_indexes = METRICS_TABLE.create_statements("postgresql", "order", "ses")
     assert pg.startswith('CREATE TABLE IF NOT EXISTS "ses"."order" (') and "UNIQUE" not in pg and "KEY" not in pg
-    assert "value DOUBLE PRECISION" in pg and "data_source TEXT NOT NULL" in pg
-    assert pg_index == 'CREATE INDEX IF NOT EXISTS "order_data_source" ON "ses"."order" (data_source)'
-    table, index = MESSAGE_INSIGHTS_TABLE.create_statements("sqlite", "m", "aux")
+    assert "value DOUBLE PRECISION" in pg and 'data_source TEXT COLLATE "C" NOT NULL' in pg
+    assert 'job_id TEXT COLLATE "C" NOT NULL' in pg
+    assert pg_indexes == [
+        'CREATE INDEX IF NOT EXISTS "order_data_source" ON "ses"."order" (data_source)',
+        'CREATE INDEX IF NOT EXISTS "order_job_id" ON "ses"."order" (job_id)',
+    ]
+    table, *indexes = MESSAGE_INSIGHTS_TABLE.create_statements("sqlite", "m", "aux")
     assert table.startswith('CREATE TABLE IF NOT EXISTS "aux"."m" (') and "KEY" not in table
-    assert index == 'CREATE INDEX IF NOT EXISTS "aux"."m_data_source" ON "m" (data_source)'
+    assert "COLLATE" not in table and "data_source TEXT NOT NULL" in table
+    assert indexes == [
+        'CREATE INDEX IF NOT EXISTS "aux"."m_data_source" ON "m" (data_source)',
+        'CREATE INDEX IF NOT EXISTS "aux"."m_job_id" ON "m" (job_id)',
+    ]
 
 
 class _RecordingSqlHook(DbApiHook):
@@ -221,6 +229,7 @@ def test_an_unrecognised_layout_fails_before_any_row() -> None:
     # the table check (the catalog), then the load
     assert sql_hook.calls == [
         "run CREATE TABLE IF NOT EXISTS",
+        "run CREATE INDEX IF NOT EXISTS ON",
         "run CREATE INDEX IF NOT EXISTS ON",
         "get_conn",
         "get_conn",
