@@ -25,6 +25,7 @@ from airflow_provider_sesexport.hooks._download import (
 )
 from airflow_provider_sesexport.records import ExportCheck, iter_records
 from airflow_provider_sesexport.utils import aws_errors
+from airflow_provider_sesexport.utils.caller import find_operator_class_name
 from airflow_provider_sesexport.utils.export_job import (
     FAILURE_STATES,
     INTERMEDIATE_STATES,
@@ -373,6 +374,9 @@ class SesExportJobHook(AwsBaseHook, SesExportDownloadMixin):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["client_type"] = "sesv2"
         super().__init__(*args, **kwargs)
+
+    #: The user agent's ``Caller/`` found without ``inspect.stack()`` (:mod:`~airflow_provider_sesexport.utils.caller`).
+    _find_operator_class_name = staticmethod(find_operator_class_name)
 
     def get_client_type(self, *args: Any, **kwargs: Any) -> Any:
         """
