@@ -689,10 +689,14 @@ def _check_length(line: bytes, number: int) -> None:
         raise _json_error(f"line {number} is longer than {MAX_JSON_LINE_BYTES} bytes")
 
 
+_JSON_DECODER = json.JSONDecoder()
+
+
 def _json_loads(line: bytes, number: int) -> Any:
     """One line's JSON value, or a typed error naming the line (never quoting it)."""
     try:
-        return json.loads(line)
+        # SES writes UTF-8: decoded here, not by json.loads, which first guesses among UTF-8, -16 and -32 per call
+        return _JSON_DECODER.decode(line.decode("utf-8"))
     except json.JSONDecodeError as exc:
         raise _json_error(f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})") from None
 

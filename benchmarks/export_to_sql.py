@@ -37,6 +37,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -161,10 +162,7 @@ def fresh_database(pg: Any, method: str, data_format: str) -> str:
     else:
         ddls = MESSAGE_INSIGHTS_TABLE.create_statements("postgresql", TABLE, None)
         if method == "anchor":  # it fills neither job_id nor data_source
-            ddls = [
-                ddl.replace("_id TEXT NOT NULL", "_id TEXT").replace("_source TEXT NOT NULL", "_source TEXT")
-                for ddl in ddls
-            ]
+            ddls = [re.sub(r"\b(job_id|data_source) (.+?) NOT NULL", r"\1 \2", ddl) for ddl in ddls]
     for ddl in ddls:
         psql(pg, name, "-qc", ddl)
     return name

@@ -25,7 +25,7 @@ from airflow_provider_sesexport.hooks._download import (
 )
 from airflow_provider_sesexport.records import ExportCheck, iter_records
 from airflow_provider_sesexport.utils import aws_errors
-from airflow_provider_sesexport.utils.caller import find_operator_class_name
+from airflow_provider_sesexport.utils.caller import find_operator_class_name, with_frame_walk
 from airflow_provider_sesexport.utils.export_job import (
     FAILURE_STATES,
     INTERMEDIATE_STATES,
@@ -349,7 +349,9 @@ class SesExportDownloadMixin:
         if hook is None:
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-            hook = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+            hook = with_frame_walk(
+                S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify)
+            )
             self._export_s3_hook_cache = hook
         return hook
 

@@ -46,14 +46,12 @@ SQLITE = "sqlite"
 DATABASES = {"postgres": POSTGRESQL, "postgresql": POSTGRESQL, "sqlite": SQLITE}
 
 _TYPES = {
-    POSTGRESQL: {"text": "TEXT", "timestamp": "TIMESTAMPTZ", "number": "DOUBLE PRECISION"},
-    SQLITE: {"text": "TEXT", "timestamp": "TIMESTAMP", "number": "REAL"},
+    # "key": job_id and data_source, compared byte for byte (PostgreSQL's "C" collation keeps their indexes cheap)
+    POSTGRESQL: {"text": "TEXT", "timestamp": "TIMESTAMPTZ", "number": "DOUBLE PRECISION", "key": 'TEXT COLLATE "C"'},
+    SQLITE: {"text": "TEXT", "timestamp": "TIMESTAMP", "number": "REAL", "key": "TEXT"},
 }
 #: The columns a load's ``DELETE`` looks rows up by, each indexed: its ``OR`` uses indexes only when both sides
-#: have one (with one, PostgreSQL and SQLite scan the whole table). PostgreSQL indexes them with BRIN: a load
-#: appends its rows together, so few block ranges hold a key, and a block-range index finds them for a fraction of
-#: what filling two B-trees costs every load; ``autosummarize`` has autovacuum summarise each range once it is full
-#: (a range not summarised yet is always read).
+#: have one (with one, PostgreSQL and SQLite scan the whole table).
 REPLACE_KEYS = ("data_source", "job_id")
 
 
@@ -211,8 +209,7 @@ class TableLayout:
         for column in REPLACE_KEYS:
             index = quote_identifier(f"{table}_{column}", database)
             if database == POSTGRESQL:  # the index lives in its table's schema
-                brin = f"USING brin ({column}) WITH (autosummarize = on)"
-                statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {qualified} {brin}")
+                statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {qualified} ({column})")
             else:  # SQLite: the index names the attached database, its table does not
                 index = f"{quote_identifier(schema, database)}.{index}" if schema else index
                 statements.append(
@@ -226,8 +223,8 @@ MESSAGE_INSIGHTS_TABLE = TableLayout(
     source_type=MESSAGE_INSIGHTS,
     columns=(
         *((name, kind, name in ("messageid", "destination")) for name, kind in _INSIGHTS_KINDS.items()),
-        ("job_id", "text", True),
-        ("data_source", "text", True),
+        ("job_id", "key", True),
+        ("data_source", "key", True),
     ),
 )
 METRICS_TABLE = TableLayout(
@@ -239,8 +236,8 @@ METRICS_TABLE = TableLayout(
         ("value", "number", False),
         ("export_start", "timestamp", True),
         ("export_end", "timestamp", True),
-        ("job_id", "text", True),
-        ("data_source", "text", True),
+        ("job_id", "key", True),
+        ("data_source", "key", True),
     ),
 )
 TABLES = {MESSAGE_INSIGHTS: MESSAGE_INSIGHTS_TABLE, METRICS_DATA: METRICS_TABLE}

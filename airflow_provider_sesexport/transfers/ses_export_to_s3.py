@@ -32,7 +32,7 @@ from airflow_provider_sesexport.transfers._destination import (
     s3_uri,
 )
 from airflow_provider_sesexport.transfers._pipe import ChunkReader, gzip_transform
-from airflow_provider_sesexport.utils.caller import find_operator_class_name
+from airflow_provider_sesexport.utils.caller import with_frame_walk
 from airflow_provider_sesexport.utils.chunks import GZIP_MAGIC
 from airflow_provider_sesexport.utils.validation import invalid, validate_job_id
 
@@ -176,9 +176,7 @@ class SesExportToS3Operator(AwsBaseOperator[SesExportJobHook]):
             )
         else:
             hook = S3Hook(aws_conn_id=self.dest_aws_conn_id)
-        # The user agent's Caller/ found without inspect.stack(), as by the SES hook (utils.caller).
-        hook._find_operator_class_name = find_operator_class_name
-        return hook
+        return with_frame_walk(hook)
 
     def execute(self, context: Context) -> str:
         job_id = validate_job_id(self.job_id)

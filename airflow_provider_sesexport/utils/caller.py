@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sys
 from types import FrameType
+from typing import TypeVar
+
+_Hook = TypeVar("_Hook")
 
 # Internal: nothing here is public API.
 __all__ = []
@@ -26,3 +29,14 @@ def find_operator_class_name(target_function_name: str) -> str | None:
             return type(frame.f_locals["self"]).__name__
         frame = frame.f_back
     return None
+
+
+def with_frame_walk(hook: _Hook) -> _Hook:
+    """
+    ``hook`` (an Amazon provider AWS hook built here, such as an ``S3Hook``) with its user agent's ``Caller/``
+    found by :func:`find_operator_class_name`.
+
+    :param hook: the hook; returned itself.
+    """
+    hook._find_operator_class_name = find_operator_class_name  # type: ignore[attr-defined]
+    return hook
