@@ -163,10 +163,10 @@ class PollerSeams:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        self.open_client = open_client
-        self.clock = clock
-        self.sleep = sleep
-        self.rng = random.Random() if rng is None else rng
+        self.open_client: Callable[[ClientSpec], Awaitable[ClientHandle]] = open_client
+        self.clock: Callable[[], float] = clock
+        self.sleep: Callable[[float], Awaitable[None]] = sleep
+        self.rng: random.Random = random.Random() if rng is None else rng
 
 
 def job_event(job_id: str, job: dict[str, Any]) -> dict[str, Any] | None:

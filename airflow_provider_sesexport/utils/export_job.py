@@ -198,14 +198,14 @@ class ExportJobOutcome:
         warning: str | None = None,
         elapsed_seconds: float | None = None,
     ) -> None:
-        self.job_id = job_id
-        self.status = status
-        self.job_status = job_status
+        self.job_id: str = job_id
+        self.status: str = status
+        self.job_status: str | None = job_status
         self.summary: dict[str, Any] = {} if summary is None else summary
-        self.error_message = error_message
-        self.failed_records_url = failed_records_url
-        self.warning = warning
-        self.elapsed_seconds = elapsed_seconds
+        self.error_message: str | None = error_message
+        self.failed_records_url: str | None = failed_records_url
+        self.warning: str | None = warning
+        self.elapsed_seconds: float | None = elapsed_seconds
 
     @property
     def finished(self) -> bool:

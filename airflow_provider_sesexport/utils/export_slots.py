@@ -68,14 +68,14 @@ class SlotWait:
         sleep: Callable[[float], object] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        self.source_type = source_type
-        self.timeout = timeout
-        self.cap = cap
-        self.started_at = started_at
-        self.attempts = attempts
-        self.clock = clock
-        self.sleep = sleep
-        self.rng = random.Random() if rng is None else rng
+        self.source_type: str = source_type
+        self.timeout: float = timeout
+        self.cap: float = cap
+        self.started_at: dt.datetime | None = started_at
+        self.attempts: int = attempts
+        self.clock: Callable[[], dt.datetime] = clock
+        self.sleep: Callable[[float], object] = sleep
+        self.rng: random.Random = random.Random() if rng is None else rng
 
     def seconds_left(self) -> float:
         """Seconds until ``slot_wait_timeout`` runs out (the full timeout before the first refusal)."""
