@@ -181,6 +181,9 @@ def test_message_insights_json_with_leading_commas() -> None:
     assert records == [expected_insights(row) for row in INSIGHTS_ROWS]
     assert records[0]["bounce_sub_type"] is None  # ... and None in the record, as from CSV
     assert records[1]["diagnostic_code"] == 'smtp; 550 5.1.1 <bob@example.org>: "user" unknown, {closed}'
+    # whitespace around a line's value and after its leading comma is JSON whitespace, not part of the value
+    spaced = data.replace(b"\n,{", b"\n \t, {").replace(b"}\n", b"} \r\n")
+    assert spaced != data and list(iter_records(spaced, source_type="MESSAGE_INSIGHTS", data_format="JSON")) == records
 
 
 def test_a_message_insights_record_has_the_same_keys_in_either_format() -> None:
