@@ -280,7 +280,9 @@ class SesExportToSqlOperator(AwsBaseOperator[SesExportJobHook]):
                 for statement in layout.create_statements(database, self.table, self.schema):
                     sql_hook.run(statement)
             except Exception as exc:  # another task may have created it at the same moment: the probe decides
-                self.log.info("CREATE TABLE on %s did not succeed (%s); checking the table", table, type(exc).__name__)
+                self.log.info(
+                    "Creating %s or its index did not succeed (%s); checking the table", table, type(exc).__name__
+                )
         columns = table_columns(sql_hook, database, self.table, self.schema)  # a catalog error is retried
         missing = [name for name in layout.names if name not in (columns or ())]
         if missing:
