@@ -695,14 +695,17 @@ _JSON_DECODER = json.JSONDecoder()
 def _json_loads(line: bytes, number: int) -> Any:
     """One line's JSON value, or a typed error naming the line (never quoting it)."""
     try:
-        # SES writes UTF-8: decoded here, not by json.loads, which first guesses among UTF-8, -16 and -32 per call.
-        # The line is stripped already, so raw_decode needs no whitespace skipping before or after the value
-        text = line.decode("utf-8")
+        # SES writes UTF-8: decoded here (a byte order mark dropped, as json.loads does), not by json.loads, which
+        # first guesses among UTF-8, -16 and -32 per call. The line is stripped already, so raw_decode needs no
+        # whitespace skipping before the value, and anything after it is extra data
+        text = line.decode("utf-8-sig")
         value, end = _JSON_DECODER.raw_decode(text)
     except json.JSONDecodeError as exc:
         raise _json_error(f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})") from None
     if end != len(text):
-        raise _json_error(f"line {number} is not valid JSON (Extra data at column {end + 1})")
+        rest = text[end:]
+        extra = end + len(rest) - len(rest.lstrip(" \t\r\n")) + 1  # where json.loads puts it
+        raise _json_error(f"line {number} is not valid JSON (Extra data at column {extra})")
     return value
 
 
@@ -733,7 +736,7 @@ def _json_objects(first: bytes, number: int, content: IO[bytes]) -> Iterator[tup
             if expect_comma:
                 if not value.startswith(b","):
                     raise _json_error(f"expected ',' or ']' at the start of line {number}")
-                value = value[1:].lstrip()
+                value = value[1:].lstrip(_WHITESPACE)  # JSON whitespace only
             expect_comma = in_array
             yield number, _json_loads(value, number)
     if not closed:

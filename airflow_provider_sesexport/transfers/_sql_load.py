@@ -1,9 +1,8 @@
 """
 Loading one export's rows into a SQL table in one transaction: staged, then merged.
 
-Every path ends the same way: in one transaction, the rows of the export's data source are deleted (``DELETE FROM
-<table> WHERE data_source = <key>``: the job's own earlier rows too, as a job's data source never changes;
-skipped with ``replace=False``),
+Every path ends the same way: in one transaction, the rows of the export's data source and of its job are
+deleted (``DELETE FROM <table> WHERE data_source = <key> OR job_id = <job>``; skipped with ``replace=False``),
 the staged rows are inserted, the caller's last check runs, and the transaction commits. A failure anywhere rolls it
 all back, so another connection sees the table as it was until the commit, then the complete new export. The
 staging table's name has a random suffix, so it never shadows a table of the user's (a temporary table would).
@@ -83,7 +82,7 @@ class ExportLoad:
     :param layout: the table's layout.
     :param data_source: the export's :func:`~airflow_provider_sesexport.transfers._sql_tables.data_source_key`.
     :param job_id: the export job's id.
-    :param replace: delete the rows of ``data_source`` first.
+    :param replace: delete the rows of ``data_source`` and of ``job_id`` first.
     :param batch_size: rows per staging write (bounds memory).
     :param scrubber: removes NUL characters from text values (and counts them).
     """
@@ -279,8 +278,11 @@ class ExportLoad:
         )
 
     def _delete_predecessors(self, cur: Any, placeholder: str) -> None:
-        """Delete the rows of earlier exports of the same data source (this job's own among them)."""
-        cur.execute(f"DELETE FROM {self.table} WHERE data_source = {placeholder}", (self.data_source,))
+        """Delete the rows of earlier exports of the same data source, and of this job (whatever key it had then)."""
+        cur.execute(
+            f"DELETE FROM {self.table} WHERE data_source = {placeholder} OR job_id = {placeholder}",
+            (self.data_source, self.job_id),
+        )
 
     def _cells(self, batch: Sequence[tuple[Any, ...]], conn: Any) -> list[tuple[Any, ...]]:
         """The rows as the hook's ``insert_rows`` would bind them (e.g. datetimes as ISO strings), NULs removed."""

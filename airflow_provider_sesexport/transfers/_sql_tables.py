@@ -50,16 +50,9 @@ _TYPES = {
     POSTGRESQL: {"text": "TEXT", "timestamp": "TIMESTAMPTZ", "number": "DOUBLE PRECISION", "key": 'TEXT COLLATE "C"'},
     SQLITE: {"text": "TEXT", "timestamp": "TIMESTAMP", "number": "REAL", "key": "TEXT"},
 }
-#: The column a load's ``DELETE`` looks rows up by (``create_table=True`` indexes it).
-REPLACE_KEY = "data_source"
-#: PostgreSQL's longest identifier: a longer name is cut there, so two long table names could share an index name.
-MAX_IDENTIFIER = 63
-#: The members of each data source :func:`data_source_key` reads (every member of botocore's ``sesv2`` shapes
-#: today; ``tests/unit/test_sql_transfer.py`` fails when a botocore model adds one, so a new one is a choice).
-DATA_SOURCE_MEMBERS = {
-    "MetricsDataSource": ("Dimensions", "Namespace", "Metrics", "StartDate", "EndDate"),
-    "MessageInsightsDataSource": ("StartDate", "EndDate", "Include", "Exclude", "MaxResults"),
-}
+#: The columns a load's ``DELETE`` looks rows up by, each indexed: its ``OR`` uses indexes only when both sides
+#: have one (with one, PostgreSQL and SQLite scan the whole table).
+REPLACE_KEYS = ("data_source", "job_id")
 
 
 _SQL_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -199,9 +192,10 @@ class TableLayout:
 
     def create_statements(self, database: str, table: str, schema: str | None) -> list[str]:
         """
-        ``CREATE TABLE IF NOT EXISTS`` and an index on its ``REPLACE_KEY`` for ``database``.
+        ``CREATE TABLE IF NOT EXISTS`` and an index on each of its ``REPLACE_KEYS`` for ``database``.
 
-        No unique key: a load replaces rows by ``data_source`` (see ``transfers._sql_load``), so none is needed.
+        No unique key: a load replaces rows by ``data_source`` and ``job_id`` (see ``transfers._sql_load``), so none
+        is needed.
 
         :param database: ``postgresql`` or ``sqlite``.
         :param table: the table name (a plain identifier).
@@ -212,30 +206,16 @@ class TableLayout:
         lines = [f"    {name} {types[kind]}{' NOT NULL' if not_null else ''}" for name, kind, not_null in self.columns]
         body = ",\n".join(lines)
         statements = [f"CREATE TABLE IF NOT EXISTS {qualified} (\n{body}\n)"]
-        index = quote_identifier(index_name(table, REPLACE_KEY), database)
-        if database == POSTGRESQL:  # the index lives in its table's schema
-            statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {qualified} ({REPLACE_KEY})")
-        else:  # SQLite: the index names the attached database, its table does not
-            index = f"{quote_identifier(schema, database)}.{index}" if schema else index
-            statements.append(
-                f"CREATE INDEX IF NOT EXISTS {index} ON {quote_identifier(table, database)} ({REPLACE_KEY})"
-            )
+        for column in REPLACE_KEYS:
+            index = quote_identifier(f"{table}_{column}", database)
+            if database == POSTGRESQL:  # the index lives in its table's schema
+                statements.append(f"CREATE INDEX IF NOT EXISTS {index} ON {qualified} ({column})")
+            else:  # SQLite: the index names the attached database, its table does not
+                index = f"{quote_identifier(schema, database)}.{index}" if schema else index
+                statements.append(
+                    f"CREATE INDEX IF NOT EXISTS {index} ON {quote_identifier(table, database)} ({column})"
+                )
         return statements
-
-
-def index_name(table: str, column: str) -> str:
-    """
-    ``<table>_<column>``; when that is longer than ``MAX_IDENTIFIER``, the table name is shortened and a digest of
-    it added, so two long table names never share an index (``CREATE INDEX IF NOT EXISTS`` would skip the second).
-
-    :param table: the table name (a plain identifier).
-    :param column: the indexed column.
-    """
-    name = f"{table}_{column}"
-    if len(name) <= MAX_IDENTIFIER:
-        return name
-    digest = hashlib.sha256(table.lower().encode()).hexdigest()[:8]
-    return f"{table[: MAX_IDENTIFIER - len(column) - len(digest) - 2]}_{digest}_{column}"
 
 
 _INSIGHTS_KINDS = {name: "timestamp" if name.endswith("timestamp") else "text" for name in MESSAGE_INSIGHTS_COLUMNS}
@@ -269,18 +249,11 @@ def data_source_key(job: dict[str, Any]) -> str:
 
     ``<source type>:`` and the SHA-256 of the job's ``ExportDataSource`` as canonical JSON (sorted keys, dates as
     ISO-8601 UTC, lists of names sorted): two jobs over the same dates, dimensions / filters and metrics share it,
-    whatever order the request listed them in. Only the ``DATA_SOURCE_MEMBERS`` count: a member a later botocore
-    model echoes does not change the key of a job, or of its data source, loaded before (a load deletes by key
-    alone, so a job's own earlier rows go with it).
+    whatever order the request listed them in.
 
     :param job: a GetExportJob response (``ExportSourceType``, ``ExportDataSource``).
     """
-    source = {
-        name: {member: value for member, value in (inner or {}).items() if member in DATA_SOURCE_MEMBERS[name]}
-        for name, inner in (job.get("ExportDataSource") or {}).items()
-        if name in DATA_SOURCE_MEMBERS
-    }
-    canonical = json.dumps(source, sort_keys=True, default=_canonical, separators=(",", ":"))
+    canonical = json.dumps(job.get("ExportDataSource") or {}, sort_keys=True, default=_canonical, separators=(",", ":"))
     digest = hashlib.sha256(_sorted_lists(json.loads(canonical)).encode()).hexdigest()
     return f"{job.get('ExportSourceType')}:{digest}"
 

@@ -260,9 +260,9 @@ class _Explaining:
 
 
 def test_the_replace_delete_finds_its_rows_through_indexes_on_a_created_table(ses: FakeSes, sql_db: SqlDb) -> None:
-    # Every load runs this DELETE: a scan of the whole table would grow with it. The table holds 200 other exports
-    # of 40 rows (random keys, as real data sources and job ids are) and has fresh statistics: the plan checked is
-    # the one the database chooses, not one it is forced into
+    # With the data_source index alone, the DELETE's OR cannot use it and every load scans the whole table. The
+    # table holds 200 other exports of 40 rows (random keys, as real data sources and job ids are) and has fresh
+    # statistics: the plan checked is the one the database chooses, not one it is forced into
     job_id = ses.add(INSIGHTS, insights_csv(40, "ix"))
     load(sql_db, job_id, table="indexed")
     postgres = sql_db.kind == "postgresql"
@@ -283,8 +283,11 @@ def test_the_replace_delete_finds_its_rows_through_indexes_on_a_created_table(se
         load_._delete_predecessors(explaining, "%s" if postgres else "?")
         conn.rollback()
     (plan,) = explaining.plans
-    assert ("Seq Scan" if postgres else "SCAN indexed") not in plan, plan
-    assert "indexed_data_source" in plan, plan
+    if postgres:
+        assert "Seq Scan" not in plan, plan
+    else:
+        assert "SCAN" not in plan.replace("MULTI-INDEX OR", ""), plan
+    assert "indexed_data_source" in plan and "indexed_job_id" in plan, plan
 
 
 def test_a_missing_schema_fails_at_once_naming_it_before_any_read(ses: FakeSes, sql_db: SqlDb) -> None:
@@ -311,21 +314,15 @@ def test_a_re_export_with_fewer_rows_replaces_its_predecessor_only(ses: FakeSes,
     assert rows == sorted([("Gmail", 5.0, again), ("Yahoo", 6.0, again), ("Gmail", 9.0, other), ("Yahoo", 9.0, other)])
 
 
-def test_a_member_get_export_job_echoes_later_leaves_reloads_and_re_exports_replacing(
-    ses: FakeSes, sql_db: SqlDb
-) -> None:
-    """GetExportJob echoing a member it did not before (a later botocore model): the same job loaded again replaces
-    its own rows, and so does a re-export of its data source: the key reads only the members it names."""
+def test_reloading_a_job_whose_data_source_key_changed_replaces_its_own_rows(ses: FakeSes, sql_db: SqlDb) -> None:
+    """The same job loaded again after its data-source key changed (GetExportJob echoing a field it did not before)
+    replaces its own rows: a load deletes the rows of its job as well as those of its data source."""
     job = ses.add(metrics_source(["Gmail", "Yahoo"]), metrics_csv({"Gmail": 1, "Yahoo": 2}))
     load(sql_db, job, table="m")
     ses.jobs[job]["ExportDataSource"]["MetricsDataSource"]["Echoed"] = "a field SES added later"
     load(sql_db, job, table="m")
-    assert sorted(sql_db.rows("m", "isp, value, job_id")) == [("Gmail", 1.0, job), ("Yahoo", 2.0, job)]
 
-    again = ses.add(metrics_source(["Yahoo", "Gmail"]), metrics_csv({"Gmail": 3}))
-    ses.jobs[again]["ExportDataSource"]["MetricsDataSource"]["Echoed"] = "another value"
-    load(sql_db, again, table="m")
-    assert sql_db.rows("m", "isp, value, job_id") == [("Gmail", 3.0, again)]
+    assert sorted(sql_db.rows("m", "isp, value, job_id")) == [("Gmail", 1.0, job), ("Yahoo", 2.0, job)]
 
 
 def test_exported_records_count_mismatch_fails_before_the_commit(ses: FakeSes, sql_db: SqlDb) -> None:

@@ -181,7 +181,9 @@ def test_message_insights_json_with_leading_commas() -> None:
     assert records == [expected_insights(row) for row in INSIGHTS_ROWS]
     assert records[0]["bounce_sub_type"] is None  # ... and None in the record, as from CSV
     assert records[1]["diagnostic_code"] == 'smtp; 550 5.1.1 <bob@example.org>: "user" unknown, {closed}'
-    # whitespace around a line's value and after its leading comma is JSON whitespace, not part of the value
+    # whitespace around a line's value and after its leading comma is JSON whitespace, not part of the value; a
+    # byte order mark before a value is dropped, as json.loads drops it
+    assert list(iter_records(data.replace(b"\n,{", b"\n,\xef\xbb\xbf{"))) == records
     spaced = data.replace(b"\n,{", b"\n \t, {").replace(b"}\n", b"} \r\n")
     assert spaced != data and list(iter_records(spaced, source_type="MESSAGE_INSIGHTS", data_format="JSON")) == records
 
@@ -371,13 +373,14 @@ def test_stopping_early_reads_no_further() -> None:
         (b"[1, 2]", {}, "is not an object"),
         (b'[{"messageid":"a"} {"messageid":"b"}]', {}, "line 1 is not valid JSON (Expecting ',' delimiter"),
         (b'[\n{"messageid":"a"}\n{"messageid":"b"}\n]', {}, "expected ',' or ']' at the start of line 3"),
-        (b'[{"messageid":"a"}] x', {}, "line 1 is not valid JSON (Extra data"),
+        (b'[{"messageid":"a"}]   x', {}, "line 1 is not valid JSON (Extra data at column 23)"),  # as json.loads
+        (b'[\n{"messageid":"a"}\n,\x0b{"messageid":"b"}\n]', {}, "line 3 is not valid JSON (Expecting value"),
         (b'[{"messageid":"a"}]\n x', {}, "data after the closing ']' on line 2"),
         (b'[\n{"messageid":"a"}\n]\n{"messageid":"b"}\n', {}, "data after the closing ']' on line 4"),
         (b'{"messageid":"a"}\n{"messageid":"b"', {}, "line 2 is not valid JSON"),
         (b'[\n{"messageid":"a"}\n,{"messageid":"b"}\n', {}, "not closed"),
         (b'[\n{"messageid":"a"}\n,{"messageid":"b', {}, "line 3 is not valid JSON (Unterminated string"),
-        (b'{"messageid":"a"} [', {}, "line 1 is not valid JSON (Extra data"),
+        (b'{"messageid":"a"}\t [', {}, "line 1 is not valid JSON (Extra data at column 20)"),
         (b'{"messageid":"a"}\n[1]\n', {}, "an element on line 2 is not an object (it is list)"),
         (b"ISP,SEND_VOLUME\nGmail,1.0000,3\n", {}, "Line 2 of the export file has 3 fields, the header has 2"),
         (b"ISP,SEND_VOLUME\nGmail,lots\n", {}, "not a number"),
